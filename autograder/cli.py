@@ -1,0 +1,134 @@
+"""`autograder` command line: grade | check | stubs | grade-examples.
+
+Exit codes: 0 when the command did its job (a low score is still a successful grading);
+2 when the grader cannot run (bad configuration, unreadable path, no sandbox), with a
+message saying what to fix; 1 when `check` or `grade-examples` found problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from tests.harness.grading import GradingConfigError
+
+from . import REPO
+
+err = Console(stderr=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="autograder", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("grade", help="grade one submission (a folder or .zip with the three modules)")
+    g.add_argument("submission")
+    g.add_argument("--json", metavar="FILE", help="write Gradescope-format results.json here")
+    g.add_argument("--feedback", metavar="FILE", help="write the student's feedback.md here")
+    g.add_argument("--gpu", choices=("auto", "require", "off"), default="auto",
+                   help="auto: GPU tests run if the worker sees CUDA, else pending; require: run only "
+                        "the GPU tests and fail if there is no GPU; off: GPU tests pending")
+    g.add_argument("--grading", metavar="FILE", help="grading.yml to use (default: the repository's)")
+    g.add_argument("--allow-weak-sandbox", action="store_true",
+                   help="grade even if the student's code could read the grader's files (no bubblewrap/Landlock)")
+    g.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output")
+
+    sub.add_parser("check", help="validate grading.yml against the suites, assignment/ against solutions/, "
+                                 "and that the solutions score full marks")
+    s = sub.add_parser("stubs", help="regenerate assignment/ from solutions/")
+    s.add_argument("--check", action="store_true", help="only report whether assignment/ is stale")
+    sub.add_parser("grade-examples", help="grade the bundled examples/ and compare with their documented scores")
+
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (GradingConfigError,) as exc:
+        err.print(f"[red]configuration error:[/] {exc}")
+        return 2
+    except Exception as exc:  # noqa: BLE001 - turn known grader failures into a message, not a traceback
+        from .grade import GraderError
+        from .sandbox.isolation import SandboxUnavailable
+        from .submission import SubmissionError
+
+        if isinstance(exc, (GraderError, SandboxUnavailable, SubmissionError)):
+            err.print(f"[red]cannot grade:[/] {exc}")
+            return 2
+        raise
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from .grade import grade
+    from .report import console, feedback, gradescope
+
+    if args.gpu == "require":
+        import torch
+
+        if not torch.cuda.is_available():
+            err.print("[red]cannot grade:[/] --gpu require needs a CUDA GPU, and torch sees none here")
+            return 2
+    result = grade(args.submission, grading_path=args.grading, gpu=args.gpu,
+                   allow_weak=args.allow_weak_sandbox, gpu_only=args.gpu == "require", verbose=args.verbose)
+    if args.json:
+        gradescope.write(result, Path(args.json))
+    if args.feedback:
+        feedback.write(result, Path(args.feedback))
+    console.print_result(result)
+    return 0
+
+
+def cmd_stubs(args: argparse.Namespace) -> int:
+    from . import stubgen
+
+    argv = ["--solutions", str(REPO / "solutions"), "--out", str(REPO / "assignment")]
+    return stubgen.main(argv + (["--check"] if args.check else []))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from . import stubgen
+    from .grade import GraderError, grade
+
+    problems = [f"assignment/: {p}" for p in stubgen.check(REPO / "solutions", REPO / "assignment")]
+    try:
+        result = grade(REPO / "solutions", gpu="auto")
+    except GraderError as exc:
+        problems.append(str(exc))
+    else:
+        for t in result.tests:
+            if t.status not in ("passed", "pending_gpu"):
+                problems.append(f"solutions/ fail {t.name}: {t.output.splitlines()[0] if t.output else ''}")
+        pending = sum(t.max_score for t in result.pending_gpu)
+        Console().print(f"solutions/: {result.score:g} / {result.max_score:g} "
+                        f"({pending:g} pending GPU) in {result.execution_time:.1f} s")
+    for p in problems:
+        err.print(f"[red]✗[/] {p}")
+    if not problems:
+        Console().print("[green]✓[/] grading.yml matches the suites, assignment/ is in sync, "
+                        "solutions/ earn every point this machine can give")
+    return 1 if problems else 0
+
+
+def cmd_grade_examples(args: argparse.Namespace) -> int:
+    from .grade import grade
+    from .report import console
+
+    expected = json.loads((REPO / "examples" / "expected.json").read_text())
+    rows, wrong = [], []
+    for name, spec in expected.items():
+        result = grade(REPO / "examples" / name, gpu="off")
+        rows.append((name, result, f"{spec['score']:g}"))
+        if abs(result.score - spec["score"]) > 1e-6:
+            wrong.append(f"{name}: scored {result.score:g}, documented {spec['score']:g}")
+    console.print_summary(rows)
+    for w in wrong:
+        err.print(f"[red]✗[/] {w}")
+    return 1 if wrong else 0
+
+
+COMMANDS = {"grade": cmd_grade, "check": cmd_check, "stubs": cmd_stubs, "grade-examples": cmd_grade_examples}
+
+if __name__ == "__main__":
+    sys.exit(main())

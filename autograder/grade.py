@@ -1,0 +1,135 @@
+"""Grade one submission: trusted pytest run over the public + hidden suites, student code sandboxed.
+
+pytest runs in this (trusted) process with a configuration the grader writes itself: ``-c``
+pointing at an empty ini, ``--noconftest``, plugin autoload off, no cache, rootdir = this
+repository. Nothing from the submission is on ``sys.path`` here; only the three homework
+modules are copied into the worker's private folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.harness import plugin as harness_plugin
+from tests.harness.grading import GradingConfig, load_grading
+from tests.harness.scoring import score, unscored
+
+from . import REPO
+from .results import GradingResult, build
+from .sandbox.client import RemoteHomework
+from .submission import open_submission
+
+SUITES = ("tests", "autograder/hidden")
+
+
+class GraderError(Exception):
+    """The grader itself cannot run (bad configuration, broken test suite); says what to fix."""
+
+
+class GraderPlugin:
+    """Answers the seam hook with the sandboxed worker."""
+
+    def __init__(self, files, problems, limits, gpu: str, allow_weak: bool) -> None:
+        self.args = (files, limits)
+        self.problems, self.gpu, self.allow_weak = problems, gpu, allow_weak
+        self.homework: RemoteHomework | None = None
+        self.config: pytest.Config | None = None
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl
+    def pytest_homework_open(self, config: pytest.Config) -> RemoteHomework:
+        files, limits = self.args
+        self.homework = RemoteHomework(files, limits, problems=self.problems, gpu=self.gpu,
+                                       allow_weak=self.allow_weak)
+        return self.homework
+
+
+def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu: str = "auto",
+          allow_weak: bool = False, gpu_only: bool = False, verbose: bool = False) -> GradingResult:
+    """Grade one folder or .zip. Raises GraderError / SubmissionError when grading cannot run."""
+    grading_path = Path(grading_path or REPO / "grading.yml")
+    grading = load_grading(grading_path)
+    started = time.perf_counter()
+    with open_submission(submission) as sub, tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n")
+        plug = GraderPlugin(sub.files, sub.problems, grading.limits, gpu, allow_weak)
+        test_timeout = int(grading.limits.import_timeout_s * 3 + grading.limits.call_timeout_s * 10)
+        args = ["-c", str(ini), "--rootdir", str(REPO), "--noconftest", "-p", "no:cacheprovider",
+                "-p", "tests.harness.plugin", "-p", "pytest_timeout", f"--timeout={test_timeout}",
+                "--grading", str(grading_path), "-p", "no:stepwise", "-q", "-rN",
+                "--import-mode=prepend"]
+        if gpu_only:
+            args += ["-m", "gpu"]
+        args += [str(REPO / s) for s in SUITES]
+        output = io.StringIO()
+        with _trusted_environment(), contextlib.redirect_stdout(output):
+            code = pytest.main(args, plugins=[plug])
+        errors = [f"{sub.problems[k]}" for k in sorted(sub.problems)]
+        config = plug.config
+        if config is None or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR,
+                                      pytest.ExitCode.INTERRUPTED, pytest.ExitCode.NO_TESTS_COLLECTED):
+            raise GraderError(f"the test suites could not run (pytest exit code {int(code)}):\n"
+                              + output.getvalue()[-4000:])
+        if verbose:
+            print(output.getvalue())
+        outcomes = config.stash[harness_plugin.OUTCOMES]
+        _check_config(grading, outcomes, grading_path, gpu_only, output.getvalue())
+        homework = plug.homework
+        sandbox = homework.worker.protections.summary() if homework else {}
+        if homework and homework.worker.info.get("protections"):
+            sandbox["inside_worker"] = homework.worker.info["protections"]
+        tasks = score(grading, outcomes)
+        if gpu_only:
+            for task in tasks:
+                task.tests = [t for t in task.tests if t.status != "not_run"]
+        return build(grading.assignment, str(submission), tasks,
+                     execution_time=time.perf_counter() - started, sandbox=sandbox,
+                     worker_restarts=max((homework.worker.starts - 1) if homework else 0, 0),
+                     gpu=gpu, errors=errors)
+
+
+def _check_config(grading: GradingConfig, outcomes, grading_path: Path, gpu_only: bool, log: str) -> None:
+    if any(o.nodeid.endswith("::") or "ERROR collecting" in o.message for o in outcomes) or \
+            "errors during collection" in log:
+        raise GraderError(f"a test file failed to import:\n{log[-4000:]}")
+    extra = unscored(grading, outcomes)
+    ran = {o.test_id for o in outcomes}
+    missing = [] if gpu_only else [t for t in grading.all_tests() if t not in ran]
+    problems = [f"{t}: runs but has no points in {grading_path}" for t in extra]
+    problems += [f"{t}: has points in {grading_path} but no such test ran" for t in missing]
+    if problems:
+        raise GraderError("grading.yml does not match the test suites:\n  " + "\n  ".join(problems))
+
+
+@contextlib.contextmanager
+def _trusted_environment():
+    """No plugin autoload, no PYTHON* surprises, the repository importable as `tests`."""
+    import sys
+
+    saved_env = {k: os.environ.get(k) for k in ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    os.environ.pop("PYTEST_ADDOPTS", None)
+    os.environ.pop("PYTEST_PLUGINS", None)
+    added = str(REPO) not in sys.path
+    if added:
+        sys.path.insert(0, str(REPO))
+    try:
+        yield
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if added and str(REPO) in sys.path:
+            sys.path.remove(str(REPO))

@@ -1,0 +1,1 @@
+"""Reporters: each reads a GradingResult and writes one format."""

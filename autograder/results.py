@@ -1,0 +1,67 @@
+"""The results model: what one grading produced. Every reporter reads this and nothing else."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from tests.harness.scoring import TaskScore
+
+
+class TestResult(BaseModel):
+    name: str  # the test id, "tests/test_tensors.py::test_index_tensor_views"
+    task: str
+    score: float
+    max_score: float
+    status: str  # passed | failed | pending_gpu | skipped | not_run
+    output: str = ""
+    cases_passed: int = 0
+    cases: int = 0
+    hidden: bool = False
+
+
+class TaskResult(BaseModel):
+    name: str
+    title: str
+    score: float
+    max_score: float
+    manual: bool = False
+    pending_gpu: float = 0.0
+
+
+class GradingResult(BaseModel):
+    assignment: str
+    submission: str
+    score: float
+    max_score: float  # automatic points only; manual tasks are graded elsewhere
+    execution_time: float
+    tasks: list[TaskResult]
+    tests: list[TestResult]
+    sandbox: dict = Field(default_factory=dict)
+    worker_restarts: int = 0
+    gpu: str = "off"
+    errors: list[str] = Field(default_factory=list)
+
+    @property
+    def pending_gpu(self) -> list[TestResult]:
+        return [t for t in self.tests if t.status == "pending_gpu"]
+
+
+def build(assignment: str, submission: str, tasks: list[TaskScore], *, execution_time: float,
+          sandbox: dict, worker_restarts: int, gpu: str, errors: list[str]) -> GradingResult:
+    tests, task_results = [], []
+    for task in tasks:
+        task_results.append(TaskResult(name=task.name, title=task.title, score=task.score,
+                                       max_score=task.max_score, manual=task.manual,
+                                       pending_gpu=task.pending_gpu))
+        for t in task.tests:
+            tests.append(TestResult(
+                name=t.test_id, task=task.name, score=t.score, max_score=t.max_score, status=t.status,
+                output=t.message, cases_passed=t.passed_cases, cases=len(t.cases),
+                hidden=not t.test_id.startswith("tests/")))
+    automatic = [t for t in task_results if not t.manual]
+    return GradingResult(
+        assignment=assignment, submission=submission,
+        score=round(sum(t.score for t in automatic), 4),
+        max_score=round(sum(t.max_score for t in automatic), 4),
+        execution_time=round(execution_time, 3), tasks=task_results, tests=tests,
+        sandbox=sandbox, worker_restarts=worker_restarts, gpu=gpu, errors=errors)

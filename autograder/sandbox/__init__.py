@@ -1,0 +1,1 @@
+"""Running untrusted student code in an isolated worker process (see docs/grading.md)."""

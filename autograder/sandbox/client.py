@@ -1,0 +1,459 @@
+"""The trusted side of the sandbox: starts the worker, sends calls, validates replies.
+
+:class:`WorkerProcess` owns one sandboxed worker (restarted after a timeout or a crash).
+:class:`RemoteHomework` implements the test seam on top of it, so the public and hidden
+tests call student code exactly as they would in-process.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import torch
+
+from tests.harness import checks, probes
+from tests.harness.grading import Limits
+from tests.harness.seam import MODULES, Homework
+
+from . import isolation, wire
+
+HERE = Path(__file__).resolve().parent
+HARNESS = HERE.parent.parent / "tests" / "harness"
+
+
+class SandboxFault(Exception):
+    """The student's code made the worker time out, crash or misbehave during a call."""
+
+
+class CallTimeout(SandboxFault):
+    pass
+
+
+class WorkerDied(SandboxFault):
+    pass
+
+
+class StudentError(Exception):
+    """An exception of a type that only exists in the student's code."""
+
+
+class _Output(threading.Thread):
+    """Drains one of the worker's output pipes, keeping at most `limit` bytes."""
+
+    def __init__(self, stream, limit: int) -> None:
+        super().__init__(daemon=True)
+        self.stream, self.limit = stream, limit
+        self.data = bytearray()
+        self.dropped = 0
+
+    def run(self) -> None:
+        while chunk := self.stream.read1(1 << 16):
+            room = self.limit - len(self.data)
+            self.data += chunk[:max(room, 0)]
+            self.dropped += max(len(chunk) - max(room, 0), 0)
+
+    def text(self) -> str:
+        more = f"\n[... {self.dropped} more bytes of output dropped]" if self.dropped else ""
+        return self.data.decode("utf-8", "replace") + more
+
+
+class WorkerProcess:
+    """One sandboxed worker for one submission."""
+
+    def __init__(self, files: dict[str, Path], limits: Limits, *, gpu: bool = False,
+                 allow_weak: bool = False) -> None:
+        self.files, self.limits, self.gpu = files, limits, gpu
+        self.protections = isolation.detect()
+        if not self.protections.filesystem_isolated and not allow_weak:
+            raise isolation.SandboxUnavailable(
+                "neither bubblewrap nor Landlock is available, so student code could read the "
+                "hidden tests and solutions. Install bubblewrap (apt-get install bubblewrap) or "
+                "use a Linux kernel with Landlock, or pass --allow-weak-sandbox to grade anyway.")
+        self.proc: subprocess.Popen | None = None
+        self.last_output = ""
+        self.info: dict = {}
+        self.starts = 0
+        self._runtime = Path(tempfile.mkdtemp(prefix="autograder-runtime-"))
+        for name in ("worker.py", "wire.py", "landlock.py"):
+            shutil.copy(HERE / name, self._runtime / name)
+        (self._runtime / "harness").mkdir()
+        for name in ("probes.py", "simcuda.py"):
+            shutil.copy(HARNESS / name, self._runtime / "harness" / name)
+        (self._runtime / "harness" / "__init__.py").write_text("")
+        os.chmod(self._runtime, 0o755)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="autograder-work-"))
+        (self.workdir / "tmp").mkdir()
+        for key, path in self.files.items():
+            shutil.copy(path, self.workdir / f"{MODULES[key]}.py")
+        os.chmod(self.workdir, 0o777)
+        req_r, self._req_w = os.pipe()
+        self._rep_r, rep_w = os.pipe()
+        p = self.protections
+        config = {
+            "runtime": str(self._runtime), "workdir": str(self.workdir), "modules": MODULES,
+            "request_fd": req_r, "reply_fd": rep_w,
+            "landlock": p.landlock_abi >= 1,
+            "read_paths": isolation.python_paths() + isolation.SYSTEM_READ + [str(self._runtime), "/dev/null"],
+            "write_paths": [str(self.workdir), "/dev/null"] + (["/dev"] if self.gpu else []),
+        }
+        import json
+
+        inner = [sys.executable, "-I", "-X", "faulthandler", str(self._runtime / "worker.py"), json.dumps(config)]
+        cmd = isolation.bwrap_command(inner, runtime=self._runtime, workdir=self.workdir, gpu=self.gpu) \
+            if p.bubblewrap else inner
+        self.cgroup = isolation.Cgroup(p.cgroup, f"w{os.getpid()}-{uuid.uuid4().hex[:8]}", self.limits) \
+            if p.cgroup else None
+        nproc = None if p.root else isolation.user_process_count() + self.limits.processes
+
+        def in_child() -> None:
+            isolation.set_rlimits(self.limits, nproc)
+            if self.cgroup:
+                self.cgroup.enter()
+
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": str(torch.get_num_threads()),
+               "HOME": str(self.workdir), "TMPDIR": str(self.workdir / "tmp")}
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, pass_fds=(req_r, rep_w), env=env,
+                                     cwd=self.workdir, start_new_session=True, preexec_fn=in_child)
+        os.close(req_r)
+        os.close(rep_w)
+        self.starts += 1
+        cap = self.limits.output_kb * 1024
+        self._stdout, self._stderr = _Output(self.proc.stdout, cap), _Output(self.proc.stderr, cap)
+        self._stdout.start()
+        self._stderr.start()
+        try:
+            info = self.request({"op": "hello"}, [], timeout=self.limits.import_timeout_s)[0].get("info")
+        except SandboxFault as exc:
+            # No student code has run yet: the sandbox itself cannot start here.
+            raise isolation.SandboxUnavailable(f"the worker failed to start ({exc}):\n{self.last_output}") from None
+        self.info = info if type(info) is dict else {}
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        """Kill the worker and everything it started; remove its working folder."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait()
+        if self.cgroup:
+            self.cgroup.destroy()
+        for fd in (self._req_w, self._rep_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        for t in (self._stdout, self._stderr):
+            t.join(timeout=2)
+        self.last_output = (self._stdout.text() + self._stderr.text())[-4000:]
+        self.proc = None
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self._runtime, ignore_errors=True)
+
+
+    # -- one request ------------------------------------------------------------------------
+    def request(self, header: dict, blobs: list[bytes], timeout: float) -> tuple[dict, list]:
+        if not self.alive():
+            if self.proc is not None:
+                self.stop()
+            self.start()
+        deadline = time.monotonic() + timeout
+        try:
+            self._write(wire.pack(header, blobs), deadline)
+            (length,) = struct.unpack("<Q", self._read(8, deadline))
+            if length > self.limits.message_mb * 2**20:
+                raise wire.ProtocolError(f"reply of {length} bytes exceeds the {self.limits.message_mb} MB limit")
+            return wire.unpack(self._read(length, deadline))
+        except TimeoutError:
+            self.stop()
+            raise CallTimeout(f"timed out after {timeout:g} s (an infinite loop, or far too slow?)") from None
+        except (EOFError, BrokenPipeError):
+            code = self.proc.wait(timeout=5) if self.proc else None
+            self.stop()
+            raise WorkerDied(_death_message(code)) from None
+        except wire.ProtocolError as exc:
+            self.stop()
+            raise SandboxFault(f"the student's process sent an invalid reply ({exc})") from None
+
+    def _write(self, data: bytes, deadline: float) -> None:
+        view = memoryview(data)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            _, ready, _ = select.select([], [self._req_w], [], left)
+            if ready:
+                view = view[os.write(self._req_w, view[:1 << 16]):]
+
+    def _read(self, n: int, deadline: float) -> bytes:
+        chunks, left_bytes = [], n
+        while left_bytes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            ready, _, _ = select.select([self._rep_r], [], [], left)
+            if ready:
+                chunk = os.read(self._rep_r, min(left_bytes, 1 << 20))
+                if not chunk:
+                    raise EOFError
+                chunks.append(chunk)
+                left_bytes -= len(chunk)
+        return b"".join(chunks)
+
+
+def _death_message(code: int | None) -> str:
+    if code is None:
+        return "the student's process stopped answering"
+    if code < 0:
+        name = signal.Signals(-code).name
+        why = {"SIGKILL": " (killed: out of memory or a limit?)", "SIGSEGV": " (a crash in native code)",
+               "SIGXCPU": " (CPU time limit exceeded)", "SIGXFSZ": " (file size limit exceeded)"}
+        return f"the student's process was killed by {name}{why.get(name, '')}"
+    return f"the student's process exited with code {code} during the call (os._exit / sys.exit?)"
+
+
+# -- the seam -----------------------------------------------------------------------------
+class RemoteHomework(Homework):
+    """The test seam backed by a sandboxed worker."""
+
+    remote = True
+
+    def __init__(self, files: dict[str, Path], limits: Limits, *, problems: dict[str, str] | None = None,
+                 gpu: str = "auto", allow_weak: bool = False) -> None:
+        self.limits = limits
+        self.gpu_mode = gpu
+        self.worker = WorkerProcess(files, limits, gpu=gpu != "off", allow_weak=allow_weak)
+        # Modules that are missing or unusable, or whose import failed, with the reason.
+        self._unavailable: dict[str, str] = dict(problems or {})
+        self._imported: dict[str, int] = {}  # module key -> the worker start it was imported in
+        self._simcuda = False
+        self.faults = 0
+
+    def module(self, key: str) -> "RemoteObject":
+        if key in self._unavailable:
+            pytest.fail(self._unavailable[key], pytrace=False)
+        name = MODULES[key]
+        if self._imported.get(key) != self.worker.starts or not self.worker.alive():
+            try:
+                self._request({"op": "import", "module": key}, timeout=self.limits.import_timeout_s)
+            except isolation.SandboxUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever the import did, the module is unusable
+                self._unavailable[key] = f"{name}.py could not be imported: {type(exc).__name__}: {exc}"
+                pytest.fail(self._unavailable[key], pytrace=False)
+            self._imported[key] = self.worker.starts
+        return RemoteObject(self, {"module": key}, name, name)
+
+    def autograd_function(self, name: str, module: str = "autograd"):
+        self.module(module)
+        target = {"module": module, "path": [name, "apply"]}
+        homework = self
+
+        class RemoteFunction(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, *inputs):
+                ctx.save_for_backward(*inputs)
+                out = homework.call(target, [i.detach() for i in inputs], {})
+                if type(out) is not torch.Tensor:
+                    raise TypeError(f"{name}.apply returned {checks.describe(out)}, not a torch.Tensor")
+                return out.clone()
+
+            @staticmethod
+            def backward(ctx, grad_output):
+                inputs = list(ctx.saved_tensors)
+                grads = homework._request({"op": "vjp", "target": target},
+                                          args=[i.detach() for i in inputs],
+                                          kwargs={"grad_output": grad_output.detach()})["value"]
+                if type(grads) is not list or len(grads) != len(inputs):
+                    raise TypeError(f"{name}.backward returned the wrong number of gradients")
+                for g, x in zip(grads, inputs):
+                    if g is not None and (type(g) is not torch.Tensor or g.shape != x.shape):
+                        raise TypeError(f"{name}.backward returned {checks.describe(g)} for an input "
+                                        f"of shape {tuple(x.shape)}")
+                return tuple(None if g is None else g.clone() for g in grads)
+
+        RemoteFunction.__name__ = name
+        return RemoteFunction.apply
+
+    @contextlib.contextmanager
+    def simulated_cuda(self) -> Iterator[None]:
+        self._simcuda = True
+        try:
+            yield None
+        finally:
+            self._simcuda = False
+
+    def cuda_available(self) -> bool:
+        if self.gpu_mode == "off":
+            return False
+        if not self.worker.alive():
+            with contextlib.suppress(SandboxFault):
+                self.worker.start()
+        return bool(self.worker.info.get("cuda"))
+
+    def close(self) -> None:
+        self.worker.close()
+
+    # -- calls ------------------------------------------------------------------------------
+    def call(self, target: dict, args: list, kwargs: dict) -> Any:
+        reply = self._request({"op": "call", "target": target, "simcuda": self._simcuda}, args=args, kwargs=kwargs)
+        return reply["value"]
+
+    def getattr(self, target: dict) -> Any:
+        return self._request({"op": "getattr", "target": target})["value"]
+
+    def _request(self, header: dict, args: list | None = None, kwargs: dict | None = None,
+                 timeout: float | None = None) -> dict:
+        args, kwargs = list(args or []), dict(kwargs or {})
+        encoder = wire.Encoder(self._ref, probes.REGISTRY, probes.TORCH_FUNCTIONS)
+        header = dict(header, args=encoder.encode(args), kwargs=encoder.encode(kwargs))
+        header["storages"] = encoder.storages
+        try:
+            reply, blobs = self.worker.request(header, encoder.blobs, timeout or self.limits.call_timeout_s)
+        except SandboxFault:
+            self.faults += 1
+            raise
+        try:
+            if "error" in reply:
+                raise _student_exception(reply["error"])
+            decoder = wire.Decoder(reply.get("storages", []), blobs, handle=self._handle,
+                                   probes=probes.REGISTRY, torch_functions=probes.TORCH_FUNCTIONS,
+                                   known=encoder.storage_objects, mark_remote=True)
+            ok = reply.get("ok")
+            if type(ok) is not dict:
+                raise wire.ProtocolError("reply without a value")
+            out = {k: decoder.decode(v) for k, v in ok.items()}
+        except wire.ProtocolError as exc:
+            self.worker.stop()
+            raise SandboxFault(f"the student's process sent an invalid reply ({exc})") from None
+        if "args" in out:
+            _sync_back(args, out["args"])
+            _sync_back(kwargs, out["kwargs"])
+        return out
+
+    def _ref(self, obj: Any) -> dict:
+        if isinstance(obj, RemoteObject) and obj._homework is self and "handle" in obj._target:
+            return {"$ref": obj._target["handle"]}
+        raise TypeError(f"tests cannot pass {type(obj).__name__} to student code across the sandbox; "
+                        "use tensors, plain data, probes or objects the student returned")
+
+    def _handle(self, node: dict) -> "RemoteObject":
+        hid = node.get("$handle")
+        if type(hid) is not int:
+            raise wire.ProtocolError("bad handle")
+        kind, text = str(node.get("type", "object"))[:200], str(node.get("repr", ""))[:200]
+        return RemoteObject(self, {"handle": hid}, kind, text)
+
+
+class RemoteObject:
+    """An object living in the worker: a function, a class, a module, any non-data value.
+
+    It can be called and its attributes read (each a call into the sandbox). It equals only
+    itself and is never a tensor, whatever the student's object claims.
+    """
+
+    __slots__ = ("_homework", "_target", "remote_type", "_repr")
+
+    def __init__(self, homework: RemoteHomework, target: dict, kind: str, text: str) -> None:
+        self._homework, self._target, self.remote_type, self._repr = homework, target, kind, text
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        target = dict(self._target, path=[*self._target.get("path", []), name])
+        return self._homework.getattr(target)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._homework.call(self._target, list(args), kwargs)
+
+    def __repr__(self) -> str:
+        return f"<student object {self.remote_type}: {self._repr}>"
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    __hash__ = object.__hash__
+
+
+def _student_exception(error: Any) -> BaseException:
+    """Re-create a student's exception as a trusted builtin exception type (never their class)."""
+    if type(error) is not dict:
+        return SandboxFault("the student's process sent an invalid error")
+    mro = [str(n) for n in error.get("mro", [])] if type(error.get("mro")) is list else []
+    message = str(error.get("message", ""))[:4000]
+    kind = str(error.get("type", "Exception"))[:100]
+    tb = str(error.get("traceback", ""))[-6000:]
+    where = _student_location(tb)
+    text = message + (f"  [{where}]" if where else "")
+    if kind == "SystemExit":
+        exc: BaseException = StudentError(f"your code called sys.exit({message}) — return a value instead")
+    else:
+        for name in mro:
+            cls = getattr(builtins, name, None)
+            if isinstance(cls, type) and issubclass(cls, Exception) and cls is not Exception:
+                try:
+                    exc = cls(text) if name == kind else cls(f"{kind}: {text}")
+                except Exception:  # noqa: BLE001 - exotic constructors (e.g. UnicodeError subclasses)
+                    continue
+                break
+        else:
+            exc = StudentError(f"{kind}: {text}")
+    exc.add_note("Traceback in your code:\n" + tb)
+    return exc
+
+
+def _student_location(tb: str) -> str:
+    """'homework_x.py, line 12, in f' of the innermost frame of the student's own files."""
+    for line in reversed(tb.splitlines()):
+        line = line.strip()
+        if line.startswith("File ") and "homework_" in line:
+            return line.removeprefix("File ").replace('"', "").rsplit("/", 1)[-1]
+    return ""
+
+
+def _sync_back(original: Any, after: Any, depth: int = 0) -> None:
+    """Reflect what the call did to the caller's arguments: .grad, requires_grad, probe state."""
+    if depth > wire.MAX_DEPTH:
+        return
+    if type(original) is torch.Tensor and type(after) is torch.Tensor:
+        meta = getattr(after, wire.REMOTE_META, {})
+        if original.is_leaf:
+            if original.dtype.is_floating_point and bool(meta.get("requires_grad")) != original.requires_grad:
+                original.requires_grad_(bool(meta.get("requires_grad")))
+            grad = meta.get("grad")
+            if grad is None or (grad.shape == original.shape and grad.dtype == original.dtype):
+                original.grad = grad
+    elif type(original) in (list, tuple) and type(after) in (list, tuple) and len(original) == len(after):
+        for o, a in zip(original, after):
+            _sync_back(o, a, depth + 1)
+    elif type(original) is dict and type(after) is dict:
+        for k, v in original.items():
+            if k in after:
+                _sync_back(v, after[k], depth + 1)
+    elif type(original).__name__ in probes.REGISTRY and type(after) is type(original):
+        for f in type(original).__dataclass_fields__:
+            setattr(original, f, getattr(after, f))

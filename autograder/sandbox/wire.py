@@ -1,0 +1,338 @@
+"""The wire format between the trusted grader and the sandboxed worker. No pickle, ever.
+
+A message is one frame: ``u64 length | u32 json_length | json | blob0 | blob1 ...``. The JSON
+holds a tree of tagged values; tensor bytes travel as blobs, one per *storage*, so views
+stay views: a result that is a view of an argument comes back as a view of the caller's
+tensor, and an argument the student mutated is mutated in the caller too.
+
+Decoding on the trusted side treats every message as hostile: dtypes from an allow-list,
+every view checked against its storage's bounds, nesting depth and sizes limited. Anything
+that is not plain data (a function, a class, a Tensor subclass, an object with a rigged
+``__eq__``) never becomes a real object in the trusted process: it stays a *handle*, which
+is equal only to itself and is never a ``torch.Tensor``.
+
+This module runs on both sides (the worker imports a copy of it), so it depends on nothing
+but the standard library, torch and the harness's probe registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import struct
+from typing import Any, Callable
+
+import torch
+
+DTYPES = {
+    str(d).removeprefix("torch."): d
+    for d in (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64,
+              torch.complex128, torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8,
+              torch.bool)
+}
+MAX_DEPTH = 32
+MAX_NODES = 200_000
+REMOTE_META = "_homework_remote_meta"  # same attribute name as tests.harness.checks
+
+
+class ProtocolError(Exception):
+    """The other side sent something that is not a valid message."""
+
+
+# -- framing ------------------------------------------------------------------------------
+def pack(header: dict, blobs: list[bytes]) -> bytes:
+    header = dict(header, blobs=[len(b) for b in blobs])
+    js = json.dumps(header, separators=(",", ":")).encode()
+    body = struct.pack("<I", len(js)) + js + b"".join(blobs)
+    return struct.pack("<Q", len(body)) + body
+
+
+def unpack(body: bytes) -> tuple[dict, list[memoryview]]:
+    if len(body) < 4:
+        raise ProtocolError("truncated frame")
+    (js_len,) = struct.unpack_from("<I", body)
+    if 4 + js_len > len(body):
+        raise ProtocolError("JSON part longer than the frame")
+    try:
+        header = json.loads(bytes(body[4:4 + js_len]))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"invalid JSON: {exc}") from None
+    if type(header) is not dict or type(header.get("blobs")) is not list:
+        raise ProtocolError("frame header is not an object with a blob list")
+    blobs, pos, view = [], 4 + js_len, memoryview(body)
+    for n in header["blobs"]:
+        if type(n) is not int or n < 0 or pos + n > len(body):
+            raise ProtocolError("blob lengths do not match the frame")
+        blobs.append(view[pos:pos + n])
+        pos += n
+    if pos != len(body):
+        raise ProtocolError("trailing bytes after the last blob")
+    return header, blobs
+
+
+def write_frame(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def read_exact(fd: int, n: int) -> bytes:
+    chunks, left = [], n
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise EOFError("the other side closed the channel")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+# -- encoding -----------------------------------------------------------------------------
+class Encoder:
+    """Turns a value into JSON-able tags plus storage blobs.
+
+    ``fallback(obj)`` decides what to do with anything that is not plain data: the worker
+    turns it into a handle; the trusted side raises.
+    """
+
+    def __init__(self, fallback: Callable[[Any], dict], probes: dict[str, type],
+                 torch_functions: dict[str, Any],
+                 known_storages: dict[int, int] | None = None,
+                 known_digests: dict[int, bytes] | None = None) -> None:
+        self.fallback = fallback
+        self.probes = probes
+        self.torch_function_names = {id(f): name for name, f in torch_functions.items()}
+        self.blobs: list[bytes] = []
+        self.storages: list[dict] = []
+        self.storage_objects: list[torch.UntypedStorage] = []
+        self._storage_ids: dict[int, int] = {}
+        # data_ptr -> id of a storage the other side already holds (arguments of this call)
+        self.known_storages = known_storages or {}
+        self.known_digests = known_digests or {}
+
+    def encode(self, value: Any) -> Any:
+        t = type(value)
+        if value is None or t in (bool, int, str):
+            return value
+        if t is float:
+            return {"$float": repr(value)}  # keeps nan/inf exact and floats distinct from ints
+        if t is list:
+            return {"$list": [self.encode(v) for v in value]}
+        if t is tuple:
+            return {"$tuple": [self.encode(v) for v in value]}
+        if t is dict:
+            return {"$dict": [[self.encode(k), self.encode(v)] for k, v in value.items()]}
+        if t is torch.Size:
+            return {"$size": [int(s) for s in value]}
+        if t is torch.dtype:
+            return {"$dtype": str(value).removeprefix("torch.")}
+        if t is torch.device:
+            return {"$device": str(value)}
+        if t is torch.Tensor:
+            return self._tensor(value)
+        if t.__name__ in self.probes and self.probes[t.__name__] is t:
+            return {"$probe": t.__name__, "state": self.encode(
+                {f.name: getattr(value, f.name) for f in dataclasses.fields(value)})}
+        if id(value) in self.torch_function_names:
+            return {"$torchfn": self.torch_function_names[id(value)]}
+        return self.fallback(value)
+
+    def _tensor(self, t: torch.Tensor) -> dict:
+        device = str(t.device)
+        if t.device.type != "cpu":
+            t = t.detach().cpu()
+        storage = t.untyped_storage()
+        ptr = storage.data_ptr()
+        if ptr not in self._storage_ids:
+            sid = len(self.storages)
+            self._storage_ids[ptr] = sid
+            entry: dict = {"nbytes": storage.nbytes()}
+            data = bytes(storage) if storage.nbytes() else b""
+            if ptr in self.known_storages:
+                entry["same_as"] = self.known_storages[ptr]
+                if self.known_digests.get(ptr) == hashlib.sha256(data).digest():
+                    data = None  # unchanged: no need to send it back
+            if data is not None:
+                entry["blob"] = len(self.blobs)
+                self.blobs.append(data)
+            self.storages.append(entry)
+            self.storage_objects.append(storage)
+        grad = t.grad if t.is_leaf else None
+        return {"$tensor": {
+            "dtype": str(t.dtype).removeprefix("torch."),
+            "shape": list(t.shape), "stride": list(t.stride()), "offset": t.storage_offset(),
+            "storage": self._storage_ids[ptr], "device": device,
+            "requires_grad": bool(t.requires_grad), "is_leaf": bool(t.is_leaf),
+            "grad_fn": type(t.grad_fn).__name__ if t.grad_fn is not None else None,
+            "grad": self._tensor(grad) if type(grad) is torch.Tensor else None,
+        }}
+
+
+# -- decoding -----------------------------------------------------------------------------
+class Decoder:
+    """Rebuilds values. ``handle(tag)`` builds handles; ``ref(id)`` resolves them (worker)."""
+
+    def __init__(self, storages: list, blobs: list[memoryview], *, handle: Callable[[dict], Any],
+                 probes: dict[str, type], torch_functions: dict[str, Any],
+                 ref: Callable[[int], Any] | None = None,
+                 known: list[torch.UntypedStorage] | None = None,
+                 mark_remote: bool = False) -> None:
+        self.handle, self.ref = handle, ref
+        self.probes, self.torch_functions = probes, torch_functions
+        self.known = known or []
+        self.mark_remote = mark_remote
+        self.nodes = 0
+        if type(storages) is not list:
+            raise ProtocolError("storage table is not a list")
+        self.storages = [self._storage(s, blobs) for s in storages]
+
+    def _storage(self, entry: Any, blobs: list[memoryview]) -> torch.UntypedStorage:
+        if type(entry) is not dict or type(entry.get("nbytes")) is not int or entry["nbytes"] < 0:
+            raise ProtocolError("bad storage entry")
+        same_as, blob = entry.get("same_as"), entry.get("blob")
+        if same_as is not None:
+            if type(same_as) is not int or not 0 <= same_as < len(self.known):
+                raise ProtocolError("storage refers to an unknown argument")
+            target = self.known[same_as]
+            if target.nbytes() != entry["nbytes"]:
+                raise ProtocolError("an argument's storage changed size (resized in place)")
+            if blob is not None:
+                data = self._blob(blob, blobs, entry["nbytes"])
+                if data:
+                    _as_bytes_tensor(target).copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+            return target
+        data = self._blob(blob, blobs, entry["nbytes"])
+        storage = torch.UntypedStorage(len(data))
+        if data:
+            _as_bytes_tensor(storage).copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+        return storage
+
+    @staticmethod
+    def _blob(index: Any, blobs: list[memoryview], nbytes: int) -> memoryview:
+        if type(index) is not int or not 0 <= index < len(blobs) or len(blobs[index]) != nbytes:
+            raise ProtocolError("storage blob missing or of the wrong size")
+        return blobs[index]
+
+    def decode(self, node: Any, depth: int = 0) -> Any:
+        self.nodes += 1
+        if depth > MAX_DEPTH or self.nodes > MAX_NODES:
+            raise ProtocolError("value nested too deeply or too large")
+        if node is None or type(node) in (bool, int, str):
+            return node
+        if type(node) is not dict or len(node) < 1:
+            raise ProtocolError(f"unexpected JSON value of type {type(node).__name__}")
+        tag = next(iter(node))
+        body = node[tag]
+        d = depth + 1
+        if tag == "$float":
+            if type(body) is not str:
+                raise ProtocolError("bad float")
+            try:
+                return float(body)
+            except ValueError:
+                raise ProtocolError("bad float") from None
+        if tag in ("$list", "$tuple", "$size"):
+            if type(body) is not list:
+                raise ProtocolError(f"bad {tag}")
+            items = [self.decode(v, d) for v in body]
+            if tag == "$size":
+                if not all(type(i) is int for i in items):
+                    raise ProtocolError("bad torch.Size")
+                return torch.Size(items)
+            return items if tag == "$list" else tuple(items)
+        if tag == "$dict":
+            if type(body) is not list or not all(type(p) is list and len(p) == 2 for p in body):
+                raise ProtocolError("bad $dict")
+            out = {}
+            for k, v in body:
+                key = self.decode(k, d)
+                if type(key) not in (str, int, bool, tuple, float) and key is not None:
+                    raise ProtocolError("dict key is not plain data")
+                out[key] = self.decode(v, d)
+            return out
+        if tag == "$dtype":
+            if body not in DTYPES:
+                raise ProtocolError("unknown dtype")
+            return DTYPES[body]
+        if tag == "$device":
+            try:
+                return torch.device(str(body))
+            except (RuntimeError, TypeError):
+                raise ProtocolError("bad device") from None
+        if tag == "$tensor":
+            return self._tensor(body, d)
+        if tag == "$probe":
+            cls = self.probes.get(body) if type(body) is str else None
+            state = self.decode(node.get("state"), d)
+            if cls is None or type(state) is not dict:
+                raise ProtocolError("unknown probe")
+            names = {f.name for f in dataclasses.fields(cls)}
+            return cls(**{k: v for k, v in state.items() if k in names})
+        if tag == "$torchfn":
+            if body not in self.torch_functions:
+                raise ProtocolError("unknown torch function")
+            return self.torch_functions[body]
+        if tag == "$handle":
+            return self.handle(node)
+        if tag == "$ref" and self.ref is not None:
+            return self.ref(body)
+        raise ProtocolError(f"unknown tag {tag!r}")
+
+    def _tensor(self, spec: Any, depth: int) -> torch.Tensor:
+        if type(spec) is not dict:
+            raise ProtocolError("bad tensor")
+        dtype = DTYPES.get(spec.get("dtype"))
+        shape, stride, offset, sid = (spec.get(k) for k in ("shape", "stride", "offset", "storage"))
+        ints = lambda xs: type(xs) is list and all(type(x) is int and x >= 0 for x in xs)  # noqa: E731
+        if (dtype is None or not ints(shape) or not ints(stride) or len(shape) != len(stride)
+                or type(offset) is not int or offset < 0 or type(sid) is not int
+                or not 0 <= sid < len(self.storages) or len(shape) > 64):
+            raise ProtocolError("bad tensor description")
+        storage = self.storages[sid]
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        if 0 not in shape:
+            extent = offset + sum((n - 1) * s for n, s in zip(shape, stride)) + 1
+            if extent * itemsize > storage.nbytes():
+                raise ProtocolError("tensor view reaches outside its storage")
+        t = torch.empty(0, dtype=dtype).set_(storage, offset, shape, stride)
+        grad = spec.get("grad")
+        if grad is not None:
+            grad = self.decode(grad, depth)
+            if type(grad) is not torch.Tensor or grad.shape != t.shape or grad.dtype != t.dtype:
+                raise ProtocolError("bad .grad")
+        meta = {k: spec.get(k) for k in ("requires_grad", "is_leaf", "grad_fn", "device")}
+        if self.mark_remote:
+            setattr(t, REMOTE_META, dict(meta, grad=grad))
+        elif spec.get("requires_grad") and dtype.is_floating_point:
+            t.requires_grad_(True)
+        return t
+
+
+def _as_bytes_tensor(storage: torch.UntypedStorage) -> torch.Tensor:
+    return torch.empty(0, dtype=torch.uint8).set_(storage, 0, (storage.nbytes(),), (1,))
+
+
+def storage_digests(tensors: list[torch.Tensor]) -> dict[int, bytes]:
+    """sha256 of each distinct storage's bytes, keyed by data pointer."""
+    out = {}
+    for t in tensors:
+        s = t.untyped_storage()
+        if s.data_ptr() not in out:
+            out[s.data_ptr()] = hashlib.sha256(bytes(s) if s.nbytes() else b"").digest()
+    return out
+
+
+def tensors_in(value: Any, depth: int = 0) -> list[torch.Tensor]:
+    """Every plain tensor inside lists/tuples/dicts (and their .grad), in order."""
+    if depth > MAX_DEPTH:
+        return []
+    if type(value) is torch.Tensor:
+        return [value] + ([value.grad] if value.is_leaf and value.grad is not None else [])
+    if type(value) in (list, tuple):
+        return [t for v in value for t in tensors_in(v, depth + 1)]
+    if type(value) is dict:
+        return [t for v in value.values() for t in tensors_in(v, depth + 1)]
+    return []

@@ -1,0 +1,171 @@
+"""The sandboxed worker: imports the student's modules and runs calls the grader sends.
+
+Started by ``autograder.sandbox.client`` as ``python -I worker.py CONFIG_JSON`` inside the
+sandbox, from a private runtime folder holding copies of this file, ``wire.py``,
+``landlock.py`` and the harness's ``probes``/``simcuda``. Requests arrive and replies leave
+on two inherited pipes named in the config; the student's prints go to stdout/stderr, which the grader reads,
+caps, and never interprets. Nothing this process says is trusted: the grader validates
+every reply and decides every verdict itself.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import struct
+import sys
+import traceback
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    sys.path[:0] = [config["runtime"]]
+    protections = {}
+    if config.get("landlock"):
+        import landlock
+
+        protections = landlock.restrict(config["read_paths"], config["write_paths"])
+    os.chdir(config["workdir"])
+
+    import torch  # noqa: F401  (imported before any student code runs)
+    import wire
+    from harness import probes, simcuda
+
+    Worker(config, wire, probes, simcuda, protections).serve()
+
+
+class Worker:
+    def __init__(self, config, wire, probes, simcuda, protections) -> None:
+        self.config, self.wire, self.probes, self.simcuda = config, wire, probes, simcuda
+        self.protections = protections
+        self.request_fd, self.reply_fd = config["request_fd"], config["reply_fd"]
+        self.modules: dict = {}
+        self.handles: dict[int, object] = {}
+
+    def serve(self) -> None:
+        wire = self.wire
+        while True:
+            try:
+                (length,) = struct.unpack("<Q", wire.read_exact(self.request_fd, 8))
+                header, blobs = wire.unpack(wire.read_exact(self.request_fd, length))
+            except EOFError:
+                return
+            try:
+                reply, reply_blobs = self.handle(header, blobs)
+            except BaseException as exc:  # noqa: BLE001 - report everything, keep serving
+                reply, reply_blobs = {"error": self.describe(exc)}, []
+            try:
+                frame = wire.pack(reply, reply_blobs)
+            except BaseException as exc:  # noqa: BLE001
+                frame = wire.pack({"error": self.describe(exc)}, [])
+            wire.write_frame(self.reply_fd, frame)
+
+    # -- requests ---------------------------------------------------------------------------
+    def handle(self, header: dict, blobs: list) -> tuple[dict, list]:
+        op = header.get("op")
+        if op == "hello":
+            import torch
+
+            return {"info": {"torch": torch.__version__, "cuda": torch.cuda.is_available(),
+                              "uid": os.getuid(), "protections": self.protections,
+                             "pid": os.getpid()}}, []
+        if op == "import":
+            self.module(header["module"])
+            return self.reply({"value": True}, {}, {})
+        decoder = self.wire.Decoder(header.get("storages", []), blobs, handle=self._no_handle,
+                                    probes=self.probes.REGISTRY,
+                                    torch_functions=self.probes.TORCH_FUNCTIONS, ref=self.handles.__getitem__)
+        known = {s.data_ptr(): i for i, s in enumerate(decoder.storages)}
+        args = decoder.decode(header.get("args", {"$list": []}))
+        kwargs = decoder.decode(header.get("kwargs", {"$dict": []}))
+        digests = self.wire.storage_digests([s for s in self._as_tensors(decoder.storages)])
+        target = self.resolve(header["target"])
+        if op == "getattr":
+            return self.reply({"value": target}, known, digests)
+        if op == "call":
+            if header.get("simcuda"):
+                with self.simcuda.SimulatedCuda().installed():
+                    result = target(*args, **kwargs)
+            else:
+                result = target(*args, **kwargs)
+            return self.reply({"value": result, "args": args, "kwargs": kwargs}, known, digests)
+        if op == "vjp":
+            import torch
+
+            with torch.enable_grad():
+                inputs = [a.detach().requires_grad_(True) for a in args]
+                output = target(*inputs)
+                if type(output) is not torch.Tensor:
+                    raise TypeError(f"forward returned {type(output).__name__}, not a torch.Tensor")
+                grads = torch.autograd.grad(output, inputs, kwargs["grad_output"], allow_unused=True)
+            return self.reply({"value": [g for g in grads]}, known, digests)
+        raise ValueError(f"unknown op {op!r}")
+
+    def reply(self, values: dict, known: dict, digests: dict) -> tuple[dict, list]:
+        encoder = self.wire.Encoder(self._make_handle, self.probes.REGISTRY, self.probes.TORCH_FUNCTIONS,
+                                    known_storages=known, known_digests=digests)
+        encoded = {k: encoder.encode(v) for k, v in values.items()}
+        return {"ok": encoded, "storages": encoder.storages}, encoder.blobs
+
+    # -- helpers ----------------------------------------------------------------------------
+    def module(self, key: str):
+        if key not in self.modules:
+            name = self.config["modules"][key]
+            path = os.path.join(self.config["workdir"], name + ".py")
+            if not os.path.exists(path):
+                raise ModuleNotFoundError(f"{name}.py was not found in the submission")
+            if self.config["workdir"] not in sys.path:
+                sys.path.append(self.config["workdir"])
+            spec = importlib.util.spec_from_file_location(name, path)
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[name] = mod
+            try:
+                spec.loader.exec_module(mod)
+            except BaseException:
+                sys.modules.pop(name, None)
+                raise
+            self.modules[key] = mod
+        return self.modules[key]
+
+    def resolve(self, target: dict):
+        obj = self.module(target["module"]) if "module" in target else self.handles[target["handle"]]
+        for name in target.get("path", []):
+            obj = getattr(obj, name)
+        return obj
+
+    def _make_handle(self, obj) -> dict:
+        hid = len(self.handles) + 1
+        self.handles[hid] = obj
+        try:
+            text = repr(obj)[:200]
+        except BaseException:  # noqa: BLE001
+            text = "<unprintable>"
+        kind = type(obj)
+        return {"$handle": hid, "type": f"{kind.__module__}.{kind.__qualname__}",
+                "callable": callable(obj), "repr": text}
+
+    @staticmethod
+    def _no_handle(tag):
+        raise ValueError("the grader never sends handles, only refs")
+
+    @staticmethod
+    def _as_tensors(storages):
+        import torch
+
+        return [torch.empty(0, dtype=torch.uint8).set_(s, 0, (s.nbytes(),), (1,)) for s in storages]
+
+    @staticmethod
+    def describe(exc: BaseException) -> dict:
+        tb = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        # Keep the student's frames, drop this file's own.
+        tb = [line for line in tb if os.path.basename(__file__) not in line]
+        try:
+            message = str(exc)
+        except BaseException:  # noqa: BLE001
+            message = "<exception message could not be printed>"
+        return {"type": type(exc).__name__, "mro": [c.__name__ for c in type(exc).__mro__],
+                "message": message[:4000], "traceback": "".join(tb)[-6000:]}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Tests of the autograder itself (stub generation, grading, sandbox)."""

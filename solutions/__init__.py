@@ -1,0 +1,1 @@
+"""Reference solutions for the PyTorch-basics homework (the single source of the student stubs)."""

@@ -1,0 +1,1 @@
+"""Public tests for the PyTorch-basics homework (shipped to students)."""

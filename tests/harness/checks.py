@@ -1,0 +1,160 @@
+"""Assertions that explain themselves to a first-year student.
+
+Each check fails with one plain sentence saying what is wrong and how to fix it, followed by
+the numbers (``torch.testing.assert_close``'s report) where values differ. All checks are
+exact about types: a Tensor subclass or an object that claims to be equal is a wrong answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+# The grader's wire sets this attribute on tensors that came back from the student's process,
+# recording what autograd looked like there (a tensor's autograd graph cannot cross processes).
+REMOTE_META = "_homework_remote_meta"
+
+
+def fail(message: str) -> None:
+    __tracebackhide__ = True
+    pytest.fail(message, pytrace=False)
+
+
+def describe(value: Any) -> str:
+    if type(value) is torch.Tensor:
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    name = getattr(value, "remote_type", None) or type(value).__name__
+    return f"a {name}" + (f" ({value!r})" if isinstance(value, (int, float, bool, str)) else "")
+
+
+def tensor(value: Any, name: str, *, shape: tuple | None = None, dtype: torch.dtype | None = None,
+           device: str | None = None) -> torch.Tensor:
+    """Check that `value` is exactly a torch.Tensor (with this shape/dtype) and return it."""
+    __tracebackhide__ = True
+    if type(value) is not torch.Tensor:
+        hint = ""
+        if isinstance(value, (int, float)):
+            hint = " — you returned a Python number; keep it a tensor (e.g. `a.sum()`, not `a.sum().item()`)"
+        elif isinstance(value, torch.Tensor):
+            hint = " — a subclass of Tensor is not accepted; return a plain torch.Tensor"
+        fail(f"{name} should be a torch.Tensor, but it is {describe(value)}{hint}")
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        hint = ""
+        if len(shape) == 2 and tuple(value.shape) == tuple(reversed(shape)) and shape[0] != shape[1]:
+            hint = " — that is the transposed shape; check the order of your operands or dimensions"
+        elif value.numel() == _numel(shape):
+            hint = " — same number of elements, wrong arrangement"
+        fail(f"{name} should have shape {tuple(shape)}, but it has shape {tuple(value.shape)}{hint}")
+    if dtype is not None and value.dtype != dtype:
+        hint = ""
+        if dtype == torch.int64 and value.dtype.is_floating_point:
+            hint = " — torch.arange(16) gives int64; a float argument like 16.0 gives float32"
+        fail(f"{name} should have dtype {dtype}, but it has dtype {value.dtype}{hint}")
+    if device is not None and value.device.type != device:
+        fail(f"{name} should be on {device}, but it is on {value.device}")
+    return value
+
+
+def close(actual: Any, expected: torch.Tensor, name: str, *, rtol: float | None = None,
+          atol: float | None = None, hint: str = "") -> None:
+    """Exact type and shape, then values by ``torch.testing.assert_close`` (stated tolerances)."""
+    __tracebackhide__ = True
+    tensor(actual, name, shape=tuple(expected.shape), dtype=expected.dtype)
+    try:
+        torch.testing.assert_close(actual.detach(), expected.detach(), rtol=rtol, atol=atol,
+                                   check_device=False)
+    except AssertionError as exc:
+        fail(f"{name} has wrong values{' — ' + hint if hint else ''}.\n{exc}")
+
+
+def number(actual: Any, name: str) -> float:
+    """A real Python float/int (not bool, not a tensor)."""
+    __tracebackhide__ = True
+    if type(actual) not in (float, int):
+        hint = " — convert with float(...) or .item()" if type(actual) is torch.Tensor else ""
+        fail(f"{name} should be a Python float, but it is {describe(actual)}{hint}")
+    return float(actual)
+
+
+def mapping(actual: Any, name: str, keys: list) -> dict:
+    """Exactly a dict holding at least these keys."""
+    __tracebackhide__ = True
+    if type(actual) is not dict:
+        fail(f"{name} should return a dict, but it returned {describe(actual)}")
+    missing = [k for k in keys if k not in actual]
+    if missing:
+        fail(f"{name} is missing the key(s) {missing}; it has {sorted(actual, key=repr)}")
+    return actual
+
+
+def shares_memory(result: torch.Tensor, base: torch.Tensor) -> bool:
+    return result.untyped_storage().data_ptr() == base.untyped_storage().data_ptr()
+
+
+def view_of(result: Any, base: torch.Tensor, name: str) -> None:
+    """`result` must be a view: the same memory as `base`, not a copy."""
+    __tracebackhide__ = True
+    tensor(result, name)
+    if not shares_memory(result, base):
+        fail(f"{name} must be a view of the input (sharing its memory), but it is a copy — "
+             "use slicing / .view(), not .clone(), .contiguous(), torch.tensor(...) or fancy indexing")
+
+
+def not_a_view(result: Any, base: torch.Tensor, name: str) -> None:
+    __tracebackhide__ = True
+    tensor(result, name)
+    if shares_memory(result, base):
+        fail(f"{name} must be a new tensor (a real copy), but it shares memory with the input — "
+             "a transpose is only a view until you call .contiguous() (or use torch.transpose_copy)")
+
+
+def snapshot(*tensors: torch.Tensor) -> list[tuple]:
+    """Values, requires_grad and .grad of the caller's tensors, to compare after a call."""
+    return [(t.detach().clone(), t.requires_grad, None if t.grad is None else t.grad.clone())
+            for t in tensors]
+
+
+def unchanged(tensors: tuple, before: list[tuple], names: tuple[str, ...]) -> None:
+    """The call left the caller's tensors exactly as they were (values, requires_grad, .grad)."""
+    __tracebackhide__ = True
+    for t, (values, requires_grad, grad), name in zip(tensors, before, names):
+        if not torch.equal(t.detach(), values):
+            fail(f"your function changed the caller's tensor `{name}` in place — work on a copy "
+                 "(avoid in-place ops like `+=`, `.add_()`, `.clamp_()` on inputs)")
+        if t.requires_grad != requires_grad:
+            fail(f"your function changed `{name}.requires_grad` of the caller's tensor — "
+                 "use `{name}.detach().clone().requires_grad_(True)` instead of modifying it")
+        if (t.grad is None) != (grad is None) or (grad is not None and not torch.equal(t.grad, grad)):
+            fail(f"your function left a gradient in the caller's `{name}.grad` — compute gradients "
+                 "on a detached copy, or use torch.autograd.grad, so the input stays untouched")
+
+
+def detached(value: torch.Tensor, name: str) -> None:
+    """The result carries no autograd history."""
+    __tracebackhide__ = True
+    meta = getattr(value, REMOTE_META, None)
+    grad_fn = meta.get("grad_fn") if meta else (type(value.grad_fn).__name__ if value.grad_fn else None)
+    requires_grad = meta.get("requires_grad") if meta else value.requires_grad
+    if grad_fn or requires_grad:
+        fail(f"{name} should be a plain result without autograd history (requires_grad=False), "
+             f"but it still has requires_grad=True{f' ({grad_fn})' if grad_fn else ''} — "
+             "return `.detach()`-ed tensors")
+
+
+def has_grad_fn(value: torch.Tensor, name: str) -> None:
+    """The result keeps its autograd graph (e.g. a loss you can call .backward() on)."""
+    __tracebackhide__ = True
+    meta = getattr(value, REMOTE_META, None)
+    grad_fn = meta.get("grad_fn") if meta else value.grad_fn
+    if not grad_fn:
+        fail(f"{name} must stay connected to the autograd graph (so .backward() works), but it "
+             "has no grad_fn — don't call .detach(), .item() or torch.tensor(...) on it")
+
+
+def _numel(shape: tuple) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return n

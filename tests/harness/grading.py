@@ -1,0 +1,164 @@
+"""The `grading.yml` model: tasks, points per test, sandbox limits, feedback settings.
+
+This is the one place the file is read and validated. Errors name the file, the key and
+the line, e.g. ``grading.yml:14: tasks.task1.tests: points add up to 18 but task1.points is 20``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+TEST_ID = re.compile(r"^[\w./-]+\.py::\w+$")
+
+
+class GradingConfigError(Exception):
+    """`grading.yml` is missing, unreadable or invalid; the message says what to fix."""
+
+
+class Task(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str
+    points: float = Field(ge=0)
+    manual: bool = False
+    # Points of tests that exist but are not listed here (the released, public grading.yml
+    # lists only public tests and keeps the hidden total).
+    hidden_points: float = Field(default=0, ge=0)
+    tests: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("tests")
+    @classmethod
+    def _test_ids(cls, tests: dict[str, float]) -> dict[str, float]:
+        for test_id, points in tests.items():
+            if not TEST_ID.match(test_id):
+                raise ValueError(
+                    f"{test_id!r} is not a test id; write 'path/to/test_file.py::test_function'"
+                )
+            if points is None or points <= 0:
+                raise ValueError(f"{test_id}: points must be a positive number, got {points!r}")
+        return tests
+
+    @model_validator(mode="after")
+    def _points_add_up(self) -> "Task":
+        if self.manual:
+            if self.tests:
+                raise ValueError("a manual task has no automatic tests; remove 'tests'")
+            return self
+        listed = sum(self.tests.values())
+        if abs(listed + self.hidden_points - self.points) > 1e-9:
+            raise ValueError(
+                f"test points add up to {listed:g}"
+                + (f" (+ {self.hidden_points:g} hidden)" if self.hidden_points else "")
+                + f" but the task is worth {self.points:g}"
+            )
+        return self
+
+
+class Limits(BaseModel):
+    """What one student's worker process may use. See docs/grading.md."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    call_timeout_s: float = Field(default=20, gt=0)
+    import_timeout_s: float = Field(default=60, gt=0)
+    cpu_time_s: int = Field(default=300, gt=0)
+    memory_mb: int = Field(default=4096, ge=512)
+    processes: int = Field(default=64, ge=4)
+    output_kb: int = Field(default=256, ge=1)
+    file_size_mb: int = Field(default=64, ge=1)
+    message_mb: int = Field(default=256, ge=1)
+
+
+class Feedback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lang: str = Field(default="en", pattern="^(en|ru)$")
+
+
+class GradingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    assignment: str
+    total: float = Field(gt=0)
+    tasks: dict[str, Task]
+    limits: Limits = Field(default_factory=Limits)
+    feedback: Feedback = Field(default_factory=Feedback)
+
+    @model_validator(mode="after")
+    def _total(self) -> "GradingConfig":
+        tasks_sum = sum(t.points for t in self.tasks.values())
+        if abs(tasks_sum - self.total) > 1e-9:
+            raise ValueError(f"tasks add up to {tasks_sum:g} points but total is {self.total:g}")
+        seen: dict[str, str] = {}
+        for name, task in self.tasks.items():
+            for test_id in task.tests:
+                if test_id in seen:
+                    raise ValueError(f"{test_id} is listed in both {seen[test_id]} and {name}")
+                seen[test_id] = name
+        return self
+
+    # -- queries -------------------------------------------------------------------------
+    def points_for(self, test_id: str) -> tuple[str, float] | None:
+        """(task name, points) for a test id ``path::function``, or None if it has no points."""
+        for name, task in self.tasks.items():
+            if test_id in task.tests:
+                return name, task.tests[test_id]
+        return None
+
+    def all_tests(self) -> dict[str, tuple[str, float]]:
+        return {tid: (name, pts) for name, t in self.tasks.items() for tid, pts in t.tests.items()}
+
+    def automatic_tasks(self) -> dict[str, Task]:
+        return {name: t for name, t in self.tasks.items() if not t.manual}
+
+
+def load_grading(path: str | Path) -> GradingConfig:
+    """Read and validate a grading file; raise GradingConfigError naming file, key and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GradingConfigError(f"{path}: file not found (it holds the points per test)") from None
+    except OSError as exc:
+        raise GradingConfigError(f"{path}: cannot read it: {exc.strerror}") from None
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise GradingConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise GradingConfigError(f"{path}: expected a mapping with 'assignment', 'total' and 'tasks'")
+    try:
+        return GradingConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            line = _line_of(node, loc)
+            where = f"{path}:{line}" if line else str(path)
+            key = ".".join(str(p) for p in loc) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{where}: {key}: {msg}")
+        raise GradingConfigError("\n".join(lines)) from None
+
+
+def _line_of(node: Any, loc: tuple) -> int | None:
+    """1-based line of the deepest YAML node found along a pydantic error location."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for key_node, value_node in node.value:
+            if key_node.value == str(part):
+                node, line = value_node, key_node.start_mark.line + 1
+                break
+        else:
+            break
+    return line

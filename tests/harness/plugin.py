@@ -1,0 +1,162 @@
+"""pytest plugin for the homework: ``--submission``, task markers, the ``hw`` seam, points summary.
+
+Students get it through ``tests/conftest.py``; the grader loads it with ``-p`` (and no
+conftest at all) and answers ``pytest_homework_open`` with its sandboxed proxy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from . import seam
+from .grading import GradingConfig, GradingConfigError, load_grading
+from .scoring import CaseOutcome, score, test_id_of, unscored
+
+GPU_SKIP = "needs a real CUDA GPU"
+OUTCOMES = pytest.StashKey[list]()
+HOMEWORK = pytest.StashKey[seam.Homework]()
+GRADING = pytest.StashKey["GradingConfig | None"]()
+GRADING_ERROR = pytest.StashKey[str]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("homework")
+    group.addoption("--submission", metavar="DIR", default=None,
+                    help="folder holding homework_*.py to test (default: the folder above tests/, "
+                         "or assignment/ in the course repository)")
+    group.addoption("--grading", metavar="FILE", default=None,
+                    help="grading.yml with the points per test (default: <rootdir>/grading.yml)")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(seam.hookspecs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for task, text in (("task1", "Task 1 — tensors"), ("task2", "Task 2 — autograd"),
+                       ("task3", "Task 3 — CPU vs CUDA performance")):
+        config.addinivalue_line("markers", f"{task}: {text}")
+    config.addinivalue_line("markers", f"gpu: {GPU_SKIP}; skipped (or 'pending GPU' in the grader) without one")
+    config.stash[OUTCOMES] = []
+    config.pluginmanager.register(_Recorder(config.stash[OUTCOMES]), "homework-recorder")
+    path = config.getoption("--grading") or Path(config.rootpath) / "grading.yml"
+    try:
+        config.stash[GRADING] = load_grading(path)
+    except GradingConfigError as exc:
+        config.stash[GRADING] = None
+        config.stash[GRADING_ERROR] = str(exc)
+
+
+def submission_dir(config: pytest.Config) -> Path:
+    option = config.getoption("--submission")
+    if option:
+        return Path(option)
+    root = Path(config.rootpath)
+    # In the student template the modules sit beside tests/; in the course repo, assignment/.
+    return root if (root / "homework_tensors.py").exists() else root / "assignment"
+
+
+def homework(config: pytest.Config) -> seam.Homework:
+    if HOMEWORK not in config.stash:
+        hw = config.hook.pytest_homework_open(config=config)
+        if hw is None:
+            path = submission_dir(config)
+            if not path.is_dir():
+                raise pytest.UsageError(f"--submission {path}: no such folder")
+            hw = seam.InProcessHomework(path)
+        config.stash[HOMEWORK] = hw
+    return config.stash[HOMEWORK]
+
+
+@pytest.fixture(scope="session")
+def hw(request: pytest.FixtureRequest) -> seam.Homework:
+    """The student's homework, reached only through the seam."""
+    return homework(request.config)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("gpu") and not homework(item.config).cuda_available():
+        pytest.skip(f"{GPU_SKIP}; none is available here")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    hw = config.stash.get(HOMEWORK, None)
+    if hw is not None:
+        hw.close()
+
+
+class _Recorder:
+    """Keeps one CaseOutcome per test case, in the order tests ran."""
+
+    def __init__(self, outcomes: list[CaseOutcome]) -> None:
+        self.outcomes = outcomes
+        self._by_nodeid: dict[str, CaseOutcome] = {}
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.passed and report.when != "call":
+            return
+        status = "passed" if report.passed else "skipped" if report.skipped else "failed"
+        message = ""
+        if report.skipped and isinstance(report.longrepr, tuple):
+            message = str(report.longrepr[2]).removeprefix("Skipped: ")
+            if GPU_SKIP in message:
+                status = "pending_gpu"
+        elif report.failed:
+            message = failure_message(report)
+        previous = self._by_nodeid.get(report.nodeid)
+        if previous is None:
+            outcome = CaseOutcome(report.nodeid, status, message, report.duration)
+            self._by_nodeid[report.nodeid] = outcome
+            self.outcomes.append(outcome)
+        elif status == "failed" and previous.status != "failed":
+            # An error in teardown turns a passed test into a failure.
+            previous.status, previous.message = status, message
+
+
+def failure_message(report: pytest.TestReport) -> str:
+    """The assertion message without pytest's code listing, when there is one."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = report.longreprtext if crash is None else crash.message
+    return text.removeprefix("Failed: ").strip()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    grading: GradingConfig | None = config.stash.get(GRADING, None)
+    tr = terminalreporter
+    if grading is None:
+        tr.write_sep("=", "points per task")
+        tr.write_line(f"no points summary: {config.stash.get(GRADING_ERROR, '')}", yellow=True)
+        return
+    outcomes: list[CaseOutcome] = config.stash[OUTCOMES]
+    if not outcomes:
+        return
+    run_files = {test_id_of(o.nodeid).split("::")[0] for o in outcomes}
+    tasks = score(grading, outcomes, run_files)
+    tr.write_sep("=", "points per task (from grading.yml)")
+    width = max(len(t.title) for t in tasks)
+    earned = possible = 0.0
+    for task in tasks:
+        if task.manual:
+            tr.write_line(f"{task.title:<{width}}   graded by hand ({task.max_score:g} points)")
+            continue
+        ran = [t for t in task.tests if t.status != "not_run"]
+        if not ran:
+            continue
+        earned += task.score
+        possible += task.run_max
+        extra = f"  (+{task.hidden_points:g} in hidden tests)" if task.hidden_points else ""
+        full = task.score >= task.run_max
+        tr.write_line(f"{task.title:<{width}}  {task.score:5.1f} / {task.run_max:<5g}{extra}",
+                      green=full, red=not full, bold=True)
+        for test in ran:
+            if test.status in ("failed", "pending_gpu", "skipped"):
+                first_line = (test.message.strip().splitlines() or [""])[0][:160]
+                tr.write_line(f"    {test.score:4.1f}/{test.max_score:<3g} {test.test_id.split('::')[1]}: "
+                              f"{first_line}")
+    tr.write_line(f"{'Total (tests run here)':<{width}}  {earned:5.1f} / {possible:g}", bold=True)
+    missing = unscored(grading, outcomes)
+    if missing:
+        tr.write_line(f"tests without points in grading.yml: {', '.join(missing)}", yellow=True)

@@ -1,0 +1,124 @@
+"""Turn test outcomes into points: the scoring core shared by the student's summary and the grader.
+
+A graded test is a test *function* (``path::name``) with points in ``grading.yml``. If it is
+parametrized, each case earns an equal share of its points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from .grading import GradingConfig
+
+Status = Literal["passed", "failed", "skipped", "pending_gpu", "not_run"]
+
+
+@dataclass
+class CaseOutcome:
+    nodeid: str
+    status: Status
+    message: str = ""
+    duration: float = 0.0
+
+    @property
+    def test_id(self) -> str:
+        return test_id_of(self.nodeid)
+
+
+@dataclass
+class TestScore:
+    test_id: str
+    task: str
+    max_score: float
+    cases: list[CaseOutcome] = field(default_factory=list)
+
+    @property
+    def passed_cases(self) -> int:
+        return sum(c.status == "passed" for c in self.cases)
+
+    @property
+    def score(self) -> float:
+        if not self.cases:
+            return 0.0
+        return round(self.max_score * self.passed_cases / len(self.cases), 4)
+
+    @property
+    def status(self) -> Status:
+        if not self.cases:
+            return "not_run"
+        statuses = {c.status for c in self.cases}
+        if statuses == {"passed"}:
+            return "passed"
+        if "failed" in statuses:
+            return "failed"
+        if "pending_gpu" in statuses:
+            return "pending_gpu"
+        if statuses <= {"passed", "skipped"}:
+            return "skipped"
+        return "failed"
+
+    @property
+    def message(self) -> str:
+        """The first failure's message (the most useful hint comes first)."""
+        for c in self.cases:
+            if c.status == "failed":
+                return c.message
+        for c in self.cases:
+            if c.status in ("pending_gpu", "skipped"):
+                return c.message
+        return ""
+
+
+@dataclass
+class TaskScore:
+    name: str
+    title: str
+    max_score: float
+    manual: bool
+    tests: list[TestScore] = field(default_factory=list)
+    hidden_points: float = 0.0
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.score for t in self.tests), 4)
+
+    @property
+    def run_max(self) -> float:
+        """Points of the tests that were part of this run."""
+        return round(sum(t.max_score for t in self.tests if t.status != "not_run"), 4)
+
+    @property
+    def pending_gpu(self) -> float:
+        return round(sum(t.max_score - t.score for t in self.tests if t.status == "pending_gpu"), 4)
+
+
+def test_id_of(nodeid: str) -> str:
+    """``tests/test_a.py::test_b[cpu-3]`` -> ``tests/test_a.py::test_b``."""
+    return nodeid.split("[", 1)[0]
+
+
+def score(grading: GradingConfig, outcomes: list[CaseOutcome],
+          run_files: set[str] | None = None) -> list[TaskScore]:
+    """Points per task. Tests whose file was not part of this run (``run_files``) are hidden."""
+    by_test: dict[str, list[CaseOutcome]] = {}
+    for outcome in outcomes:
+        by_test.setdefault(outcome.test_id, []).append(outcome)
+    tasks = []
+    for name, task in grading.tasks.items():
+        ts = TaskScore(name=name, title=task.title, max_score=task.points, manual=task.manual,
+                       hidden_points=task.hidden_points)
+        for test_id, points in task.tests.items():
+            file = test_id.split("::", 1)[0]
+            if run_files is not None and file not in run_files:
+                ts.hidden_points += points
+                continue
+            ts.tests.append(TestScore(test_id, name, points, by_test.get(test_id, [])))
+        tasks.append(ts)
+    return tasks
+
+
+def unscored(grading: GradingConfig, outcomes: list[CaseOutcome]) -> list[str]:
+    """Test ids that ran but have no points in grading.yml (a configuration error)."""
+    listed = grading.all_tests()
+    return sorted({o.test_id for o in outcomes if o.test_id not in listed})

@@ -1,0 +1,131 @@
+"""The one seam between tests and the student's code.
+
+Tests never import ``homework_*.py``. They take the ``hw`` fixture and call
+``hw.tensors.index_tensor(t)``, ``hw.autograd_function("CustomReLU")(x)`` and so on.
+
+* On a student's laptop ``hw`` is an :class:`InProcessHomework`: the modules are imported
+  into the pytest process from ``--submission DIR`` and errors show as plain tracebacks.
+* In the grader a plugin answers the ``pytest_homework_open`` hook with a proxy whose calls
+  run in a sandboxed worker process (``autograder.sandbox``). The tests are the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterator
+
+import pytest
+import torch
+
+from . import simcuda
+
+MODULES = {
+    "tensors": "homework_tensors",
+    "autograd": "homework_autograd",
+    "performance": "homework_performance",
+}
+TASK_OF_MODULE = {"tensors": "task1", "autograd": "task2", "performance": "task3"}
+
+
+class hookspecs:
+    @staticmethod
+    @pytest.hookspec(firstresult=True)
+    def pytest_homework_open(config: pytest.Config) -> "Homework | None":
+        """Return the Homework the tests should use (the grader's sandboxed proxy)."""
+
+
+class ModuleUnavailable(Exception):
+    """A homework module could not be found or imported."""
+
+
+class Homework:
+    """What every test sees. Subclasses decide where the student's code runs."""
+
+    remote = False
+
+    @property
+    def tensors(self) -> Any:
+        return self.module("tensors")
+
+    @property
+    def autograd(self) -> Any:
+        return self.module("autograd")
+
+    @property
+    def performance(self) -> Any:
+        return self.module("performance")
+
+    def module(self, key: str) -> Any:
+        raise NotImplementedError
+
+    def autograd_function(self, name: str, module: str = "autograd") -> Callable[..., torch.Tensor]:
+        """``Cls.apply`` of a student's ``torch.autograd.Function``, usable under autograd."""
+        raise NotImplementedError
+
+    def simulated_cuda(self) -> contextlib.AbstractContextManager:
+        """While active, student code sees the simulated asynchronous CUDA device."""
+        raise NotImplementedError
+
+    def cuda_available(self) -> bool:
+        """Whether a real CUDA device is available where the student's code runs."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class InProcessHomework(Homework):
+    """Imports the student's modules into this process (the student's own `pytest` run)."""
+
+    def __init__(self, submission: Path) -> None:
+        self.submission = Path(submission)
+        self._modules: dict[str, ModuleType | ModuleUnavailable] = {}
+
+    def module(self, key: str) -> ModuleType:
+        if key not in self._modules:
+            self._modules[key] = self._import(key)
+        mod = self._modules[key]
+        if isinstance(mod, ModuleUnavailable):
+            pytest.fail(str(mod), pytrace=False)
+        return mod
+
+    def _import(self, key: str) -> ModuleType | ModuleUnavailable:
+        name = MODULES[key]
+        path = self.submission / f"{name}.py"
+        if not path.is_file():
+            return ModuleUnavailable(f"{name}.py was not found in {self.submission.resolve()}")
+        # Student modules may import each other by their plain names.
+        if str(self.submission.resolve()) not in sys.path:
+            sys.path.insert(0, str(self.submission.resolve()))
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException as exc:  # noqa: BLE001 - any failure at import is the student's
+            sys.modules.pop(name, None)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
+            return ModuleUnavailable(f"{name}.py could not be imported:\n{tb}")
+        return module
+
+    def autograd_function(self, name: str, module: str = "autograd") -> Callable[..., torch.Tensor]:
+        cls = getattr(self.module(module), name)
+        if not (isinstance(cls, type) and issubclass(cls, torch.autograd.Function)):
+            pytest.fail(f"{name} must be a class that subclasses torch.autograd.Function", pytrace=False)
+        return cls.apply
+
+    @contextlib.contextmanager
+    def simulated_cuda(self) -> Iterator[simcuda.SimulatedCuda]:
+        with simcuda.SimulatedCuda().installed() as device:
+            yield device
+
+    def cuda_available(self) -> bool:
+        return torch.cuda.is_available()

@@ -1,0 +1,367 @@
+"""Public tests for Task 2 — autograd (homework_autograd.py).
+
+Run them with ``pytest -m task2``. Every expected value is computed here from the formula
+on the test's own inputs. Besides the values, the tests check the general rules of the task:
+your functions never change the caller's tensors (values, ``requires_grad``, ``.grad``) and
+return detached results — except ``mse``, which is a loss and keeps its autograd history.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.autograd.gradcheck import GradcheckError
+
+from tests.harness import checks, probes
+
+pytestmark = pytest.mark.task2
+
+# float32 results of the same formula computed in a different order differ by a few ulps.
+F32 = {"rtol": 1e-5, "atol": 1e-6}
+# sums over mini-batches / second derivatives in float32 collect a little more rounding.
+F32_LOOSE = {"rtol": 1e-4, "atol": 1e-5}
+
+
+def _leaves(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Copies of the caller's tensors that require grad (what a student may pass in too)."""
+    return tuple(t.detach().clone().requires_grad_(True) for t in tensors)
+
+
+# -- 2.1 simple gradients --------------------------------------------------------------------------
+
+def _xyz(case: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    if case == "vectors":
+        return (torch.tensor([0.5, -1.0, 2.0]), torch.tensor([1.5, 0.25, -2.0]),
+                torch.tensor([-0.5, 3.0, 1.0]))
+    x, y, z = torch.tensor(1.0), torch.tensor(2.0), torch.tensor(3.0)
+    return _leaves(x, y, z) if case == "requires_grad" else (x, y, z)
+
+
+def _simple_expected(x, y, z) -> dict[str, torch.Tensor]:
+    x, y, z = x.detach(), y.detach(), z.detach()
+    return {
+        "f": x**2 + y**2 + z**2 + 2 * x * y * z,
+        "df_dx": 2 * x + 2 * y * z,
+        "df_dy": 2 * y + 2 * x * z,
+        "df_dz": 2 * z + 2 * x * y,
+    }
+
+
+SIMPLE_HINTS = {
+    "f": "f = x**2 + y**2 + z**2 + 2*x*y*z",
+    "df_dx": "df/dx = 2x + 2yz",
+    "df_dy": "df/dy = 2y + 2xz",
+    "df_dz": "df/dz = 2z + 2xy",
+}
+SIMPLE_CASES = ["scalars", "vectors", "requires_grad"]
+
+
+def _check_simple(result, x, y, z, name: str) -> None:
+    result = checks.mapping(result, name, list(SIMPLE_HINTS))
+    expected = _simple_expected(x, y, z)
+    for key, hint in SIMPLE_HINTS.items():
+        checks.close(result[key], expected[key], f'{name}["{key}"]', **F32, hint=hint)
+        checks.detached(result[key], f'{name}["{key}"]')
+
+
+@pytest.mark.parametrize("case", SIMPLE_CASES)
+def test_simple_gradients(hw, case):
+    x, y, z = _xyz(case)
+    before = checks.snapshot(x, y, z)
+    result = hw.autograd.simple_gradients(x, y, z)
+    checks.unchanged((x, y, z), before, ("x", "y", "z"))
+    _check_simple(result, x, y, z, "simple_gradients(x, y, z)")
+
+
+@pytest.mark.parametrize("case", SIMPLE_CASES)
+def test_analytic_simple_gradients(hw, case):
+    x, y, z = _xyz(case)
+    before = checks.snapshot(x, y, z)
+    result = hw.autograd.analytic_simple_gradients(x, y, z)
+    checks.unchanged((x, y, z), before, ("x", "y", "z"))
+    _check_simple(result, x, y, z, "analytic_simple_gradients(x, y, z)")
+
+
+def test_simple_gradients_known_values(hw):
+    # The worked example: at (1, 2, 3), f = 26 and the gradient is (14, 10, 10).
+    result = checks.mapping(
+        hw.autograd.simple_gradients(torch.tensor(1.0), torch.tensor(2.0), torch.tensor(3.0)),
+        "simple_gradients(1, 2, 3)", list(SIMPLE_HINTS))
+    for key, value in {"f": 26.0, "df_dx": 14.0, "df_dy": 10.0, "df_dz": 10.0}.items():
+        checks.close(result[key], torch.tensor(value), f'simple_gradients(1, 2, 3)["{key}"]', **F32,
+                     hint=SIMPLE_HINTS[key])
+
+
+# -- 2.2 loss function -------------------------------------------------------------------------------
+
+def test_mse_value(hw):
+    y_pred = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    y_true = torch.tensor([[1.0, 4.0], [2.0, 0.0]])
+    checks.close(hw.autograd.mse(y_pred, y_true), torch.tensor(5.25), "mse(y_pred, y_true)", **F32,
+                 hint="the MEAN over all elements of (y_pred - y_true) ** 2")
+
+
+def test_mse_keeps_autograd_history(hw):
+    (y_pred,) = _leaves(torch.tensor([0.5, -1.0, 2.0]))
+    y_true = torch.tensor([1.0, 1.0, 1.0])
+    before = checks.snapshot(y_pred, y_true)
+    loss = hw.autograd.mse(y_pred, y_true)
+    checks.unchanged((y_pred, y_true), before, ("y_pred", "y_true"))
+    checks.close(loss, ((y_pred - y_true) ** 2).mean(), "mse(y_pred, y_true)", **F32)
+    checks.has_grad_fn(loss, "mse(y_pred, y_true) with y_pred.requires_grad=True")
+
+
+def test_mse_rejects_mismatched_shapes(hw):
+    # (4, 1) against (4,) would broadcast to a 4 x 4 comparison: a classic silent bug.
+    with pytest.raises(ValueError):
+        hw.autograd.mse(torch.zeros(4, 1), torch.zeros(4))
+
+
+LINEAR_CASES = {
+    # name: a function building fresh (x, w, b, y_true) for every test
+    "notebook": lambda: (torch.tensor([[1.0, 2.0], [3.0, 4.0]]), torch.tensor([0.5, 0.5]),
+                         torch.tensor([1.0]), torch.tensor([4.0, 1.0])),
+    "0-dim-bias": lambda: (torch.tensor([[1.0, -2.0, 0.5], [0.0, 1.0, 2.0], [3.0, 1.0, -1.0]]),
+                           torch.tensor([0.25, -0.5, 1.0]), torch.tensor(0.5),
+                           torch.tensor([1.0, 2.0, -1.0])),
+    "two-outputs": lambda: (torch.tensor([[1.0, 2.0], [0.5, -1.0], [2.0, 0.0]]),
+                            torch.tensor([[1.0, -1.0], [0.5, 2.0]]), torch.tensor([0.1, -0.2]),
+                            torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, -2.0]])),
+    "requires_grad": lambda: (torch.tensor([[2.0], [-1.0]]),
+                              *_leaves(torch.tensor([1.0]), torch.tensor([0.0])),
+                              torch.tensor([5.0, 0.5])),
+}
+
+
+def _linear_expected(x, w, b, y_true) -> dict[str, torch.Tensor]:
+    """Loss and gradients by autograd on private leaf copies (the trusted computation)."""
+    w_leaf, b_leaf = _leaves(w, b)
+    loss = ((x.detach() @ w_leaf + b_leaf - y_true.detach()) ** 2).mean()
+    loss.backward()
+    return {"loss": loss.detach(), "dw": w_leaf.grad, "db": b_leaf.grad}
+
+
+LINEAR_HINTS = {
+    "loss": "the mean of (x @ w + b - y_true) ** 2 over all elements",
+    "dw": "dLoss/dw = x.T @ (2 * r / r.numel()) with r = x @ w + b - y_true; it has w's shape",
+    "db": "dLoss/db = 2 * r / r.numel() summed down to b's shape (e.g. r.sum_to_size(b.shape))",
+}
+
+
+def _check_linear(hw_function, case: str, name: str) -> None:
+    x, w, b, y_true = LINEAR_CASES[case]()
+    before = checks.snapshot(x, w, b, y_true)
+    result = checks.mapping(hw_function(x, w, b, y_true), name, list(LINEAR_HINTS))
+    checks.unchanged((x, w, b, y_true), before, ("x", "w", "b", "y_true"))
+    expected = _linear_expected(x, w, b, y_true)
+    for key, hint in LINEAR_HINTS.items():
+        checks.close(result[key], expected[key], f'{name}["{key}"]', **F32, hint=hint)
+        checks.detached(result[key], f'{name}["{key}"]')
+
+
+@pytest.mark.parametrize("case", list(LINEAR_CASES))
+def test_linear_mse_gradients(hw, case):
+    _check_linear(hw.autograd.linear_mse_gradients, case, "linear_mse_gradients(x, w, b, y_true)")
+
+
+@pytest.mark.parametrize("case", list(LINEAR_CASES))
+def test_analytic_linear_mse_gradients(hw, case):
+    _check_linear(hw.autograd.analytic_linear_mse_gradients, case,
+                  "analytic_linear_mse_gradients(x, w, b, y_true)")
+
+
+def test_linear_mse_gradients_known_values(hw):
+    # The notebook's example: dw = [9, 11], db = [2].
+    x, w, b, y_true = LINEAR_CASES["notebook"]()
+    result = checks.mapping(hw.autograd.linear_mse_gradients(x, w, b, y_true),
+                            "linear_mse_gradients(x, w, b, y_true)", ["loss", "dw", "db"])
+    checks.close(result["loss"], torch.tensor(7.25), 'linear_mse_gradients(...)["loss"]', **F32)
+    checks.close(result["dw"], torch.tensor([9.0, 11.0]), 'linear_mse_gradients(...)["dw"]', **F32,
+                 hint=LINEAR_HINTS["dw"])
+    checks.close(result["db"], torch.tensor([2.0]), 'linear_mse_gradients(...)["db"]', **F32,
+                 hint=LINEAR_HINTS["db"])
+
+
+# -- 2.3 chain rule ---------------------------------------------------------------------------------
+
+CHAIN_INPUTS = {
+    "x=[2]": lambda: torch.tensor([2.0]),
+    "0-dim": lambda: torch.tensor(-0.75),
+    "2x3": lambda: torch.tensor([[0.0, 0.5, -1.0], [1.5, -2.0, 0.25]]),
+    "requires_grad": lambda: torch.tensor([0.3, -1.2, 2.5]).requires_grad_(True),
+}
+CHAIN_FUNCTIONS = ["chain_rule_backward", "chain_rule_autograd_grad", "chain_rule_analytic"]
+
+
+def _chain_expected(x: torch.Tensor) -> torch.Tensor:
+    x = x.detach()
+    return torch.cos(x**2 + 1) * 2 * x
+
+
+@pytest.mark.parametrize("function", CHAIN_FUNCTIONS)
+@pytest.mark.parametrize("case", list(CHAIN_INPUTS))
+def test_chain_rule(hw, function, case):
+    x = CHAIN_INPUTS[case]()
+    before = checks.snapshot(x)
+    result = getattr(hw.autograd, function)(x)
+    checks.unchanged((x,), before, ("x",))
+    name = f"{function}(x)"
+    checks.close(result, _chain_expected(x), name, **F32,
+                 hint="d/dx sin(x**2 + 1) = cos(x**2 + 1) * 2x, element by element")
+    checks.detached(result, name)
+
+
+def test_chain_rule_known_value(hw):
+    # The notebook's example: at x = 2 the derivative is cos(5) * 4 = 1.13465.
+    result = hw.autograd.chain_rule_backward(torch.tensor([2.0]))
+    checks.close(result, torch.tensor([1.1346487998962402]), "chain_rule_backward(tensor([2.]))", **F32)
+
+
+# -- 2.4 CustomReLU ----------------------------------------------------------------------------------
+
+def test_custom_relu_forward_matches_torch_relu(hw):
+    relu = hw.autograd_function("CustomReLU")
+    x = torch.tensor([[-2.0, -0.5, 0.0], [0.5, 3.0, -1e-3]])
+    before = checks.snapshot(x)
+    y = relu(x)
+    checks.unchanged((x,), before, ("x",))
+    checks.close(y, torch.relu(x), "CustomReLU.apply(x)", rtol=0.0, atol=0.0,
+                 hint="forward must return max(input, 0) element-wise, e.g. input.clamp(min=0)")
+
+
+def test_custom_relu_backward_matches_torch_relu(hw):
+    relu = hw.autograd_function("CustomReLU")
+    values = torch.tensor([-2.0, -0.5, 0.0, 0.5, 3.0])
+    grad_out = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    (x,) = _leaves(values)
+    relu(x).backward(grad_out)
+    (x_ref,) = _leaves(values)
+    torch.relu(x_ref).backward(grad_out)
+    checks.close(x.grad, x_ref.grad, "the gradient of CustomReLU", rtol=0.0, atol=0.0,
+                 hint="backward must return grad_output where the input was > 0 and 0 elsewhere "
+                      "(also 0 at input == 0, like torch.relu)")
+
+
+def test_custom_relu_gradcheck(hw):
+    relu = hw.autograd_function("CustomReLU")
+    # float64 and every input at least 0.1 away from the kink at 0, where relu is not differentiable.
+    x = torch.tensor([[-1.5, -0.7, -0.2], [0.3, 0.9, 1.7]], dtype=torch.float64, requires_grad=True)
+    try:
+        torch.autograd.gradcheck(relu, (x,), eps=1e-6, atol=1e-5, rtol=1e-3)
+    except GradcheckError as exc:
+        checks.fail("torch.autograd.gradcheck disagrees with CustomReLU.backward: the gradient you "
+                    "return is not the derivative of your forward — it must be grad_output * (input > 0)"
+                    f".\n{exc}")
+
+
+# -- 2.5 second derivatives ------------------------------------------------------------------------
+
+def _second(name: str, x: torch.Tensor) -> torch.Tensor:
+    """f''(x) worked out by hand for the probes' named functions."""
+    x = x.detach()
+    if name == "cube":
+        return 6 * x
+    if name == "sin":
+        return -torch.sin(x)
+    if name == "exp":
+        return torch.exp(x)
+    if name == "sin_of_square":
+        u = x**2 + 1
+        return 2 * torch.cos(u) - 4 * x**2 * torch.sin(u)
+    if name == "tanh":
+        t = torch.tanh(x)
+        return -2 * t * (1 - t**2)
+    if name == "log1p_square":
+        return (2 - 2 * x**2) / (1 + x**2) ** 2
+    raise KeyError(name)
+
+
+SECOND_FORMULAS = {
+    "cube": "t**3", "sin": "sin(t)", "exp": "exp(t)", "sin_of_square": "sin(t**2 + 1)",
+    "tanh": "tanh(t)", "log1p_square": "log(1 + t**2)",
+}
+
+
+@pytest.mark.parametrize("name", ["cube", "sin", "sin_of_square", "tanh"])
+def test_second_derivative(hw, name):
+    x = torch.tensor([-1.5, -0.5, 0.0, 0.75, 2.0])
+    before = checks.snapshot(x)
+    result = hw.autograd.second_derivative(probes.Elementwise(name), x)
+    checks.unchanged((x,), before, ("x",))
+    call = f"second_derivative(f, x) for f(t) = {SECOND_FORMULAS[name]}"
+    checks.close(result, _second(name, x), call, **F32_LOOSE,
+                 hint="differentiate twice with torch.autograd.grad; the first call needs create_graph=True")
+    checks.detached(result, call)
+
+
+def test_second_derivative_leaves_input_alone(hw):
+    x = torch.tensor([0.5, 1.0, -2.0], requires_grad=True)
+    before = checks.snapshot(x)
+    result = hw.autograd.second_derivative(probes.Elementwise("cube"), x)
+    checks.unchanged((x,), before, ("x",))
+    checks.close(result, 6 * x.detach(), "second_derivative(f, x) for f(t) = t**3", **F32_LOOSE)
+    checks.detached(result, "second_derivative(f, x)")
+
+
+def test_quadratic_form_hessian(hw):
+    X = torch.tensor([[1.0, 2.0, 0.0], [0.5, -1.0, 3.0], [2.0, 0.0, -1.0], [1.0, 1.0, 1.0]])
+    (w,) = _leaves(torch.tensor([0.5, -1.0, 2.0]))
+    before = checks.snapshot(X, w)
+    result = hw.autograd.quadratic_form_hessian(X, w)
+    checks.unchanged((X, w), before, ("X", "w"))
+    checks.close(result, 2 * X.T @ X, "quadratic_form_hessian(X, w)", **F32,
+                 hint="the Hessian of w @ X.T @ X @ w is 2 * X.T @ X: differentiate the gradient "
+                      "(computed with create_graph=True) once more, one row per component")
+    checks.detached(result, "quadratic_form_hessian(X, w)")
+
+
+@pytest.mark.parametrize("X_shape, w_shape", [((4, 3), (4,)), ((4, 3), (3, 1)), ((12,), (3,))],
+                         ids=["w-too-long", "w-2-D", "X-1-D"])
+def test_quadratic_form_hessian_rejects_bad_shapes(hw, X_shape, w_shape):
+    with pytest.raises(ValueError):
+        hw.autograd.quadratic_form_hessian(torch.ones(X_shape), torch.ones(w_shape))
+
+
+# -- 2.6 gradient accumulation ---------------------------------------------------------------------
+
+def _regression(n: int = 10, d: int = 3):
+    g = torch.Generator().manual_seed(2024)
+    X = torch.randn(n, d, generator=g)
+    y = torch.randn(n, generator=g)
+    w = torch.randn(d, generator=g)
+    return X, y, w
+
+
+def _full_gradient(X, y, w) -> torch.Tensor:
+    """d/dw mean((X @ w - y)**2) = 2/N * X.T @ (X @ w - y)."""
+    return 2.0 / X.shape[0] * X.T @ (X @ w - y)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 4, 10, 16],
+                         ids=lambda b: f"batch_size={b}")
+def test_accumulated_gradient_equals_full_batch(hw, batch_size):
+    X, y, w = _regression()
+    before = checks.snapshot(X, y, w)
+    result = hw.autograd.accumulated_gradient(X, y, w, batch_size)
+    checks.unchanged((X, y, w), before, ("X", "y", "w"))
+    name = f"accumulated_gradient(X, y, w, batch_size={batch_size}) with N={X.shape[0]} rows"
+    hint = ("the accumulated gradient must equal the full-batch gradient: weight each batch's mean "
+            "loss by (rows in the batch / N) before .backward() — a smaller last batch counts less")
+    checks.close(result, _full_gradient(X, y, w), name, **F32_LOOSE, hint=hint)
+    checks.detached(result, name)
+
+
+def test_accumulated_gradient_leaves_w_alone(hw):
+    X, y, w = _regression()
+    (w,) = _leaves(w)
+    before = checks.snapshot(X, y, w)
+    result = hw.autograd.accumulated_gradient(X, y, w, 4)
+    checks.unchanged((X, y, w), before, ("X", "y", "w"))
+    checks.close(result, _full_gradient(X, y, w.detach()), "accumulated_gradient(X, y, w, 4)", **F32_LOOSE)
+
+
+@pytest.mark.parametrize("batch_size", [0, -3])
+def test_accumulated_gradient_rejects_bad_batch_size(hw, batch_size):
+    X, y, w = _regression()
+    with pytest.raises(ValueError):
+        hw.autograd.accumulated_gradient(X, y, w, batch_size)

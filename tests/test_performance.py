@@ -1,0 +1,452 @@
+"""Public tests for Task 3 — CPU vs CUDA performance (homework_performance.py).
+
+Run them with ``pytest -m task3``. Timing is tested with *probes* of known duration
+(``tests/harness/probes.py``): ``Sleep(ms=4, first_ms=40)`` takes 40 ms on its first call and
+4 ms afterwards, like an operation with a one-off start-up cost. A correct ``measure_time``
+reports about 4 ms for it. The CUDA code path is tested on a *simulated* asynchronous GPU, so
+it runs everywhere; tests marked ``gpu`` need a real NVIDIA GPU and are skipped without one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tests.harness import checks, probes
+
+pytestmark = pytest.mark.task3
+
+OPERATION_NAMES = ["matmul", "add", "mul", "transpose", "sum"]
+ROW_KEYS = ["operation", "shape", "device", "ms"]
+TABLE_KEYS = ["operation", "shape", "cpu_ms", "cuda_ms", "speedup"]
+F32 = {"rtol": 1e-5, "atol": 1e-5}
+SYNC_HINT = ("CUDA calls return as soon as the work is queued, long before the GPU has finished it: "
+             "record torch.cuda.Event(enable_timing=True) before and after each call, call "
+             "torch.cuda.synchronize(), then read start.elapsed_time(end)")
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+def check_ms(measured, expected: float, call: str, mistakes: dict[str, float] | None = None) -> float:
+    """`measured` must be a Python float close to `expected` milliseconds.
+
+    The window [0.85*expected - 0.5, 1.6*expected + 2] leaves room for a busy machine (timers
+    only ever run long) while the usual mistakes land far outside it. When the number is
+    nearest to one of `mistakes` (explanation -> the value that mistake produces), the failure
+    message names that mistake.
+    """
+    __tracebackhide__ = True
+    ms = checks.number(measured, f"the result of {call}")
+    low, high = 0.85 * expected - 0.5, 1.6 * expected + 2.0
+    if low <= ms <= high:
+        return ms
+    candidates = {"that is the time in SECONDS — multiply by 1000 to return milliseconds": expected / 1000}
+    candidates.update(mistakes or {})
+    hint = ""
+    if ms > 0:
+        explanation, value = min(candidates.items(), key=lambda item: abs(_log_ratio(ms, item[1])))
+        if abs(_log_ratio(ms, value)) < abs(_log_ratio(ms, expected)) and abs(_log_ratio(ms, value)) < 0.3:
+            hint = f" — {explanation}"
+    checks.fail(f"{call} returned {ms:.3f} ms, but one timed call takes {expected:g} ms "
+                f"(accepted: {low:.2f} to {high:.2f} ms){hint}")
+    return ms
+
+
+def _log_ratio(a: float, b: float) -> float:
+    return math.log(max(a, 1e-9) / max(b, 1e-9))
+
+
+def expect_error(kind: type[Exception], call: str, function, *args, **kwargs) -> None:
+    """`function(*args, **kwargs)` must raise `kind` (a NotImplementedError stub is not enough)."""
+    __tracebackhide__ = True
+    try:
+        function(*args, **kwargs)
+    except NotImplementedError:
+        raise  # not written yet: show the stub's own message
+    except kind:
+        return
+    except Exception as exc:  # noqa: BLE001 - any other error is a wrong answer; say which
+        checks.fail(f"{call} should raise {kind.__name__}, but it raised {type(exc).__name__}: {exc}")
+    checks.fail(f"{call} should raise {kind.__name__}, but it returned normally")
+
+
+def check_calls(probe, expected: int, call: str, *, warmup: int, repeat: int) -> None:
+    __tracebackhide__ = True
+    if probe.calls != expected:
+        checks.fail(f"{call} called the function {probe.calls} times, but with warmup={warmup} and "
+                    f"repeat={repeat} it must call it warmup + repeat = {expected} times")
+
+
+def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+# -- 3.1 make_tensors ------------------------------------------------------------------------------
+
+SMALL_SHAPES = [(2, 3, 4), (5, 6), (1, 2, 2)]
+
+
+def test_make_tensors_values(hw):
+    result = hw.performance.make_tensors(SMALL_SHAPES, "cpu", 7)
+    if type(result) is not list or len(result) != len(SMALL_SHAPES):
+        checks.fail(f"make_tensors(shapes) should return a list with one tensor per shape "
+                    f"({len(SMALL_SHAPES)}), but it returned {checks.describe(result)}")
+    g = torch.Generator().manual_seed(7)
+    for i, (tensor, shape) in enumerate(zip(result, SMALL_SHAPES)):
+        checks.close(tensor, torch.rand(shape, generator=g), f"make_tensors(shapes, seed=7)[{i}]",
+                     rtol=0.0, atol=0.0,
+                     hint="use g = torch.Generator().manual_seed(seed) and torch.rand(shape, generator=g) "
+                          "for each shape in order")
+        checks.tensor(tensor, f"make_tensors(...)[{i}]", device="cpu")
+    if [tuple(s) for s in hw.performance.DEFAULT_SHAPES] != [(64, 1024, 1024), (128, 512, 512), (256, 256, 256)]:
+        checks.fail("DEFAULT_SHAPES must be [(64, 1024, 1024), (128, 512, 512), (256, 256, 256)]")
+
+
+def test_make_tensors_is_reproducible(hw):
+    shapes = [(3, 4, 4), (2, 5)]
+    first = hw.performance.make_tensors(shapes, seed=3)
+    again = hw.performance.make_tensors(shapes, seed=3)
+    other = hw.performance.make_tensors(shapes, seed=4)
+    default = hw.performance.make_tensors(shapes)
+    zero = hw.performance.make_tensors(shapes, seed=0)
+    for i in range(len(shapes)):
+        checks.close(again[i], first[i], f"make_tensors(shapes, seed=3)[{i}] (second call)", rtol=0.0,
+                     atol=0.0, hint="the same seed must give the same numbers every time")
+        checks.close(default[i], zero[i], f"make_tensors(shapes)[{i}]", rtol=0.0, atol=0.0,
+                     hint="the default seed is 0")
+        if torch.equal(other[i], first[i]):
+            checks.fail("make_tensors(shapes, seed=4) returned the same numbers as seed=3 — "
+                        "seed the generator with the `seed` argument")
+
+
+# -- 3.2 measure_time on the CPU ------------------------------------------------------------------
+
+def test_measure_time_leaves_out_warmup(hw):
+    p = probes.Sleep(ms=4, first_ms=40)  # the first call is slow, like a cold start
+    ms = hw.performance.measure_time(p, repeat=5)
+    check_calls(p, 6, "measure_time(f, repeat=5)", warmup=1, repeat=5)
+    check_ms(ms, 4, "measure_time(f, repeat=5) for f taking 40 ms once, then 4 ms", {
+        "the slow first call was timed: make `warmup` untimed calls before the timed ones":
+            (40 + 4 * 4) / 5,
+        "that is the TOTAL of the timed calls — return the mean (total / repeat)": 20,
+    })
+
+
+def test_measure_time_returns_mean_not_total(hw):
+    p = probes.Sleep(ms=5)
+    ms = hw.performance.measure_time(p, repeat=4, warmup=0)
+    check_calls(p, 4, "measure_time(f, repeat=4, warmup=0)", warmup=0, repeat=4)
+    check_ms(ms, 5, "measure_time(f, repeat=4, warmup=0) for f taking 5 ms", {
+        "that is the TOTAL of the 4 timed calls — return the mean (total / repeat)": 20,
+    })
+
+
+@pytest.mark.parametrize("repeat, warmup", [(1, 0), (3, 2), (6, 1)])
+def test_measure_time_calls_warmup_plus_repeat_times(hw, repeat, warmup):
+    p = probes.Sleep(ms=0.5)
+    ms = hw.performance.measure_time(p, repeat=repeat, warmup=warmup)
+    check_calls(p, repeat + warmup, f"measure_time(f, repeat={repeat}, warmup={warmup})",
+                warmup=warmup, repeat=repeat)
+    check_ms(ms, 0.5, f"measure_time(f, repeat={repeat}, warmup={warmup}) for f taking 0.5 ms")
+
+
+def test_measure_time_defaults(hw):
+    p = probes.Sleep(ms=0.5)
+    hw.performance.measure_time(p)
+    check_calls(p, 11, "measure_time(f)", warmup=1, repeat=10)
+
+
+def test_measure_time_passes_arguments(hw):
+    p = probes.KwargSleep()
+    t = torch.zeros(3)
+    ms = hw.performance.measure_time(p, t, "second", ms=3.0, repeat=3)
+    # KwargSleep records [number of positional args, ms, other keyword names] for every call.
+    for seen in p.seen:
+        if seen != [2, 3.0, []]:
+            checks.fail("measure_time(f, t, 'second', ms=3.0, repeat=3) must call f(t, 'second', ms=3.0) "
+                        f"— forward *args and **kwargs, but not device/repeat/warmup; f saw "
+                        f"{seen[0]} positional argument(s), ms={seen[1]} and other keywords {seen[2]}")
+    check_ms(ms, 3.0, "measure_time(f, t, 'second', ms=3.0, repeat=3) for f taking `ms` milliseconds")
+
+
+def test_measure_time_times_a_torch_function(hw):
+    a = _rand(8, 16, 16)
+    ms = checks.number(hw.performance.measure_time(probes.TORCH_FUNCTIONS["torch.matmul"], a, a, repeat=3),
+                       "measure_time(torch.matmul, a, a, repeat=3)")
+    if not 0 < ms < 1000:
+        checks.fail(f"measure_time(torch.matmul, a, a, repeat=3) returned {ms} ms for a tiny matmul — "
+                    "expected a small positive number of milliseconds")
+
+
+@pytest.mark.parametrize("kwargs", [{"device": "tpu"}, {"device": "gpu"}, {"repeat": 0},
+                                    {"repeat": -2}, {"warmup": -1}],
+                         ids=["device=tpu", "device=gpu", "repeat=0", "repeat=-2", "warmup=-1"])
+def test_measure_time_rejects_bad_arguments(hw, kwargs):
+    with pytest.raises(ValueError):
+        hw.performance.measure_time(probes.Sleep(ms=0.1), **kwargs)
+
+
+def test_measure_time_cuda_needs_a_gpu(hw):
+    p = probes.Sleep(ms=0.1)
+    if hw.cuda_available():
+        # Nothing to refuse on this machine: check the real GPU path instead.
+        gpu = probes.CudaSleep(ms=5)
+        check_ms(hw.performance.measure_time(gpu, device="cuda", repeat=3), 5,
+                 "measure_time(f, device='cuda', repeat=3) for a 5 ms GPU kernel", {SYNC_HINT: 0.01})
+        return
+    expect_error(RuntimeError, "measure_time(f, device='cuda') on a machine without CUDA",
+                 hw.performance.measure_time, p, device="cuda")
+    if p.calls:
+        checks.fail("measure_time(f, device='cuda') called f before noticing that CUDA is missing — "
+                    "check torch.cuda.is_available() first and raise RuntimeError")
+
+
+# -- 3.2 measure_time on the (simulated) GPU ---------------------------------------------------------
+
+def _measure_cuda(hw, kernel, call: str, **kwargs) -> float:
+    """measure_time(kernel, device='cuda', ...) on the simulated GPU, explaining CUDA errors."""
+    __tracebackhide__ = True
+    with hw.simulated_cuda():
+        try:
+            return hw.performance.measure_time(kernel, device="cuda", **kwargs)
+        except NotImplementedError:
+            raise
+        except RuntimeError as exc:
+            checks.fail(f"{call} raised RuntimeError: {exc}\nHint: {SYNC_HINT}")
+
+
+def test_measure_time_cuda_waits_for_the_gpu(hw):
+    kernel = probes.SimKernel(ms=20)
+    call = "measure_time(f, device='cuda', repeat=3) for a 20 ms GPU kernel"
+    ms = _measure_cuda(hw, kernel, call, repeat=3)
+    check_calls(kernel, 4, call, warmup=1, repeat=3)
+    check_ms(ms, 20, call, {SYNC_HINT: 0.005})
+
+
+def test_measure_time_cuda_leaves_out_warmup(hw):
+    kernel = probes.SimKernel(ms=10, first_ms=100)
+    call = "measure_time(f, device='cuda', repeat=3) for a GPU kernel taking 100 ms once, then 10 ms"
+    ms = _measure_cuda(hw, kernel, call, repeat=3)
+    check_calls(kernel, 4, call, warmup=1, repeat=3)
+    check_ms(ms, 10, call, {
+        SYNC_HINT: 0.005,
+        "the slow first call was timed: make `warmup` untimed calls, then torch.cuda.synchronize(), "
+        "before the timed ones": (100 + 2 * 10) / 3,
+        "that is the TOTAL of the timed calls — return the mean (total / repeat)": 30,
+    })
+
+
+# -- 3.3 OPERATIONS, benchmark, speedup_table, format_table --------------------------------------
+
+def _expected_operation(name: str, t: torch.Tensor) -> torch.Tensor:
+    return {
+        "matmul": lambda: t @ t,
+        "add": lambda: t + t,
+        "mul": lambda: t * t,
+        "transpose": lambda: t.transpose(-2, -1).contiguous(),
+        "sum": lambda: t.sum(),
+    }[name]()
+
+
+OPERATION_HINTS = {
+    "matmul": "the batched matrix product of t with itself: t @ t",
+    "add": "t + t", "mul": "t * t",
+    "transpose": "swap the last two axes: t.transpose(-2, -1), then make it a copy",
+    "sum": "the sum of all elements as a 0-dim tensor: t.sum()",
+}
+
+
+@pytest.mark.parametrize("name", OPERATION_NAMES)
+def test_operations(hw, name):
+    operations = checks.mapping(hw.performance.OPERATIONS, "OPERATIONS", OPERATION_NAMES)
+    t = _rand(2, 3, 3, seed=5)
+    before = checks.snapshot(t)
+    result = operations[name](t)
+    checks.unchanged((t,), before, ("t",))
+    checks.close(result, _expected_operation(name, t), f'OPERATIONS["{name}"](t)', **F32,
+                 hint=OPERATION_HINTS[name])
+
+
+def test_operations_transpose_is_a_copy(hw):
+    t = _rand(2, 3, 5, seed=6)
+    result = hw.performance.OPERATIONS["transpose"](t)
+    checks.close(result, t.transpose(-2, -1), 'OPERATIONS["transpose"](t) for t of shape (2, 3, 5)',
+                 rtol=0.0, atol=0.0, hint=OPERATION_HINTS["transpose"])
+    checks.not_a_view(result, t, 'OPERATIONS["transpose"](t)')
+
+
+def _check_rows(rows, shapes, devices, call: str) -> list:
+    __tracebackhide__ = True
+    if type(rows) is not list:
+        checks.fail(f"{call} should return a list of dicts, but it returned {checks.describe(rows)}")
+    expected = [(op, tuple(shape), device) for device in devices for shape in shapes for op in OPERATION_NAMES]
+    if len(rows) != len(expected):
+        checks.fail(f"{call} returned {len(rows)} rows, but {len(devices)} device(s) x {len(shapes)} "
+                    f"shape(s) x {len(OPERATION_NAMES)} operations make {len(expected)}")
+    for i, (row, (op, shape, device)) in enumerate(zip(rows, expected)):
+        row = checks.mapping(row, f"{call}[{i}]", ROW_KEYS)
+        got = (row["operation"], tuple(row["shape"]) if isinstance(row["shape"], (tuple, list)) else row["shape"],
+               row["device"])
+        if got != (op, shape, device):
+            checks.fail(f"{call}[{i}] is {got} (operation, shape, device), but it should be "
+                        f"{(op, shape, device)} — order the rows: for each device, for each shape, for "
+                        "each operation in the order of OPERATIONS")
+        ms = checks.number(row["ms"], f'{call}[{i}]["ms"]')
+        if not ms > 0:
+            checks.fail(f'{call}[{i}]["ms"] is {ms}: a measured time must be positive')
+    return rows
+
+
+def test_benchmark_rows(hw):
+    shapes = [(2, 4, 4), (3, 2, 2)]
+    rows = hw.performance.benchmark(shapes, ["cpu"], 2)
+    _check_rows(rows, shapes, ["cpu"], "benchmark(shapes, devices=['cpu'], repeat=2)")
+
+
+def test_benchmark_default_devices(hw):
+    shapes = [(1, 3, 3)]
+    rows = hw.performance.benchmark(shapes, repeat=1)
+    devices = ["cpu", "cuda"] if hw.cuda_available() else ["cpu"]
+    _check_rows(rows, shapes, devices, "benchmark(shapes, repeat=1)  (devices=None)")
+
+
+def _table_by_key(table, call: str) -> list:
+    __tracebackhide__ = True
+    if type(table) is not list:
+        checks.fail(f"{call} should return a list of dicts, but it returned {checks.describe(table)}")
+    for i, entry in enumerate(table):
+        checks.mapping(entry, f"{call}[{i}]", TABLE_KEYS)
+    return [(entry["operation"], tuple(entry["shape"])) for entry in table]
+
+
+def _check_entry(entry: dict, expected: dict, call: str) -> None:
+    __tracebackhide__ = True
+    for key in ("cpu_ms", "cuda_ms", "speedup"):
+        want, got = expected[key], entry[key]
+        if want is None:
+            if got is not None:
+                checks.fail(f'{call}: "{key}" of {expected["operation"]} {expected["shape"]} should be None '
+                            f"(there is no measurement for it), but it is {got!r}")
+            continue
+        got = checks.number(got, f'{call}: "{key}" of {expected["operation"]} {expected["shape"]}')
+        if abs(got - want) > 1e-9 * max(1.0, abs(want)):
+            hint = " — speedup = cpu_ms / cuda_ms (how many times faster the GPU is)" if key == "speedup" else ""
+            checks.fail(f'{call}: "{key}" of {expected["operation"]} {expected["shape"]} should be {want!r}, '
+                        f"but it is {got!r}{hint}")
+
+
+def test_speedup_table_cpu_only(hw):
+    rows = [
+        {"operation": "add", "shape": (2, 3, 3), "device": "cpu", "ms": 1.5},
+        {"operation": "sum", "shape": (2, 3, 3), "device": "cpu", "ms": 0.25},
+        {"operation": "add", "shape": (4, 2, 2), "device": "cpu", "ms": 2.0},
+    ]
+    call = "speedup_table(rows) for CPU-only rows"
+    table = hw.performance.speedup_table(rows)
+    keys = _table_by_key(table, call)
+    expected = [("add", (2, 3, 3)), ("sum", (2, 3, 3)), ("add", (4, 2, 2))]
+    if keys != expected:
+        checks.fail(f"{call} should have one entry per (operation, shape) in the order they first "
+                    f"appear: {expected}, but it has {keys}")
+    for entry, row in zip(table, rows):
+        _check_entry(entry, {"operation": row["operation"], "shape": row["shape"], "cpu_ms": row["ms"],
+                             "cuda_ms": None, "speedup": None}, call)
+
+
+def test_speedup_table_with_cuda_rows(hw):
+    rows = [
+        {"operation": "matmul", "shape": (2, 3, 3), "device": "cpu", "ms": 6.0},
+        {"operation": "add", "shape": (2, 3, 3), "device": "cpu", "ms": 1.0},
+        {"operation": "matmul", "shape": (2, 3, 3), "device": "cuda", "ms": 1.5},
+        {"operation": "add", "shape": (2, 3, 3), "device": "cuda", "ms": 4.0},
+    ]
+    call = "speedup_table(rows) for CPU and CUDA rows"
+    table = hw.performance.speedup_table(rows)
+    keys = _table_by_key(table, call)
+    expected = {("matmul", (2, 3, 3)): (6.0, 1.5, 4.0), ("add", (2, 3, 3)): (1.0, 4.0, 0.25)}
+    if keys != list(expected):
+        checks.fail(f"{call} should have one entry per (operation, shape) in the order they first "
+                    f"appear: {list(expected)}, but it has {keys}")
+    for entry, ((op, shape), (cpu, cuda, speedup)) in zip(table, expected.items()):
+        _check_entry(entry, {"operation": op, "shape": shape, "cpu_ms": cpu, "cuda_ms": cuda,
+                             "speedup": speedup}, call)
+
+
+def test_format_table(hw):
+    table = [
+        {"operation": "matmul", "shape": (2, 3, 3), "cpu_ms": 3.0, "cuda_ms": 1.5, "speedup": 2.0},
+        {"operation": "transpose", "shape": (16, 128, 64), "cpu_ms": 0.25, "cuda_ms": None, "speedup": None},
+    ]
+    text = hw.performance.format_table(table)
+    if type(text) is not str:
+        checks.fail(f"format_table(table) should return a str, but it returned {checks.describe(text)}")
+    lines = text.splitlines()
+    header = lines[0] if lines else ""
+    for column in ["Operation", "Shape", "CPU (ms)", "CUDA (ms)", "Speed-up"]:
+        if column not in header:
+            checks.fail(f"the first line of format_table(table) should be the header with the column "
+                        f"{column!r}; it is {header!r}")
+    expected_cells = [["matmul", "2x3x3", "3.000", "1.500", "2.00x"], ["transpose", "16x128x64", "0.250", "-"]]
+    for cells in expected_cells:
+        matching = [line for line in lines[1:] if line.split()[:1] == [cells[0]]]
+        if not matching:
+            checks.fail(f"format_table(table) has no line for {cells[0]!r}:\n{text}")
+        for cell in cells[1:]:
+            if cell not in matching[0].split():
+                checks.fail(f"the line for {cells[0]!r} should contain {cell!r} (shapes like 2x3x3, times with "
+                            f"3 decimals, speed-ups like 2.00x, '-' for a missing value), but it is "
+                            f"{matching[0]!r}")
+
+
+# -- 3.4 transfer_overhead --------------------------------------------------------------------------
+
+TRANSFER_KEYS = ["host_to_device_ms", "device_to_host_ms", "compute_ms", "item_sync_ms"]
+
+
+def test_transfer_overhead_needs_a_gpu(hw):
+    if hw.cuda_available():
+        result = checks.mapping(hw.performance.transfer_overhead((64, 64), 2), "transfer_overhead((64, 64), 2)",
+                                TRANSFER_KEYS)
+        for key in TRANSFER_KEYS:
+            checks.number(result[key], f'transfer_overhead(...)["{key}"]')
+        return
+    expect_error(RuntimeError, "transfer_overhead() on a machine without CUDA",
+                 hw.performance.transfer_overhead, (8, 8), 2)
+
+
+# -- real GPU (skipped without one) ---------------------------------------------------------------
+
+@pytest.mark.gpu
+def test_gpu_measure_time_real_kernel(hw):
+    kernel = probes.CudaSleep(ms=20)
+    ms = hw.performance.measure_time(kernel, device="cuda", repeat=3)
+    check_calls(kernel, 4, "measure_time(f, device='cuda', repeat=3)", warmup=1, repeat=3)
+    check_ms(ms, 20, "measure_time(f, device='cuda', repeat=3) for a 20 ms GPU kernel", {SYNC_HINT: 0.01})
+
+
+@pytest.mark.gpu
+def test_gpu_benchmark_and_speedups(hw):
+    shapes = [(4, 32, 32)]
+    rows = hw.performance.benchmark(shapes, ["cpu", "cuda"], 2)
+    _check_rows(rows, shapes, ["cpu", "cuda"], "benchmark(shapes, devices=['cpu', 'cuda'], repeat=2)")
+    table = hw.performance.speedup_table(rows)
+    _table_by_key(table, "speedup_table(benchmark(...))")
+    for entry in table:
+        cpu = checks.number(entry["cpu_ms"], "cpu_ms")
+        cuda = checks.number(entry["cuda_ms"], "cuda_ms")
+        speedup = checks.number(entry["speedup"], "speedup")
+        if abs(speedup - cpu / cuda) > 1e-6 * max(1.0, speedup):
+            checks.fail(f"speedup of {entry['operation']} is {speedup}, but cpu_ms / cuda_ms = {cpu / cuda}")
+
+
+@pytest.mark.gpu
+def test_gpu_transfer_overhead(hw):
+    result = checks.mapping(hw.performance.transfer_overhead((256, 256), 3), "transfer_overhead((256, 256), 3)",
+                            TRANSFER_KEYS)
+    for key in TRANSFER_KEYS:
+        value = checks.number(result[key], f'transfer_overhead(...)["{key}"]')
+        if not 0 < value < 10_000:
+            checks.fail(f'transfer_overhead(...)["{key}"] is {value} ms — expected a positive time in '
+                        "milliseconds, measured with measure_time(..., device='cuda')")
