@@ -64,7 +64,7 @@ class Limits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    call_timeout_s: float = Field(default=20, gt=0)
+    call_timeout_s: float = Field(default=10, gt=0)
     import_timeout_s: float = Field(default=60, gt=0)
     cpu_time_s: int = Field(default=300, gt=0)
     memory_mb: int = Field(default=4096, ge=512)

@@ -1,0 +1,440 @@
+"""Hidden tests for Task 3 — CPU vs CUDA performance: the student's answers against the reference.
+
+Inputs differ from the public tests: other seeds and shapes for ``make_tensors``, other
+``warmup``/``repeat`` values and randomized probe durations for ``measure_time`` (a harness
+that returns a constant cannot pass), more simulated-GPU scenarios, float64 and odd shapes for
+``OPERATIONS``, synthetic CPU+CUDA rows for ``speedup_table``/``format_table`` compared with
+the reference, and real-GPU checks (marked ``gpu``).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from solutions import homework_performance as ref
+from tests.harness import checks, probes
+from tests.test_performance import SYNC_HINT, check_calls, check_ms, expect_error
+
+pytestmark = pytest.mark.task3
+
+TOTAL = "that is the TOTAL of the timed calls — return the mean (total / repeat)"
+COLD = "the slow first call(s) were timed: make `warmup` untimed calls before the timed ones"
+
+
+def _rand(shape: tuple, seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.rand(shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+def _device_type(t: torch.Tensor) -> str:
+    """Where a returned tensor lives in the student's process (the grader's wire records it)."""
+    meta = getattr(t, checks.REMOTE_META, None)
+    return str(meta.get("device") if meta else t.device).split(":")[0]
+
+
+# -- 3.1 make_tensors ------------------------------------------------------------------------------
+
+MAKE_CASES = {
+    "odd-shapes-seed0": ([(3, 5, 7), (4,), (2, 2, 2, 2)], 0),
+    "one-shape-seed12345": ([(1, 1)], 12345),
+    "same-shape-twice": ([(6, 6), (6, 6)], 1),   # the generator goes on: two different tensors
+    "no-shapes": ([], 5),
+}
+
+
+@pytest.mark.parametrize("case", list(MAKE_CASES))
+def test_make_tensors_matches_reference(hw, case):
+    shapes, seed = MAKE_CASES[case]
+    result = hw.performance.make_tensors(shapes, "cpu", seed)
+    expected = ref.make_tensors(shapes, "cpu", seed)
+    if type(result) is not list or len(result) != len(expected):
+        checks.fail(f"make_tensors(shapes, seed={seed}) for {len(shapes)} shape(s) should return a list of "
+                    f"{len(expected)} tensors, but it returned {checks.describe(result)}")
+    for i, (actual, want) in enumerate(zip(result, expected)):
+        checks.close(actual, want, f"make_tensors({shapes}, seed={seed})[{i}]", rtol=0.0, atol=0.0,
+                     hint="one private torch.Generator().manual_seed(seed) for the whole list, and "
+                          "torch.rand(shape, generator=g) for each shape in order")
+
+
+def test_make_tensors_leaves_global_rng_alone(hw):
+    message = ("make_tensors changed the GLOBAL random state (e.g. with torch.manual_seed) — draw from "
+               "a private generator: g = torch.Generator().manual_seed(seed); torch.rand(shape, generator=g)")
+    if not hw.remote:
+        state = torch.get_rng_state()
+        hw.performance.make_tensors([(3, 4)], "cpu", 3)
+        if not torch.equal(state, torch.get_rng_state()):
+            checks.fail(message)
+    # Draw from the global generator of the process running the student's code (create_tensors
+    # uses torch.rand): after a global re-seed, the two draws below would be equal.
+    draws = []
+    for _ in range(2):
+        hw.performance.make_tensors([(3, 4)], "cpu", 3)
+        try:
+            draws.append(hw.tensors.create_tensors()["random_3x4"])
+        except Exception:  # noqa: BLE001 - Task 1 unfinished: the in-process check above is all we have
+            return
+    if type(draws[0]) is torch.Tensor and type(draws[1]) is torch.Tensor and torch.equal(draws[0], draws[1]):
+        checks.fail(message)
+
+
+# -- 3.2 measure_time on the CPU ------------------------------------------------------------------
+
+CPU_CASES = {
+    # name: (Sleep probe arguments, measure_time keyword arguments, expected ms, known mistakes)
+    "warmup=3,slow_calls=3": (dict(ms=3, first_ms=30, slow_calls=3), dict(warmup=3, repeat=4), 3.0,
+                              {COLD: (30 + 30 + 3 + 3) / 4, TOTAL: 12}),
+    "repeat=1": (dict(ms=5, first_ms=50), dict(warmup=1, repeat=1), 5.0, {COLD: 50}),
+    "warmup=0": (dict(ms=4, first_ms=12), dict(warmup=0, repeat=4), 6.0,
+                 {"with warmup=0 every call is timed, the slow first one included": 4.0}),
+    "repeat=7,warmup=2": (dict(ms=1.5, first_ms=40), dict(warmup=2, repeat=7), 1.5,
+                          {COLD: (40 + 6 * 1.5) / 7, TOTAL: 10.5}),
+}
+
+
+@pytest.mark.parametrize("case", list(CPU_CASES))
+def test_measure_time_warmup_and_repeat_hidden(hw, case):
+    probe_args, kwargs, expected, mistakes = CPU_CASES[case]
+    p = probes.Sleep(**probe_args)
+    ms = hw.performance.measure_time(p, **kwargs)
+    call = f"measure_time(f, {', '.join(f'{k}={v}' for k, v in kwargs.items())})"
+    check_calls(p, kwargs["warmup"] + kwargs["repeat"], call, **kwargs)
+    check_ms(ms, expected, f"{call} for f taking {probe_args['first_ms']} ms on its first "
+                           f"{probe_args.get('slow_calls', 1)} call(s), then {probe_args['ms']} ms", mistakes)
+
+
+# Durations drawn from disjoint ranges: no single constant fits every case's window.
+@pytest.mark.parametrize("seed, low, high", [(101, 1.0, 1.3), (202, 2.0, 3.0), (303, 6.0, 7.0), (404, 3.5, 4.5)],
+                         ids=["short", "medium", "long", "medium-long"])
+def test_measure_time_randomized_durations(hw, seed, low, high):
+    rng = random.Random(seed)
+    ms_per_call = round(rng.uniform(low, high), 2)
+    first_ms = round(30.0 + 6 * ms_per_call, 1)  # slow enough that timing it shows
+    repeat = rng.randint(2, 4)
+    p = probes.Sleep(ms=ms_per_call, first_ms=first_ms)
+    ms = hw.performance.measure_time(p, repeat=repeat)
+    call = f"measure_time(f, repeat={repeat}) for f taking {first_ms} ms once, then {ms_per_call} ms"
+    check_calls(p, repeat + 1, call, warmup=1, repeat=repeat)
+    check_ms(ms, ms_per_call, call, {COLD: (first_ms + (repeat - 1) * ms_per_call) / repeat,
+                                     TOTAL: repeat * ms_per_call})
+
+
+def test_measure_time_forwards_every_argument(hw):
+    p = probes.KwargSleep()
+    ms = hw.performance.measure_time(p, 1, "two", [3], ms=2.5, alpha=1, beta="x", repeat=2, warmup=2)
+    if p.calls != 4:
+        checks.fail(f"measure_time(f, ..., repeat=2, warmup=2) called f {p.calls} times instead of 4")
+    for seen in p.seen:
+        if seen != [3, 2.5, ["alpha", "beta"]]:
+            checks.fail("measure_time(f, 1, 'two', [3], ms=2.5, alpha=1, beta='x', repeat=2, warmup=2) must "
+                        "call f(1, 'two', [3], ms=2.5, alpha=1, beta='x') — every positional and keyword "
+                        f"argument except device/repeat/warmup; f saw {seen[0]} positional argument(s), "
+                        f"ms={seen[1]} and other keywords {seen[2]}")
+    check_ms(ms, 2.5, "measure_time(f, ..., ms=2.5, repeat=2, warmup=2)")
+
+
+@pytest.mark.parametrize("kwargs", [{"device": ""}, {"device": "npu"}, {"repeat": -10}, {"warmup": -5},
+                                    {"repeat": 0, "warmup": 0}],
+                         ids=["device=''", "device=npu", "repeat=-10", "warmup=-5", "repeat=0,warmup=0"])
+def test_measure_time_rejects_bad_arguments_hidden(hw, kwargs):
+    with pytest.raises(ValueError):
+        hw.performance.measure_time(probes.Sleep(ms=0.1), **kwargs)
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_measure_time_without_cuda_never_calls_f(hw, device):
+    p = probes.KwargSleep()
+    if hw.cuda_available():
+        # This machine has a GPU, so there is nothing to refuse: time a real kernel instead.
+        kernel = probes.CudaSleep(ms=4)
+        check_ms(hw.performance.measure_time(kernel, device=device, repeat=2), 4,
+                 f"measure_time(f, device={device!r}, repeat=2) for a 4 ms GPU kernel", {SYNC_HINT: 0.01})
+        return
+    expect_error(RuntimeError, f"measure_time(f, device={device!r}, warmup=0, repeat=1) without CUDA",
+                 hw.performance.measure_time, p, device=device, warmup=0, repeat=1, ms=1.0)
+    if p.calls:
+        checks.fail(f"measure_time(f, device={device!r}) called f {p.calls} time(s) before raising — "
+                    "check torch.cuda.is_available() before the first call (warm-up included)")
+
+
+# -- 3.2 measure_time on the simulated GPU ---------------------------------------------------------
+
+SIM_CASES = {
+    # name: (SimKernel arguments, measure_time keyword arguments, expected ms, known mistakes)
+    "warmup=2,slow_calls=2": (dict(ms=10, first_ms=60, slow_calls=2), dict(warmup=2, repeat=2), 10.0,
+                              {COLD: (60 + 10) / 2, TOTAL: 20, SYNC_HINT: 0.005}),
+    "repeat=1,warmup=0": (dict(ms=12), dict(warmup=0, repeat=1), 12.0, {SYNC_HINT: 0.005}),
+    "warmup=0,slow-first": (dict(ms=10, first_ms=40), dict(warmup=0, repeat=2), 25.0,
+                            {"with warmup=0 every call is timed, the slow first one included": 10.0,
+                             SYNC_HINT: 0.005}),
+    "device=cuda:0": (dict(ms=8), dict(warmup=1, repeat=4, device="cuda:0"), 8.0, {SYNC_HINT: 0.005, TOTAL: 32}),
+}
+
+
+def _measure_sim(hw, kernel, call: str, **kwargs) -> float:
+    __tracebackhide__ = True
+    kwargs.setdefault("device", "cuda")
+    with hw.simulated_cuda():
+        try:
+            return hw.performance.measure_time(kernel, **kwargs)
+        except NotImplementedError:
+            raise
+        except RuntimeError as exc:
+            checks.fail(f"{call} raised RuntimeError: {exc}\nHint: {SYNC_HINT}")
+
+
+@pytest.mark.parametrize("case", list(SIM_CASES))
+def test_measure_time_simulated_gpu_hidden(hw, case):
+    kernel_args, kwargs, expected, mistakes = SIM_CASES[case]
+    kernel = probes.SimKernel(**kernel_args)
+    shown = {"device": "cuda", **kwargs}
+    call = f"measure_time(f, {', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+    ms = _measure_sim(hw, kernel, call, **kwargs)
+    check_calls(kernel, kwargs["warmup"] + kwargs["repeat"], call, warmup=kwargs["warmup"], repeat=kwargs["repeat"])
+    check_ms(ms, expected, f"{call} for a GPU kernel of {kernel_args['ms']} ms"
+             + (f" ({kernel_args['first_ms']} ms at first)" if "first_ms" in kernel_args else ""), mistakes)
+
+
+@pytest.mark.parametrize("seed, low, high", [(7, 4.5, 5.5), (8, 8.0, 10.0), (9, 14.0, 15.0)],
+                         ids=["short", "medium", "long"])
+def test_measure_time_simulated_gpu_randomized(hw, seed, low, high):
+    rng = random.Random(seed)
+    kernel_ms = round(rng.uniform(low, high), 2)
+    repeat = rng.randint(2, 3)
+    kernel = probes.SimKernel(ms=kernel_ms, first_ms=3 * kernel_ms + 20)
+    call = f"measure_time(f, device='cuda', repeat={repeat}) for a GPU kernel of {kernel_ms} ms"
+    ms = _measure_sim(hw, kernel, call, repeat=repeat)
+    check_calls(kernel, repeat + 1, call, warmup=1, repeat=repeat)
+    check_ms(ms, kernel_ms, call, {SYNC_HINT: 0.005, TOTAL: repeat * kernel_ms,
+                                   COLD: (3 * kernel_ms + 20 + (repeat - 1) * kernel_ms) / repeat})
+
+
+# -- 3.3 OPERATIONS ------------------------------------------------------------------------------------
+
+OPERATION_INPUTS = {
+    "3x5x5-float64": lambda: _rand((3, 5, 5), 1, torch.float64),
+    "1x4x4": lambda: _rand((1, 4, 4), 2),
+    "2-D-6x6": lambda: _rand((6, 6), 3),
+    "transposed-input": lambda: _rand((2, 4, 4), 4, torch.float64).transpose(-2, -1),
+}
+# matmul needs square matrices; the others also get a non-square input.
+NON_SQUARE = {"3x5x7-float64": lambda: _rand((3, 5, 7), 5, torch.float64)}
+
+
+@pytest.mark.parametrize("name", ["matmul", "add", "mul", "transpose", "sum"])
+@pytest.mark.parametrize("case", list(OPERATION_INPUTS) + list(NON_SQUARE))
+def test_operations_match_reference(hw, case, name):
+    if case in NON_SQUARE and name == "matmul":
+        case = "3x5x5-float64"
+    t = {**OPERATION_INPUTS, **NON_SQUARE}[case]()
+    before = checks.snapshot(t)
+    operations = checks.mapping(hw.performance.OPERATIONS, "OPERATIONS", [name])
+    result = operations[name](t)
+    checks.unchanged((t,), before, ("t",))
+    expected = ref.OPERATIONS[name](t.clone())
+    call = f'OPERATIONS["{name}"](t) for t of shape {tuple(t.shape)} and dtype {t.dtype}'
+    tol = {"rtol": 1e-12, "atol": 1e-12} if t.dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}
+    checks.close(result, expected, call, **tol)
+    if name == "transpose" and t.is_contiguous():
+        # (for an input that is itself a transposed view, the transpose back may be the original memory)
+        checks.not_a_view(result, t, call)
+
+
+# -- 3.3 benchmark ----------------------------------------------------------------------------------
+
+def test_benchmark_rows_match_reference_order(hw):
+    shapes = [(1, 5, 5), (2, 3, 3), (3, 1, 1)]
+    rows = hw.performance.benchmark(shapes, ["cpu"], 1)
+    call = "benchmark([(1, 5, 5), (2, 3, 3), (3, 1, 1)], devices=['cpu'], repeat=1)"
+    expected = [(op, shape, "cpu") for shape in shapes for op in ref.OPERATIONS]
+    if type(rows) is not list or len(rows) != len(expected):
+        checks.fail(f"{call} should return {len(expected)} rows (3 shapes x 5 operations), "
+                    f"but it returned {checks.describe(rows) if type(rows) is not list else len(rows)}")
+    for i, (row, (op, shape, device)) in enumerate(zip(rows, expected)):
+        row = checks.mapping(row, f"{call}[{i}]", ["operation", "shape", "device", "ms"])
+        if type(row["shape"]) is not tuple or row["shape"] != shape:
+            checks.fail(f'{call}[{i}]["shape"] should be the tuple {shape}, but it is {row["shape"]!r}')
+        if (row["operation"], row["device"]) != (op, device):
+            checks.fail(f"{call}[{i}] should be {op} on {device}, but it is {row['operation']!r} on "
+                        f"{row['device']!r} — order: for each device, for each shape, for each operation")
+        checks.number(row["ms"], f'{call}[{i}]["ms"]')
+
+
+def test_benchmark_rejects_unknown_device(hw):
+    with pytest.raises(ValueError):
+        hw.performance.benchmark([(1, 2, 2)], ["mps"], 1)
+
+
+def test_benchmark_cuda_without_gpu(hw):
+    if hw.cuda_available():
+        rows = hw.performance.benchmark([(1, 4, 4)], ["cuda"], 1)
+        if type(rows) is not list or {r.get("device") for r in rows if type(r) is dict} != {"cuda"}:
+            checks.fail("benchmark(shapes, devices=['cuda']) should return rows with device 'cuda' only")
+        return
+    expect_error(RuntimeError, "benchmark(shapes, devices=['cuda']) on a machine without CUDA",
+                 hw.performance.benchmark, [(1, 2, 2)], ["cuda"], 1)
+
+
+# -- 3.3 speedup_table and format_table ------------------------------------------------------------
+
+def _row(op: str, shape: tuple, device: str, ms: float) -> dict:
+    return {"operation": op, "shape": shape, "device": device, "ms": ms}
+
+
+SPEEDUP_CASES = {
+    "cuda-rows-first": [
+        _row("matmul", (8, 64, 64), "cuda", 0.125), _row("add", (8, 64, 64), "cuda", 0.5),
+        _row("matmul", (8, 64, 64), "cpu", 12.5), _row("add", (8, 64, 64), "cpu", 0.25),
+    ],
+    "interleaved-shapes": [
+        _row("sum", (2, 3, 3), "cpu", 0.75), _row("sum", (4, 5, 5), "cpu", 3.0),
+        _row("sum", (4, 5, 5), "cuda", 1.5), _row("sum", (2, 3, 3), "cuda", 0.0625),
+        _row("mul", (2, 3, 3), "cpu", 2.0), _row("mul", (2, 3, 3), "cuda", 8.0),
+    ],
+    "some-pairs-one-device": [
+        _row("transpose", (3, 7, 2), "cpu", 1.25), _row("add", (3, 7, 2), "cuda", 0.5),
+        _row("add", (3, 7, 2), "cpu", 4.5),
+    ],
+    "benchmark-like": [
+        _row(op, shape, device, round(0.1 + 0.37 * i, 4))
+        for i, (device, shape, op) in enumerate(
+            (d, s, o) for d in ("cpu", "cuda") for s in ((16, 128, 128), (32, 64, 64)) for o in ref.OPERATIONS)
+    ],
+}
+
+
+@pytest.mark.parametrize("case", list(SPEEDUP_CASES))
+def test_speedup_table_matches_reference(hw, case):
+    rows = SPEEDUP_CASES[case]
+    table = hw.performance.speedup_table(rows)
+    expected = ref.speedup_table(rows)
+    call = f"speedup_table(rows) ({case})"
+    if type(table) is not list or len(table) != len(expected):
+        checks.fail(f"{call} should return {len(expected)} entries, one per (operation, shape), but it "
+                    f"returned {checks.describe(table) if type(table) is not list else len(table)}")
+    for i, (entry, want) in enumerate(zip(table, expected)):
+        entry = checks.mapping(entry, f"{call}[{i}]", list(want))
+        if (entry["operation"], tuple(entry["shape"])) != (want["operation"], want["shape"]):
+            checks.fail(f"{call}[{i}] is for {entry['operation']} {tuple(entry['shape'])}, but it should be for "
+                        f"{want['operation']} {want['shape']} — keep the order in which pairs first appear")
+        for key in ("cpu_ms", "cuda_ms", "speedup"):
+            if want[key] is None:
+                if entry[key] is not None:
+                    checks.fail(f'{call}[{i}]["{key}"] should be None (no measurement), but it is {entry[key]!r}')
+                continue
+            got = checks.number(entry[key], f'{call}[{i}]["{key}"]')
+            if abs(got - want[key]) > 1e-9 * max(1.0, abs(want[key])):
+                checks.fail(f'{call}[{i}]["{key}"] for {want["operation"]} {want["shape"]} should be '
+                            f"{want[key]!r}, but it is {got!r} (speedup = cpu_ms / cuda_ms)")
+
+
+@pytest.mark.parametrize("rows", [
+    [_row("add", (2, 2), "cpu", 1.0), _row("add", (2, 2), "cpu", 2.0)],
+    [_row("add", (2, 2), "tpu", 1.0)],
+], ids=["duplicate-row", "unknown-device"])
+def test_speedup_table_rejects_bad_rows(hw, rows):
+    with pytest.raises(ValueError):
+        hw.performance.speedup_table(rows)
+
+
+FORMAT_CASES = {
+    "cpu-only": ref.speedup_table([_row("matmul", (64, 1024, 1024), "cpu", 1234.5678),
+                                   _row("sum", (64, 1024, 1024), "cpu", 0.0421)]),
+    "cpu-and-cuda": ref.speedup_table(SPEEDUP_CASES["interleaved-shapes"]),
+    "mixed": ref.speedup_table(SPEEDUP_CASES["some-pairs-one-device"]),
+}
+
+
+def _fmt_shape(shape: tuple) -> str:
+    return "x".join(map(str, shape))
+
+
+@pytest.mark.parametrize("case", list(FORMAT_CASES))
+def test_format_table_contents_hidden(hw, case):
+    table = FORMAT_CASES[case]
+    text = hw.performance.format_table(table)
+    if type(text) is not str:
+        checks.fail(f"format_table(table) should return a str, but it returned {checks.describe(text)}")
+    lines = text.splitlines()
+    if len(lines) != len(table) + 2:
+        checks.fail(f"format_table(table) should have {len(table) + 2} lines (header, dashes, one per "
+                    f"entry), but it has {len(lines)}:\n{text}")
+    for entry, line in zip(table, lines[2:]):
+        cells = line.split()
+        wanted = [entry["operation"], _fmt_shape(entry["shape"])]
+        for key, template in (("cpu_ms", "{:.3f}"), ("cuda_ms", "{:.3f}"), ("speedup", "{:.2f}x")):
+            wanted.append("-" if entry[key] is None else template.format(entry[key]))
+        if cells != wanted:
+            checks.fail(f"the line for {entry['operation']} {entry['shape']} should hold the cells {wanted} "
+                        f"(shape like 64x1024x1024, 3 decimals for times, 2 decimals and 'x' for the "
+                        f"speed-up, '-' for None), but it is {line!r}")
+
+
+@pytest.mark.parametrize("case", list(FORMAT_CASES))
+def test_format_table_layout_matches_reference(hw, case):
+    table = FORMAT_CASES[case]
+    text = hw.performance.format_table(table)
+    if type(text) is not str:
+        checks.fail(f"format_table(table) should return a str, but it returned {checks.describe(text)}")
+    expected = ref.format_table(table)
+    actual_lines = [line.rstrip() for line in text.rstrip("\n").splitlines()]
+    if actual_lines != expected.splitlines():
+        checks.fail("format_table(table) is not laid out as described: pad every cell to the widest cell "
+                    "of its column (text left-aligned, numbers right-aligned), two spaces between columns, "
+                    f"a line of dashes under the header.\nExpected:\n{expected}\nGot:\n{text}")
+
+
+# -- real GPU (pending without one) ------------------------------------------------------------------
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("warmup, repeat, kernel_ms", [(2, 2, 15.0), (1, 5, 7.0)])
+def test_gpu_measure_time_hidden(hw, warmup, repeat, kernel_ms):
+    kernel = probes.CudaSleep(ms=kernel_ms)
+    call = f"measure_time(f, device='cuda', warmup={warmup}, repeat={repeat}) for a {kernel_ms} ms GPU kernel"
+    ms = hw.performance.measure_time(kernel, device="cuda", warmup=warmup, repeat=repeat)
+    check_calls(kernel, warmup + repeat, call, warmup=warmup, repeat=repeat)
+    check_ms(ms, kernel_ms, call, {SYNC_HINT: 0.01, TOTAL: repeat * kernel_ms})
+
+
+@pytest.mark.gpu
+def test_gpu_benchmark_device_order_hidden(hw):
+    shapes = [(2, 8, 8), (3, 16, 16)]
+    rows = hw.performance.benchmark(shapes, ["cuda", "cpu"], 1)
+    expected = [(op, shape, device) for device in ("cuda", "cpu") for shape in shapes for op in ref.OPERATIONS]
+    if type(rows) is not list or len(rows) != len(expected):
+        checks.fail(f"benchmark(shapes, devices=['cuda', 'cpu'], repeat=1) should return {len(expected)} rows")
+    for i, (row, want) in enumerate(zip(rows, expected)):
+        row = checks.mapping(row, f"benchmark(...)[{i}]", ["operation", "shape", "device", "ms"])
+        if (row["operation"], tuple(row["shape"]), row["device"]) != want:
+            checks.fail(f"benchmark(...)[{i}] should be {want} (devices in the order given), but it is "
+                        f"{(row['operation'], tuple(row['shape']), row['device'])}")
+        if not checks.number(row["ms"], f'benchmark(...)[{i}]["ms"]') > 0:
+            checks.fail(f'benchmark(...)[{i}]["ms"] must be a positive time')
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("shape", [(128, 128), (2, 64, 64)], ids=["128x128", "2x64x64"])
+def test_gpu_transfer_overhead_hidden(hw, shape):
+    keys = ["host_to_device_ms", "device_to_host_ms", "compute_ms", "item_sync_ms"]
+    result = checks.mapping(hw.performance.transfer_overhead(shape, 2), f"transfer_overhead({shape}, 2)", keys)
+    for key in keys:
+        value = checks.number(result[key], f'transfer_overhead({shape}, 2)["{key}"]')
+        if not 0 < value < 10_000:
+            checks.fail(f'transfer_overhead({shape}, 2)["{key}"] is {value} ms — expected a positive time in '
+                        "milliseconds measured with measure_time(..., device='cuda')")
+
+
+@pytest.mark.gpu
+def test_gpu_make_tensors_on_cuda(hw):
+    shapes = [(2, 3), (4, 4, 4)]
+    result = hw.performance.make_tensors(shapes, "cuda", 9)
+    expected = ref.make_tensors(shapes, "cpu", 9)
+    if type(result) is not list or len(result) != len(expected):
+        checks.fail(f"make_tensors(shapes, 'cuda', 9) should return a list of {len(expected)} tensors")
+    for i, (actual, want) in enumerate(zip(result, expected)):
+        checks.tensor(actual, f"make_tensors(shapes, 'cuda', 9)[{i}]")
+        if _device_type(actual) != "cuda":
+            checks.fail(f"make_tensors(shapes, 'cuda', 9)[{i}] should be on the GPU — move it with .to(device)")
+        checks.close(actual.cpu(), want, f"make_tensors(shapes, 'cuda', 9)[{i}]", rtol=0.0, atol=0.0,
+                     hint="draw the numbers on the CPU with the seeded generator, then .to(device)")

@@ -1,0 +1,129 @@
+"""The wire format rejects hostile messages; grading.yml errors name the file, key and line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from autograder.sandbox import wire
+from tests.harness import probes
+from tests.harness.grading import GradingConfigError, load_grading
+
+
+def roundtrip(value, known=None):
+    enc = wire.Encoder(lambda o: {"$handle": 1, "type": type(o).__name__}, probes.REGISTRY, probes.TORCH_FUNCTIONS)
+    node = enc.encode(value)
+    header, blobs = wire.unpack(wire.pack({"v": node, "storages": enc.storages}, enc.blobs)[8:])
+    dec = wire.Decoder(header["storages"], blobs, handle=lambda n: ("handle", n["type"]),
+                       probes=probes.REGISTRY, torch_functions=probes.TORCH_FUNCTIONS, mark_remote=True)
+    return dec.decode(header["v"])
+
+
+def test_plain_data_views_and_probes_round_trip_exactly():
+    base = torch.arange(24, dtype=torch.float64).reshape(2, 3, 4)
+    value = {"t": base, "view": base[:, 1, ::2], (2, 12): 1.5, "n": None, "flag": True,
+             "shape": torch.Size([2, 3]), "dtype": torch.int64, "p": probes.Sleep(ms=2, calls=3),
+             "f": torch.matmul, "nan": float("nan"), "items": [1, (2, "x")]}
+    out = roundtrip(value)
+    assert type(out["t"]) is torch.Tensor and torch.equal(out["t"], base)
+    assert out["view"].untyped_storage().data_ptr() == out["t"].untyped_storage().data_ptr()
+    assert torch.equal(out["view"], base[:, 1, ::2])
+    assert out[(2, 12)] == 1.5 and type(out[(2, 12)]) is float and out["flag"] is True
+    assert out["shape"] == torch.Size([2, 3]) and out["dtype"] is torch.int64
+    assert type(out["p"]) is probes.Sleep and out["p"].calls == 3
+    assert out["f"] is torch.matmul and out["nan"] != out["nan"] and out["items"] == [1, (2, "x")]
+
+
+def test_objects_that_are_not_plain_data_become_handles():
+    class Sub(torch.Tensor):
+        pass
+
+    class Weird(dict):
+        pass
+
+    out = roundtrip([torch.zeros(2).as_subclass(Sub), Weird(a=1), object()])
+    assert out == [("handle", "Sub"), ("handle", "Weird"), ("handle", "object")]
+
+
+def _decode(header, blobs=()):
+    dec = wire.Decoder(header.get("storages", []), list(blobs), handle=lambda n: n,
+                       probes=probes.REGISTRY, torch_functions=probes.TORCH_FUNCTIONS)
+    return dec.decode(header["v"])
+
+
+@pytest.mark.parametrize("spec, why", [
+    ({"dtype": "float32", "shape": [10], "stride": [1], "offset": 0, "storage": 0}, "outside"),
+    ({"dtype": "float32", "shape": [2], "stride": [1], "offset": 3, "storage": 0}, "outside"),
+    ({"dtype": "object", "shape": [1], "stride": [1], "offset": 0, "storage": 0}, "description"),
+    ({"dtype": "float32", "shape": [-1], "stride": [1], "offset": 0, "storage": 0}, "description"),
+    ({"dtype": "float32", "shape": [1], "stride": [1], "offset": 0, "storage": 7}, "description"),
+])
+def test_hostile_tensor_descriptions_are_rejected(spec, why):
+    header = {"v": {"$tensor": spec}, "storages": [{"nbytes": 16, "blob": 0}]}
+    with pytest.raises(wire.ProtocolError, match=why):
+        _decode(header, [memoryview(bytes(16))])
+
+
+@pytest.mark.parametrize("node", [{"$pickle": "x"}, {"$probe": "os.system", "state": {"$dict": []}},
+                                  {"$torchfn": "torch.load"}, [1, 2], {"$dict": [[{"$list": []}, 1]]}])
+def test_unknown_tags_and_unsafe_values_are_rejected(node):
+    with pytest.raises(wire.ProtocolError):
+        _decode({"v": node})
+
+
+def test_deep_nesting_and_bad_frames_are_rejected():
+    node = 1
+    for _ in range(100):
+        node = {"$list": [node]}
+    with pytest.raises(wire.ProtocolError, match="deeply"):
+        _decode({"v": node})
+    with pytest.raises(wire.ProtocolError):
+        wire.unpack(b"\xff\xff\xff\x00{}")
+    frame = wire.pack({"a": 1}, [b"abc"])[8:]
+    with pytest.raises(wire.ProtocolError):
+        wire.unpack(frame + b"extra")
+
+
+GOOD = """assignment: demo
+total: 30
+tasks:
+  task1:
+    title: Tensors
+    points: 20
+    tests:
+      tests/test_a.py::test_one: 12
+      tests/test_a.py::test_two: 8
+  analysis:
+    title: Essay
+    points: 10
+    manual: true
+"""
+
+
+def test_valid_grading_file_loads(tmp_path):
+    path = tmp_path / "grading.yml"
+    path.write_text(GOOD)
+    cfg = load_grading(path)
+    assert cfg.points_for("tests/test_a.py::test_two") == ("task1", 8)
+    assert cfg.limits.call_timeout_s > 0
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (("test_two: 8", "test_two: 7"), "grading.yml:4: tasks.task1: test points add up to 19 but the task is worth 20"),
+    (("total: 30", "total: 31"), "grading.yml:1: (top level)"),
+    (("test_two: 8", "test_two: -8"), "grading.yml:7: tasks.task1.tests: tests/test_a.py::test_two: points must be a positive number"),
+    (("tests/test_a.py::test_one", "test_one"), "is not a test id"),
+    (("title: Essay", "title: Essay\n    colour: red"), "grading.yml:12: tasks.analysis.colour: Extra inputs"),
+    (("points: 20", "points: [20"), "not valid YAML"),
+])
+def test_grading_errors_point_to_the_line(tmp_path, edit, expected):
+    path = tmp_path / "grading.yml"
+    path.write_text(GOOD.replace(*edit))
+    with pytest.raises(GradingConfigError) as info:
+        load_grading(path)
+    assert expected in str(info.value)
+
+
+def test_missing_grading_file_says_so(tmp_path):
+    with pytest.raises(GradingConfigError, match="file not found"):
+        load_grading(tmp_path / "nope.yml")
