@@ -306,8 +306,11 @@ class Decoder:
         meta = {k: spec.get(k) for k in ("requires_grad", "is_leaf", "grad_fn", "device")}
         if self.mark_remote:
             setattr(t, REMOTE_META, dict(meta, grad=grad))
-        elif spec.get("requires_grad") and dtype.is_floating_point:
-            t.requires_grad_(True)
+        else:
+            if spec.get("requires_grad") and (dtype.is_floating_point or dtype.is_complex):
+                t.requires_grad_(True)
+            if grad is not None:
+                t.grad = grad  # the caller's existing .grad travels with the tensor
         return t
 
 

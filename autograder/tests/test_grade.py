@@ -144,3 +144,13 @@ def test_cli_exit_codes_for_unusable_input(tmp_path, capsys):
                    "    tests:\n      tests/test_x.py::test_y: 90\n")
     assert main(["grade", str(REPO / "solutions"), "--grading", str(bad)]) == 2
     assert "grading.yml:4: tasks.t" in capsys.readouterr().err.replace("\n", "")
+
+
+def test_bundled_examples_get_their_documented_scores(capsys):
+    assert main(["grade-examples"]) == 0
+    assert "full_marks" in capsys.readouterr().out
+
+
+def test_check_validates_the_repository(capsys):
+    assert main(["check"]) == 0
+    assert "assignment/ is in sync" in capsys.readouterr().out

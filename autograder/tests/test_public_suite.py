@@ -1,0 +1,51 @@
+"""The public suite as a student runs it: passes on the reference, fails cleanly on the stubs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+from autograder import REPO
+
+
+def run_public(submission: str, *extra: str) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfs",
+                           "tests", "--submission", submission, *extra],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "400"})  # short summary lines untruncated
+    return proc, time.perf_counter() - started
+
+
+def counts(output: str) -> dict[str, int]:
+    last = [line for line in output.splitlines() if re.search(r"\d+ (passed|failed)", line)][-1]
+    return {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|error|errors)", last)}
+
+
+def test_public_suite_passes_on_the_reference_and_prints_points():
+    proc, seconds = run_public("solutions")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    c = counts(proc.stdout)
+    assert c.get("failed", 0) == 0 and c["passed"] > 50
+    assert "points per task" in proc.stdout and "Task 1" in proc.stdout
+    assert seconds < 60  # the ≤ 15 s target is measured by benchmarks, not asserted here
+
+
+def test_public_suite_fails_every_test_on_the_stubs_with_the_task_named():
+    proc, _ = run_public("assignment")
+    assert proc.returncode == 1
+    c = counts(proc.stdout)
+    assert c.get("passed", 0) == 0 and c["failed"] > 50 and "error" not in c and "errors" not in c
+    failures = [line for line in proc.stdout.splitlines() if line.startswith("FAILED")]
+    assert failures and all(re.search(r"Task \d\.\d", line) for line in failures), \
+        [line for line in failures if not re.search(r"Task \d\.\d", line)][:5]
+
+
+def test_one_task_can_be_selected_by_marker():
+    proc, _ = run_public("solutions", "-m", "task2")
+    c = counts(proc.stdout)
+    assert proc.returncode == 0 and c["passed"] > 10
+    assert "test_tensors" not in proc.stdout
