@@ -56,7 +56,7 @@ def check_ms(measured, expected: float, call: str, mistakes: dict | None = None)
                 hint = f" — {explanation}"
                 break
     checks.fail(f"{call} returned {ms:.3f} ms instead of about {expected:g} ms{hint} "
-                f"(accepted: {low:.2f} to {high:.2f} ms)")
+                f"(accepted: {max(low, 0.0):.2f} to {high:.2f} ms)")
     return ms
 
 
@@ -158,9 +158,11 @@ def test_measure_time_returns_mean_not_total(hw):
 def test_measure_time_calls_warmup_plus_repeat_times(hw, repeat, warmup):
     p = probes.Sleep(ms=0.5)
     ms = hw.performance.measure_time(p, repeat=repeat, warmup=warmup)
-    check_calls(p, repeat + warmup, f"measure_time(f, repeat={repeat}, warmup={warmup})",
-                warmup=warmup, repeat=repeat)
-    check_ms(ms, 0.5, f"measure_time(f, repeat={repeat}, warmup={warmup}) for f taking 0.5 ms")
+    call = f"measure_time(f, repeat={repeat}, warmup={warmup})"
+    check_calls(p, repeat + warmup, call, warmup=warmup, repeat=repeat)
+    # (a single 0.5 ms call is too short to judge its timing on a busy machine: only its type here)
+    if not checks.number(ms, f"the result of {call}") > 0:
+        checks.fail(f"{call} returned {ms} ms — a measured time must be positive")
 
 
 def test_measure_time_defaults(hw):

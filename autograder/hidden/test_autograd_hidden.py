@@ -15,6 +15,7 @@ from torch.autograd.gradcheck import GradcheckError
 
 from solutions import homework_autograd as ref
 from tests.harness import checks, probes
+from tests.test_autograd import LINEAR_HINTS, SIMPLE_HINTS
 
 pytestmark = pytest.mark.task2
 
@@ -39,11 +40,11 @@ def _seed(case: str) -> int:
     return sum(map(ord, case))
 
 
-def _compare(result: dict, expected: dict, name: str, tol: dict) -> None:
+def _compare(result: dict, expected: dict, name: str, tol: dict, hints: dict, where: str = "") -> None:
     __tracebackhide__ = True
     result = checks.mapping(result, name, list(expected))
     for key, value in expected.items():
-        checks.close(result[key], value.detach(), f'{name}["{key}"]', **tol)
+        checks.close(result[key], value.detach(), f'{name}["{key}"]{where}', **tol, hint=hints[key])
         checks.detached(result[key], f'{name}["{key}"]')
 
 
@@ -78,7 +79,8 @@ def test_simple_gradients_match_reference(hw, case, function):
     result = getattr(hw.autograd, function)(x, y, z)
     checks.unchanged((x, y, z), before, ("x", "y", "z"))
     expected = ref.analytic_simple_gradients(x.detach(), y.detach(), z.detach())
-    _compare(result, expected, f"{function}(x, y, z)", TOL[x.dtype])
+    _compare(result, expected, f"{function}(x, y, z)", TOL[x.dtype], SIMPLE_HINTS,
+             f" for inputs of shape {tuple(x.shape)} and dtype {x.dtype}")
 
 
 # -- 2.2 loss function -----------------------------------------------------------------------------
@@ -142,8 +144,8 @@ def test_linear_mse_gradients_match_reference(hw, case, function):
     result = getattr(hw.autograd, function)(x, w, b, y_true)
     checks.unchanged((x, w, b, y_true), before, ("x", "w", "b", "y_true"))
     expected = ref.linear_mse_gradients(*(t.detach().clone() for t in (x, w, b, y_true)))
-    call = f"{function}(x, w, b, y_true) with w of shape {tuple(w.shape)} and b of shape {tuple(b.shape)}"
-    _compare(result, expected, call, F64)
+    _compare(result, expected, f"{function}(x, w, b, y_true)", F64, LINEAR_HINTS,
+             f" for w of shape {tuple(w.shape)} and b of shape {tuple(b.shape)}")
 
 
 # -- 2.3 chain rule ------------------------------------------------------------------------------------
@@ -332,7 +334,8 @@ def test_accumulated_gradient_leaves_existing_grad_alone(hw):
     checks.unchanged((X, y, w), before, ("X", "y", "w"))
     checks.close(result, ref.accumulated_gradient(X, y, w.detach(), 4),
                  "accumulated_gradient(X, y, w, 4) for a w that already has a .grad", **F64,
-                 hint="accumulate into a private leaf copy of w, never into the caller's w.grad")
+                 hint="weight each mini-batch's mean loss by (rows in the batch / N) before .backward(), "
+                      "and accumulate into a private leaf copy of w, never into the caller's w.grad")
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, -100])

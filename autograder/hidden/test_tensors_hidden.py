@@ -11,6 +11,7 @@ import torch
 
 from solutions import homework_tensors as ref
 from tests.harness import checks
+from tests.test_tensors import INDEX_HINTS
 
 pytestmark = pytest.mark.task1
 
@@ -68,7 +69,15 @@ def _operation_inputs(case: str) -> tuple[torch.Tensor, torch.Tensor]:
     return _random((m, n), dtype, seed), _random((n, m), dtype, seed + 1)
 
 
-@pytest.mark.parametrize("key", ["transpose", "matmul", "elementwise", "sum"])
+OPERATION_HINTS = {
+    "transpose": "a.T",
+    "matmul": "the matrix product a @ b",
+    "elementwise": "a times the TRANSPOSE of b, element by element: a * b.T (even when a is square)",
+    "sum": "the sum of all elements of a, as a 0-dim tensor of a's dtype: a.sum()",
+}
+
+
+@pytest.mark.parametrize("key", list(OPERATION_HINTS))
 @pytest.mark.parametrize("case", list(OPERATION_CASES))
 def test_tensor_operations_matches_reference(hw, case, key):
     a, b = _operation_inputs(case)
@@ -78,7 +87,7 @@ def test_tensor_operations_matches_reference(hw, case, key):
     expected = ref.tensor_operations(a.clone(), b.clone())[key]
     m, n, dtype, _ = OPERATION_CASES[case]
     checks.close(result[key], expected, f'tensor_operations(a, b)["{key}"] for a {m}x{n} {dtype} matrix a',
-                 **TOL[dtype])
+                 **TOL[dtype], hint=OPERATION_HINTS[key])
 
 
 @pytest.mark.parametrize("a_shape, b_shape", [
@@ -117,7 +126,7 @@ def test_index_tensor_matches_reference(hw, case, key):
     result = checks.mapping(hw.tensors.index_tensor(t), "index_tensor(t)", [key])
     checks.unchanged((t,), before, ("t",))
     name = f'index_tensor(t)["{key}"] for t of shape {tuple(t.shape)}'
-    checks.close(result[key], ref.index_tensor(t)[key], name, **EXACT)
+    checks.close(result[key], ref.index_tensor(t)[key], name, **EXACT, hint=INDEX_HINTS[key])
     checks.view_of(result[key], t, name)
 
 
@@ -147,7 +156,8 @@ def test_reshape_tensor_matches_reference(hw, case):
     checks.unchanged((t,), before, ("t",))
     for shape, value in expected.items():
         name = f"reshape_tensor(t)[{shape}] for a {case} input"
-        checks.close(result[shape], value, name, **EXACT)
+        checks.close(result[shape], value, name, **EXACT,
+                     hint=f"the 24 numbers in their original order, arranged as {shape}: t.view{shape}")
         checks.view_of(result[shape], t, name)
 
 

@@ -64,15 +64,19 @@ def reshape_tensor(t):
 }
 
 
-def test_monkeypatching_comparisons_at_import_gains_nothing(submission, reference):
+def test_monkeypatching_comparisons_at_import_gains_nothing(submission, reference, tmp_path):
+    from .conftest import make_submission
+
+    honest = {"tensors": WRONG_BUT_TAMPERING["tensors"].replace(TAMPER_ASSERTS, "import torch\n")}
+    baseline = grade(make_submission(tmp_path / "honest", replace=honest), gpu="off")
     result = grade(submission(replace=WRONG_BUT_TAMPERING), gpu="off")
     task1 = next(t for t in result.tasks if t.name == "task1")
-    assert task1.score == 0
-    # Tasks 2 and 3 are untouched reference code and still earn their points.
-    for name in ("task2", "task3"):
-        ours = next(t for t in result.tasks if t.name == name)
-        ref = next(t for t in reference.tasks if t.name == name)
-        assert ours.score == ref.score
+    # Exactly what the same wrong code earns without tampering (e.g. "inputs not modified").
+    assert task1.score == next(t for t in baseline.tasks if t.name == "task1").score < 2
+    # The patches live on in the worker, so they can only hurt the other tasks, never help.
+    assert result.score <= reference.score
+    task2 = next(t for t in result.tasks if t.name == "task2")
+    assert task2.score == next(t for t in reference.tasks if t.name == "task2").score
 
 
 def test_submission_conftest_and_config_files_have_no_effect(submission, reference, tmp_path):
@@ -86,7 +90,7 @@ def pytest_runtest_makereport(item, call):
     outcome.get_result().outcome = "passed"
 '''
     sub = submission(
-        replace={"tensors": "def create_tensors():\n    raise NotImplementedError('Task 1.1')\n"},
+        append={"tensors": "def create_tensors():\n    raise NotImplementedError('Task 1.1')\n"},
         extra_files={"conftest.py": hostile, "tests/conftest.py": hostile,
                      "pytest.ini": "[pytest]\naddopts = -p no:python\n",
                      "pyproject.toml": "[tool.pytest.ini_options]\naddopts = '--co'\n",
@@ -138,12 +142,12 @@ def test_cli_writes_gradescope_results_and_feedback_from_a_zip(tmp_path, submiss
 
 def test_cli_exit_codes_for_unusable_input(tmp_path, capsys):
     assert main(["grade", str(tmp_path / "missing")]) == 2
-    assert "no such file" in capsys.readouterr().err
+    assert "no such file" in " ".join(capsys.readouterr().err.split())
     bad = tmp_path / "grading.yml"
     bad.write_text("assignment: x\ntotal: 100\ntasks:\n  t:\n    title: T\n    points: 100\n"
                    "    tests:\n      tests/test_x.py::test_y: 90\n")
     assert main(["grade", str(REPO / "solutions"), "--grading", str(bad)]) == 2
-    assert "grading.yml:4: tasks.t" in capsys.readouterr().err.replace("\n", "")
+    assert "grading.yml:4: tasks.t: test points add up to 90" in "".join(capsys.readouterr().err.split("\n"))
 
 
 def test_bundled_examples_get_their_documented_scores(capsys):
