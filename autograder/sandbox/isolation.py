@@ -197,15 +197,15 @@ def user_process_count() -> int:
 
 def bwrap_command(inner: list[str], *, runtime: Path, workdir: Path, gpu: bool) -> list[str]:
     """bubblewrap around `inner`: only the Python installation, the runtime and workdir exist."""
-    cmd = ["bwrap", *_bwrap_namespace_args(), "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID)]
+    cmd = ["bwrap", *_bwrap_namespace_args(), "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+           # /tmp first: the venv, runtime and workdir may live below it and are bound on top.
+           "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
     for path in SYSTEM_READ:
         if os.path.exists(path) and path != "/proc":
             cmd += ["--ro-bind", path, path]
     for path in python_paths():
         cmd += ["--ro-bind", path, path]
-    # /tmp first: the runtime and workdir usually live below it and must be bound on top.
-    cmd += ["--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev",
-            "--ro-bind", str(runtime), str(runtime), "--bind", str(workdir), str(workdir),
+    cmd += ["--ro-bind", str(runtime), str(runtime), "--bind", str(workdir), str(workdir),
             "--setenv", "HOME", str(workdir), "--setenv", "TMPDIR", str(workdir / "tmp"),
             "--chdir", str(workdir)]
     if gpu:
