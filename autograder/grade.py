@@ -74,6 +74,8 @@ def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu
         output = io.StringIO()
         with _trusted_environment(), contextlib.redirect_stdout(output):
             code = pytest.main(args, plugins=[plug])
+        if plug.homework is not None and plug.homework.fatal:
+            raise GraderError(f"the sandbox could not start, so nothing was graded: {plug.homework.fatal}")
         errors = [f"{sub.problems[k]}" for k in sorted(sub.problems)]
         config = plug.config
         if config is None or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR,

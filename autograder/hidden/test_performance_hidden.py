@@ -16,7 +16,7 @@ import torch
 
 from solutions import homework_performance as ref
 from tests.harness import checks, probes
-from tests.test_performance import SYNC_HINT, check_calls, check_ms, expect_error, no_sync
+from tests.test_performance import SYNC_HINT, check_calls, check_ms, expect_error, no_sync, tensor_list
 
 pytestmark = pytest.mark.task3
 
@@ -47,11 +47,9 @@ MAKE_CASES = {
 @pytest.mark.parametrize("case", list(MAKE_CASES))
 def test_make_tensors_matches_reference(hw, case):
     shapes, seed = MAKE_CASES[case]
-    result = hw.performance.make_tensors(shapes, "cpu", seed)
     expected = ref.make_tensors(shapes, "cpu", seed)
-    if type(result) is not list or len(result) != len(expected):
-        checks.fail(f"make_tensors(shapes, seed={seed}) for {len(shapes)} shape(s) should return a list of "
-                    f"{len(expected)} tensors, but it returned {checks.describe(result)}")
+    result = tensor_list(hw.performance.make_tensors(shapes, "cpu", seed), len(expected),
+                         f"make_tensors({shapes}, 'cpu', {seed})")
     for i, (actual, want) in enumerate(zip(result, expected)):
         checks.close(actual, want, f"make_tensors({shapes}, seed={seed})[{i}]", rtol=0.0, atol=0.0,
                      hint="one private torch.Generator().manual_seed(seed) for the whole list, and "
@@ -73,8 +71,11 @@ def test_make_tensors_leaves_global_rng_alone(hw):
         hw.performance.make_tensors([(3, 4)], "cpu", 3)
         try:
             draws.append(hw.tensors.create_tensors()["random_3x4"])
-        except Exception:  # noqa: BLE001 - Task 1 unfinished: the in-process check above is all we have
-            return
+        except (Exception, pytest.fail.Exception):  # noqa: BLE001 - Task 1.1 unfinished or missing
+            if not hw.remote:
+                return  # the direct check above already passed
+            pytest.skip("could not check whether make_tensors changes the global random state: this "
+                        "check draws numbers with your create_tensors(), which failed")
     if type(draws[0]) is torch.Tensor and type(draws[1]) is torch.Tensor and torch.equal(draws[0], draws[1]):
         checks.fail(message)
 
@@ -83,13 +84,13 @@ def test_make_tensors_leaves_global_rng_alone(hw):
 
 CPU_CASES = {
     # name: (Sleep probe arguments, measure_time keyword arguments, expected ms, known mistakes)
-    "warmup=3,slow_calls=3": (dict(ms=3, first_ms=30, slow_calls=3), dict(warmup=3, repeat=4), 3.0,
-                              {COLD: (30 + 30 + 3 + 3) / 4, TOTAL: 12}),
+    "warmup=3,slow_calls=3": (dict(ms=5, first_ms=40, slow_calls=3), dict(warmup=3, repeat=4), 5.0,
+                              {COLD: (40 + 40 + 5 + 5) / 4, TOTAL: 20}),
     "repeat=1": (dict(ms=8, first_ms=60), dict(warmup=1, repeat=1), 8.0, {COLD: 60}),
     "warmup=0": (dict(ms=4, first_ms=12), dict(warmup=0, repeat=4), 6.0,
                  {"with warmup=0 every call is timed, the slow first one included": 4.0}),
-    "repeat=7,warmup=2": (dict(ms=1.5, first_ms=40), dict(warmup=2, repeat=7), 1.5,
-                          {COLD: (40 + 6 * 1.5) / 7, TOTAL: 10.5}),
+    "repeat=7,warmup=2": (dict(ms=3, first_ms=60), dict(warmup=2, repeat=7), 3.0,
+                          {COLD: (60 + 6 * 3) / 7, TOTAL: 21}),
 }
 
 
@@ -106,13 +107,13 @@ def test_measure_time_warmup_and_repeat_hidden(hw, case):
 
 # Durations drawn from disjoint ranges: no single constant fits every case's window. Short
 # calls get more repeats, so that one hiccup of a busy machine cannot tip the mean.
-@pytest.mark.parametrize("seed, low, high, repeats", [(101, 1.0, 1.3, (6, 8)), (202, 2.0, 3.0, (3, 5)),
-                                                      (303, 6.0, 7.0, (2, 3)), (404, 3.5, 4.5, (2, 4))],
+@pytest.mark.parametrize("seed, low, high, repeats", [(101, 1.5, 2.0, (6, 8)), (202, 3.0, 4.0, (3, 5)),
+                                                      (303, 8.5, 9.5, (2, 3)), (404, 5.0, 6.5, (2, 4))],
                          ids=["short", "medium", "long", "medium-long"])
 def test_measure_time_randomized_durations(hw, seed, low, high, repeats):
     rng = random.Random(seed)
     ms_per_call = round(rng.uniform(low, high), 2)
-    first_ms = round(30.0 + 6 * ms_per_call, 1)  # slow enough that timing it shows
+    first_ms = round(40.0 + 6 * ms_per_call, 1)  # slow enough that timing it shows
     repeat = rng.randint(*repeats)
     p = probes.Sleep(ms=ms_per_call, first_ms=first_ms)
     ms = hw.performance.measure_time(p, repeat=repeat)
@@ -140,8 +141,8 @@ def test_measure_time_forwards_every_argument(hw):
                                     {"repeat": 0, "warmup": 0}],
                          ids=["device=''", "device=npu", "repeat=-10", "warmup=-5", "repeat=0,warmup=0"])
 def test_measure_time_rejects_bad_arguments_hidden(hw, kwargs):
-    with pytest.raises(ValueError):
-        hw.performance.measure_time(probes.Sleep(ms=0.1), **kwargs)
+    shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+    expect_error(ValueError, f"measure_time(f, {shown})", hw.performance.measure_time, probes.Sleep(ms=0.1), **kwargs)
 
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:0"])
@@ -198,7 +199,7 @@ def test_measure_time_simulated_gpu_hidden(hw, case):
              + (f" ({kernel_args['first_ms']} ms at first)" if "first_ms" in kernel_args else ""), mistakes)
 
 
-@pytest.mark.parametrize("seed, low, high", [(7, 4.5, 5.5), (8, 8.0, 10.0), (9, 14.0, 15.0)],
+@pytest.mark.parametrize("seed, low, high", [(7, 4.5, 5.5), (8, 8.0, 10.0), (9, 15.0, 16.0)],
                          ids=["short", "medium", "long"])
 def test_measure_time_simulated_gpu_randomized(hw, seed, low, high):
     rng = random.Random(seed)
@@ -264,8 +265,8 @@ def test_benchmark_rows_match_reference_order(hw):
 
 
 def test_benchmark_rejects_unknown_device(hw):
-    with pytest.raises(ValueError):
-        hw.performance.benchmark([(1, 2, 2)], ["mps"], 1)
+    expect_error(ValueError, "benchmark(shapes, devices=['mps'])  (only 'cpu' and 'cuda' are supported)",
+                 hw.performance.benchmark, [(1, 2, 2)], ["mps"], 1)
 
 
 def test_benchmark_cuda_without_gpu(hw):
@@ -336,8 +337,7 @@ def test_speedup_table_matches_reference(hw, case):
     [_row("add", (2, 2), "tpu", 1.0)],
 ], ids=["duplicate-row", "unknown-device"])
 def test_speedup_table_rejects_bad_rows(hw, rows):
-    with pytest.raises(ValueError):
-        hw.performance.speedup_table(rows)
+    expect_error(ValueError, f"speedup_table(rows) for the rows {rows}", hw.performance.speedup_table, rows)
 
 
 FORMAT_CASES = {
@@ -430,10 +430,8 @@ def test_gpu_transfer_overhead_hidden(hw, shape):
 @pytest.mark.gpu
 def test_gpu_make_tensors_on_cuda(hw):
     shapes = [(2, 3), (4, 4, 4)]
-    result = hw.performance.make_tensors(shapes, "cuda", 9)
     expected = ref.make_tensors(shapes, "cpu", 9)
-    if type(result) is not list or len(result) != len(expected):
-        checks.fail(f"make_tensors(shapes, 'cuda', 9) should return a list of {len(expected)} tensors")
+    result = tensor_list(hw.performance.make_tensors(shapes, "cuda", 9), len(expected), "make_tensors(shapes, 'cuda', 9)")
     for i, (actual, want) in enumerate(zip(result, expected)):
         checks.tensor(actual, f"make_tensors(shapes, 'cuda', 9)[{i}]")
         if _device_type(actual) != "cuda":

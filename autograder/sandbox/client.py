@@ -252,6 +252,7 @@ class RemoteHomework(Homework):
         self._imported: dict[str, int] = {}  # module key -> the worker start it was imported in
         self._simcuda = False
         self.faults = 0
+        self.fatal: str | None = None  # why the sandbox could not run at all
 
     def module(self, key: str) -> "RemoteObject":
         if key in self._unavailable:
@@ -260,7 +261,7 @@ class RemoteHomework(Homework):
         if self._imported.get(key) != self.worker.starts or not self.worker.alive():
             try:
                 self._request({"op": "import", "module": key}, timeout=self.limits.import_timeout_s)
-            except isolation.SandboxUnavailable:
+            except pytest.exit.Exception:
                 raise
             except Exception as exc:  # noqa: BLE001 - whatever the import did, the module is unusable
                 self._unavailable[key] = f"{name}.py could not be imported: {type(exc).__name__}: {exc}"
@@ -311,8 +312,11 @@ class RemoteHomework(Homework):
         if self.gpu_mode == "off":
             return False
         if not self.worker.alive():
-            with contextlib.suppress(SandboxFault):
+            try:
                 self.worker.start()
+            except isolation.SandboxUnavailable as exc:
+                self.fatal = str(exc)
+                _cannot_grade(exc)
         return bool(self.worker.info.get("cuda"))
 
     def close(self) -> None:
@@ -334,6 +338,9 @@ class RemoteHomework(Homework):
         header["storages"] = encoder.storages
         try:
             reply, blobs = self.worker.request(header, encoder.blobs, timeout or self.limits.call_timeout_s)
+        except isolation.SandboxUnavailable as exc:
+            self.fatal = str(exc)
+            _cannot_grade(exc)
         except SandboxFault:
             self.faults += 1
             raise
@@ -397,6 +404,11 @@ class RemoteObject:
         return self is other
 
     __hash__ = object.__hash__
+
+
+def _cannot_grade(exc: Exception) -> None:
+    """The sandbox itself is broken: stop the whole run instead of failing every test."""
+    pytest.exit(f"cannot grade: {exc}", returncode=pytest.ExitCode.INTERRUPTED)
 
 
 def _student_exception(error: Any) -> BaseException:

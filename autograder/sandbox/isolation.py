@@ -201,7 +201,8 @@ def bwrap_command(inner: list[str], *, runtime: Path, workdir: Path, gpu: bool) 
            # /tmp first: the venv, runtime and workdir may live below it and are bound on top.
            "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
     for path in SYSTEM_READ:
-        if os.path.exists(path) and path != "/proc":
+        # /proc and /dev come from bwrap's own --proc/--dev (a bind of a device node is nodev).
+        if os.path.exists(path) and not path.startswith(("/proc", "/dev")):
             cmd += ["--ro-bind", path, path]
     for path in python_paths():
         cmd += ["--ro-bind", path, path]

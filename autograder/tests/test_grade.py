@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import zipfile
 
 import pytest
@@ -158,3 +159,17 @@ def test_bundled_examples_get_their_documented_scores(capsys):
 def test_check_validates_the_repository(capsys):
     assert main(["check"]) == 0
     assert "assignment/ is in sync" in capsys.readouterr().out
+
+
+def test_a_sandbox_that_cannot_start_stops_grading_instead_of_scoring_zero(monkeypatch):
+    from autograder.grade import GraderError
+    from autograder.sandbox import isolation
+
+    real = isolation.bwrap_command
+    monkeypatch.setattr(isolation, "bwrap_command",
+                        lambda inner, **kw: real(["/bin/false"], **kw))
+    monkeypatch.setattr(isolation, "detect", lambda: isolation.Protections(bubblewrap=True, landlock_abi=1))
+    started = time.monotonic()
+    with pytest.raises(GraderError, match="sandbox could not start"):
+        grade(REPO / "solutions", gpu="off")
+    assert time.monotonic() - started < 60

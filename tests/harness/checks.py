@@ -125,7 +125,7 @@ def unchanged(tensors: tuple, before: list[tuple], names: tuple[str, ...]) -> No
                  "(avoid in-place ops like `+=`, `.add_()`, `.clamp_()` on inputs)")
         if t.requires_grad != requires_grad:
             fail(f"your function changed `{name}.requires_grad` of the caller's tensor — "
-                 "use `{name}.detach().clone().requires_grad_(True)` instead of modifying it")
+                 f"use `{name}.detach().clone().requires_grad_(True)` instead of modifying it")
         if (t.grad is None) != (grad is None) or (grad is not None and not torch.equal(t.grad, grad)):
             fail(f"your function left a gradient in the caller's `{name}.grad` — compute gradients "
                  "on a detached copy, or use torch.autograd.grad, so the input stays untouched")

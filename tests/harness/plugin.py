@@ -147,7 +147,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             continue
         earned += task.score
         possible += task.run_max
-        extra = f"  (+{task.hidden_points:g} in hidden tests)" if task.hidden_points else ""
+        extra = f"  (+{task.hidden_points:g} in tests not run here)" if task.hidden_points else ""
         full = task.score >= task.run_max
         tr.write_line(f"{task.title:<{width}}  {task.score:5.1f} / {task.run_max:<5g}{extra}",
                       green=full, red=not full, bold=True)
