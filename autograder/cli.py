@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
                                  "and that the solutions score full marks")
     s = sub.add_parser("stubs", help="regenerate assignment/ from solutions/")
     s.add_argument("--check", action="store_true", help="only report whether assignment/ is stale")
-    sub.add_parser("grade-examples", help="grade the bundled examples/ and compare with their documented scores")
+    e = sub.add_parser("grade-examples", help="grade the bundled examples (examples/examples.json) and compare "
+                                             "with their documented scores")
+    e.add_argument("--keep", metavar="DIR", help="write the example submissions to DIR to look at them")
 
     args = parser.parse_args(argv)
     try:
@@ -50,11 +52,12 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"[red]configuration error:[/] {exc}")
         return 2
     except Exception as exc:  # noqa: BLE001 - turn known grader failures into a message, not a traceback
+        from .examples import ExampleError
         from .grade import GraderError
         from .sandbox.isolation import SandboxUnavailable
         from .submission import SubmissionError
 
-        if isinstance(exc, (GraderError, SandboxUnavailable, SubmissionError)):
+        if isinstance(exc, (GraderError, SandboxUnavailable, SubmissionError, ExampleError)):
             err.print(f"[red]cannot grade:[/] {exc}")
             return 2
         raise
@@ -112,16 +115,23 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_grade_examples(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from . import examples
     from .grade import grade
     from .report import console
 
-    expected = json.loads((REPO / "examples" / "expected.json").read_text())
     rows, wrong = [], []
-    for name, spec in expected.items():
-        result = grade(REPO / "examples" / name, gpu="off")
-        rows.append((name, result, f"{spec['score']:g}"))
-        if abs(result.score - spec["score"]) > 1e-6:
-            wrong.append(f"{name}: scored {result.score:g}, documented {spec['score']:g}")
+    with tempfile.TemporaryDirectory(prefix="autograder-examples-") as tmp:
+        if args.keep:
+            tmp = args.keep
+        for name, spec in examples.load().items():
+            folder = examples.materialize(Path(tmp) / name, spec.get("modules"), name=name)
+            result = grade(folder, gpu="off")
+            result.submission = name
+            rows.append((name, result, f"{spec['score']:g}"))
+            if abs(result.score - spec["score"]) > 1e-6:
+                wrong.append(f"{name}: scored {result.score:g}, documented {spec['score']:g}")
     console.print_summary(rows)
     for w in wrong:
         err.print(f"[red]✗[/] {w}")

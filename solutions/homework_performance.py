@@ -205,7 +205,9 @@ def op_transpose(t: torch.Tensor) -> torch.Tensor:
     (B, n, m) becomes (B, m, n).
     """
     ### BEGIN SOLUTION
-    return t.transpose(-2, -1).contiguous()
+    # clone, not .contiguous(): the input may itself be a transposed view, and then
+    # .contiguous() would hand back a view without copying anything.
+    return t.transpose(-2, -1).clone(memory_format=torch.contiguous_format)
     ### END SOLUTION
 
 
@@ -262,7 +264,10 @@ def benchmark(
         devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     rows: list[dict[str, Any]] = []
     for device in devices:
-        device_type = torch.device(device).type
+        try:
+            device_type = torch.device(device).type
+        except (RuntimeError, TypeError):
+            raise ValueError(f"unknown device {device!r}: use 'cpu' or 'cuda'") from None
         if device_type not in ("cpu", "cuda"):
             raise ValueError(f"unknown device type {device_type!r}: use 'cpu' or 'cuda'")
         if device_type == "cuda" and not torch.cuda.is_available():

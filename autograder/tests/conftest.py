@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
-import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from autograder import REPO
+from autograder.examples import materialize
 from autograder.sandbox import isolation
-
-SOLUTIONS = REPO / "solutions"
 
 
 def make_submission(dest: Path, replace: dict[str, str] | None = None, append: dict[str, str] | None = None,
                     extra_files: dict[str, str] | None = None) -> Path:
-    """A copy of the reference solutions; `replace` maps module -> whole new source,
-    `append` adds code at the end of a module, `extra_files` adds other files."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for src in SOLUTIONS.glob("homework_*.py"):
-        text = src.read_text()
-        text = re.sub(r"^\s*### (BEGIN|END) SOLUTION.*\n", "", text, flags=re.M)
-        stem = src.stem.removeprefix("homework_")
-        if replace and stem in replace:
-            text = replace[stem]
-        if append and stem in append:
-            text += "\n\n" + append[stem] + "\n"
-        (dest / src.name).write_text(text)
-    for name, text in (extra_files or {}).items():
-        (dest / name).parent.mkdir(parents=True, exist_ok=True)
-        (dest / name).write_text(text)
-    return dest
+    """The reference solutions; `replace` maps a module to a whole new source, `append` adds
+    code at the end of a module, `extra_files` adds other files to the folder."""
+    modules = {k: {"source": v} for k, v in (replace or {}).items()}
+    for k, v in (append or {}).items():
+        modules.setdefault(k, {})["append"] = v
+    return materialize(dest, modules, extra_files)
 
 
 @pytest.fixture

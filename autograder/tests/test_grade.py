@@ -173,3 +173,10 @@ def test_a_sandbox_that_cannot_start_stops_grading_instead_of_scoring_zero(monke
     with pytest.raises(GraderError, match="sandbox could not start"):
         grade(REPO / "solutions", gpu="off")
     assert time.monotonic() - started < 60
+
+
+def test_an_example_edit_that_no_longer_fits_the_reference_is_reported(tmp_path):
+    from autograder.examples import ExampleError, materialize
+
+    with pytest.raises(ExampleError, match="partial: homework_autograd.py: 'no such line' occurs 0 times"):
+        materialize(tmp_path / "x", {"autograd": {"replace": [["no such line", "x"]]}}, name="partial")
