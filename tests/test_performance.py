@@ -69,20 +69,6 @@ def no_sync(expected: float) -> dict:
     return {SYNC_HINT: (float("-inf"), 0.3 * expected)}
 
 
-def expect_error(kind: type[Exception], call: str, function, *args, **kwargs) -> None:
-    """`function(*args, **kwargs)` must raise `kind` (a NotImplementedError stub is not enough)."""
-    __tracebackhide__ = True
-    try:
-        function(*args, **kwargs)
-    except NotImplementedError:
-        raise  # not written yet: show the stub's own message
-    except kind:
-        return
-    except Exception as exc:  # noqa: BLE001 - any other error is a wrong answer; say which
-        checks.fail(f"{call} should raise {kind.__name__}, but it raised {type(exc).__name__}: {exc}")
-    checks.fail(f"{call} should raise {kind.__name__}, but it returned normally")
-
-
 def check_calls(probe, expected: int, call: str, *, warmup: int, repeat: int) -> None:
     __tracebackhide__ = True
     if probe.calls != expected:
@@ -204,7 +190,7 @@ def test_measure_time_times_a_torch_function(hw):
                          ids=["device=tpu", "device=gpu", "repeat=0", "repeat=-2", "warmup=-1"])
 def test_measure_time_rejects_bad_arguments(hw, kwargs):
     shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    expect_error(ValueError, f"measure_time(f, {shown})", hw.performance.measure_time, probes.Sleep(ms=0.1), **kwargs)
+    checks.raises(ValueError, f"measure_time(f, {shown})", hw.performance.measure_time, probes.Sleep(ms=0.1), **kwargs)
 
 
 def test_measure_time_cuda_needs_a_gpu(hw):
@@ -215,7 +201,7 @@ def test_measure_time_cuda_needs_a_gpu(hw):
         check_ms(hw.performance.measure_time(gpu, device="cuda", repeat=3), 5,
                  "measure_time(f, device='cuda', repeat=3) for a 5 ms GPU kernel", no_sync(5))
         return
-    expect_error(RuntimeError, "measure_time(f, device='cuda') on a machine without CUDA",
+    checks.raises(RuntimeError, "measure_time(f, device='cuda') on a machine without CUDA",
                  hw.performance.measure_time, p, device="cuda")
     if p.calls:
         checks.fail("measure_time(f, device='cuda') called f before noticing that CUDA is missing — "
@@ -431,7 +417,7 @@ def test_transfer_overhead_needs_a_gpu(hw):
         for key in TRANSFER_KEYS:
             checks.number(result[key], f'transfer_overhead(...)["{key}"]')
         return
-    expect_error(RuntimeError, "transfer_overhead() on a machine without CUDA",
+    checks.raises(RuntimeError, "transfer_overhead() on a machine without CUDA",
                  hw.performance.transfer_overhead, (8, 8), 2)
 
 

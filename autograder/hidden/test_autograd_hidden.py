@@ -15,7 +15,7 @@ from torch.autograd.gradcheck import GradcheckError
 
 from solutions import homework_autograd as ref
 from tests.harness import checks, probes
-from tests.test_autograd import LINEAR_HINTS, SIMPLE_HINTS, expect_error
+from tests.test_autograd import LINEAR_HINTS, SIMPLE_HINTS
 
 pytestmark = pytest.mark.task2
 
@@ -107,7 +107,7 @@ def test_mse_matches_reference(hw, case):
 @pytest.mark.parametrize("shapes", [((3,), (1, 3)), ((2, 3), (3, 2)), ((5, 1), (5,))],
                          ids=["3-vs-1x3", "2x3-vs-3x2", "5x1-vs-5"])
 def test_mse_rejects_mismatched_shapes_hidden(hw, shapes):
-    expect_error(ValueError, f"mse(y_pred, y_true) for shapes {shapes[0]} and {shapes[1]}",
+    checks.raises(ValueError, f"mse(y_pred, y_true) for shapes {shapes[0]} and {shapes[1]}",
                  hw.autograd.mse, torch.zeros(shapes[0]), torch.zeros(shapes[1]))
 
 
@@ -291,7 +291,7 @@ def test_quadratic_form_hessian_matches_reference(hw, case):
 @pytest.mark.parametrize("X_shape, w_shape", [((5, 4), (5,)), ((5, 4), ()), ((2, 3, 4), (4,))],
                          ids=["w-length-N", "w-0-dim", "X-3-D"])
 def test_quadratic_form_hessian_rejects_bad_shapes_hidden(hw, X_shape, w_shape):
-    expect_error(ValueError, f"quadratic_form_hessian(X, w) for X of shape {X_shape} and w of shape {w_shape} "
+    checks.raises(ValueError, f"quadratic_form_hessian(X, w) for X of shape {X_shape} and w of shape {w_shape} "
                  "(X must be (N, D) and w (D,))", hw.autograd.quadratic_form_hessian,
                  torch.ones(X_shape), torch.ones(w_shape))
 
@@ -342,5 +342,5 @@ def test_accumulated_gradient_leaves_existing_grad_alone(hw):
 @pytest.mark.parametrize("batch_size", [0, -1, -100])
 def test_accumulated_gradient_rejects_bad_batch_size_hidden(hw, batch_size):
     X, y, w = _randn((5, 2), 61), _randn((5,), 62), _randn((2,), 63)
-    expect_error(ValueError, f"accumulated_gradient(X, y, w, batch_size={batch_size})",
+    checks.raises(ValueError, f"accumulated_gradient(X, y, w, batch_size={batch_size})",
                  hw.autograd.accumulated_gradient, X, y, w, batch_size)

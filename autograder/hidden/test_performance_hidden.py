@@ -16,7 +16,7 @@ import torch
 
 from solutions import homework_performance as ref
 from tests.harness import checks, probes
-from tests.test_performance import SYNC_HINT, check_calls, check_ms, expect_error, no_sync, tensor_list
+from tests.test_performance import SYNC_HINT, check_calls, check_ms, no_sync, tensor_list
 
 pytestmark = pytest.mark.task3
 
@@ -142,7 +142,7 @@ def test_measure_time_forwards_every_argument(hw):
                          ids=["device=''", "device=npu", "repeat=-10", "warmup=-5", "repeat=0,warmup=0"])
 def test_measure_time_rejects_bad_arguments_hidden(hw, kwargs):
     shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    expect_error(ValueError, f"measure_time(f, {shown})", hw.performance.measure_time, probes.Sleep(ms=0.1), **kwargs)
+    checks.raises(ValueError, f"measure_time(f, {shown})", hw.performance.measure_time, probes.Sleep(ms=0.1), **kwargs)
 
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:0"])
@@ -154,7 +154,7 @@ def test_measure_time_without_cuda_never_calls_f(hw, device):
         check_ms(hw.performance.measure_time(kernel, device=device, repeat=2), 4,
                  f"measure_time(f, device={device!r}, repeat=2) for a 4 ms GPU kernel", no_sync(4))
         return
-    expect_error(RuntimeError, f"measure_time(f, device={device!r}, warmup=0, repeat=1) without CUDA",
+    checks.raises(RuntimeError, f"measure_time(f, device={device!r}, warmup=0, repeat=1) without CUDA",
                  hw.performance.measure_time, p, device=device, warmup=0, repeat=1, ms=1.0)
     if p.calls:
         checks.fail(f"measure_time(f, device={device!r}) called f {p.calls} time(s) before raising — "
@@ -265,7 +265,7 @@ def test_benchmark_rows_match_reference_order(hw):
 
 
 def test_benchmark_rejects_unknown_device(hw):
-    expect_error(ValueError, "benchmark(shapes, devices=['mps'])  (only 'cpu' and 'cuda' are supported)",
+    checks.raises(ValueError, "benchmark(shapes, devices=['mps'])  (only 'cpu' and 'cuda' are supported)",
                  hw.performance.benchmark, [(1, 2, 2)], ["mps"], 1)
 
 
@@ -275,7 +275,7 @@ def test_benchmark_cuda_without_gpu(hw):
         if type(rows) is not list or {r.get("device") for r in rows if type(r) is dict} != {"cuda"}:
             checks.fail("benchmark(shapes, devices=['cuda']) should return rows with device 'cuda' only")
         return
-    expect_error(RuntimeError, "benchmark(shapes, devices=['cuda']) on a machine without CUDA",
+    checks.raises(RuntimeError, "benchmark(shapes, devices=['cuda']) on a machine without CUDA",
                  hw.performance.benchmark, [(1, 2, 2)], ["cuda"], 1)
 
 
@@ -337,7 +337,7 @@ def test_speedup_table_matches_reference(hw, case):
     [_row("add", (2, 2), "tpu", 1.0)],
 ], ids=["duplicate-row", "unknown-device"])
 def test_speedup_table_rejects_bad_rows(hw, rows):
-    expect_error(ValueError, f"speedup_table(rows) for the rows {rows}", hw.performance.speedup_table, rows)
+    checks.raises(ValueError, f"speedup_table(rows) for the rows {rows}", hw.performance.speedup_table, rows)
 
 
 FORMAT_CASES = {

@@ -11,7 +11,7 @@ import torch
 
 from solutions import homework_tensors as ref
 from tests.harness import checks
-from tests.test_tensors import INDEX_HINTS, expect_error
+from tests.test_tensors import INDEX_HINTS
 
 pytestmark = pytest.mark.task1
 
@@ -94,7 +94,7 @@ def test_tensor_operations_matches_reference(hw, case, key):
     ((1, 7), (1, 7)), ((5, 3), (3, 4)), ((4, 4), (4, 4, 1)), ((), ()), ((2, 3, 1), (3, 2)),
 ], ids=["1x7-1x7", "5x3-3x4", "b-3-D", "0-dim", "a-3-D"])
 def test_tensor_operations_rejects_bad_shapes_hidden(hw, a_shape, b_shape):
-    expect_error(ValueError, f"tensor_operations(a, b) with a of shape {a_shape} and b of shape {b_shape} "
+    checks.raises(ValueError, f"tensor_operations(a, b) with a of shape {a_shape} and b of shape {b_shape} "
                  "(both must be 2-D, b with the transposed shape of a)",
                  hw.tensors.tensor_operations, torch.ones(a_shape), torch.ones(b_shape))
 
@@ -134,7 +134,7 @@ def test_index_tensor_matches_reference(hw, case, key):
 @pytest.mark.parametrize("shape", [(), (8,), (2, 2, 1), (1, 1, 1), (2, 2, 2, 2), (3, 1, 5)],
                          ids=["0-dim", "1-D", "W=1", "1x1x1", "4-D", "H=1"])
 def test_index_tensor_rejects_bad_shapes_hidden(hw, shape):
-    expect_error(ValueError, f"index_tensor(t) for t of shape {shape} (it needs 3 dimensions, each >= 2)",
+    checks.raises(ValueError, f"index_tensor(t) for t of shape {shape} (it needs 3 dimensions, each >= 2)",
                  hw.tensors.index_tensor, torch.zeros(shape))
 
 
@@ -165,5 +165,5 @@ def test_reshape_tensor_matches_reference(hw, case):
 @pytest.mark.parametrize("shape", [(), (24, 1), (2, 12), (0,), (48,)],
                          ids=["0-dim", "24x1", "2x12", "empty", "48-elements"])
 def test_reshape_tensor_rejects_bad_input_hidden(hw, shape):
-    expect_error(ValueError, f"reshape_tensor(t) for t of shape {shape} (it needs a 1-D tensor of 24 elements)",
+    checks.raises(ValueError, f"reshape_tensor(t) for t of shape {shape} (it needs a 1-D tensor of 24 elements)",
                  hw.tensors.reshape_tensor, torch.zeros(shape))

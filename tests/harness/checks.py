@@ -153,6 +153,21 @@ def has_grad_fn(value: torch.Tensor, name: str) -> None:
              "has no grad_fn — don't call .detach(), .item() or torch.tensor(...) on it")
 
 
+def raises(kind: type[Exception], call: str, function, *args, **kwargs) -> None:
+    """`function(*args, **kwargs)` must raise `kind`; otherwise fail saying what happened instead."""
+    __tracebackhide__ = True
+    try:
+        function(*args, **kwargs)
+    except NotImplementedError:
+        raise  # not written yet: show the stub's own message
+    except kind:
+        return
+    except Exception as exc:  # noqa: BLE001 - any other error is a wrong answer; say which
+        fail(f"{call} should raise {kind.__name__}, but it raised {type(exc).__name__}: {exc}")
+    fail(f"{call} should raise {kind.__name__}, but it returned normally")
+
+
+
 def _numel(shape: tuple) -> int:
     n = 1
     for s in shape:
