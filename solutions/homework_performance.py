@@ -85,7 +85,7 @@ def measure_time(
     warmup: int = 1,
     **kwargs: Any,
 ) -> float:
-    """Task 3.2 — Mean running time of ``func(*args, **kwargs)`` in milliseconds.
+    """Task 3.2 — Mean running time of ``func`` (called with ``*args`` and ``**kwargs``) in milliseconds.
 
     Args:
         func: the function to time.
@@ -106,9 +106,8 @@ def measure_time(
         * On CUDA, kernels run ASYNCHRONOUSLY: ``func`` returns to Python as
           soon as the work is queued, long before the GPU has finished it, so
           ``perf_counter`` would only measure how long queueing took. Use
-          CUDA events instead: for each call create
-          ``start = torch.cuda.Event(enable_timing=True)`` and an ``end``
-          event the same way, call ``start.record()``, then ``func``, then
+          CUDA events instead: for each call create a ``start`` and an
+          ``end`` event with ``torch.cuda.Event(enable_timing=True)``, call ``start.record()``, then ``func``, then
           ``end.record()``. Call ``torch.cuda.synchronize()`` after the
           warm-up calls and again before reading any
           ``start.elapsed_time(end)`` (which is already in milliseconds) —
@@ -322,13 +321,8 @@ def speedup_table(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     table: dict[tuple[str, tuple[int, ...]], dict[str, Any]] = {}
     for row in rows:
         key = (row["operation"], tuple(row["shape"]))
-        entry = table.setdefault(key, {
-            "operation": key[0],
-            "shape": key[1],
-            "cpu_ms": None,
-            "cuda_ms": None,
-            "speedup": None,
-        })
+        empty = dict.fromkeys(("cpu_ms", "cuda_ms", "speedup"))
+        entry = table.setdefault(key, {"operation": key[0], "shape": key[1], **empty})
         device_type = str(row["device"]).split(":")[0]
         if device_type not in ("cpu", "cuda"):
             raise ValueError(f"unknown device {row['device']!r} in row {row!r}")
