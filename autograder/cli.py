@@ -8,7 +8,6 @@ message saying what to fix; 1 when `check` or `grade-examples` found problems.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -352,12 +352,17 @@ def _fmt_shape(shape: tuple) -> str:
     return "x".join(map(str, shape))
 
 
-@pytest.mark.parametrize("case", list(FORMAT_CASES))
-def test_format_table_contents_hidden(hw, case):
+def _format_table(hw, case: str) -> tuple[list, str]:
     table = FORMAT_CASES[case]
     text = hw.performance.format_table(table)
     if type(text) is not str:
         checks.fail(f"format_table(table) should return a str, but it returned {checks.describe(text)}")
+    return table, text
+
+
+@pytest.mark.parametrize("case", list(FORMAT_CASES))
+def test_format_table_contents_hidden(hw, case):
+    table, text = _format_table(hw, case)
     lines = text.splitlines()
     if len(lines) != len(table) + 2:
         checks.fail(f"format_table(table) should have {len(table) + 2} lines (header, dashes, one per "
@@ -375,10 +380,7 @@ def test_format_table_contents_hidden(hw, case):
 
 @pytest.mark.parametrize("case", list(FORMAT_CASES))
 def test_format_table_layout_matches_reference(hw, case):
-    table = FORMAT_CASES[case]
-    text = hw.performance.format_table(table)
-    if type(text) is not str:
-        checks.fail(f"format_table(table) should return a str, but it returned {checks.describe(text)}")
+    table, text = _format_table(hw, case)
     expected = ref.format_table(table)
     actual_lines = [line.rstrip() for line in text.rstrip("\n").splitlines()]
     if actual_lines != expected.splitlines():

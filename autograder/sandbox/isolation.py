@@ -23,9 +23,11 @@ import functools
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,9 +152,6 @@ class Cgroup:
         return out
 
     def destroy(self) -> None:
-        import signal
-        import time
-
         for _ in range(50):
             pids = self.pids()
             if not pids:

@@ -318,24 +318,6 @@ def _as_bytes_tensor(storage: torch.UntypedStorage) -> torch.Tensor:
     return torch.empty(0, dtype=torch.uint8).set_(storage, 0, (storage.nbytes(),), (1,))
 
 
-def storage_digests(tensors: list[torch.Tensor]) -> dict[int, bytes]:
-    """sha256 of each distinct storage's bytes, keyed by data pointer."""
-    out = {}
-    for t in tensors:
-        s = t.untyped_storage()
-        if s.data_ptr() not in out:
-            out[s.data_ptr()] = hashlib.sha256(bytes(s) if s.nbytes() else b"").digest()
-    return out
-
-
-def tensors_in(value: Any, depth: int = 0) -> list[torch.Tensor]:
-    """Every plain tensor inside lists/tuples/dicts (and their .grad), in order."""
-    if depth > MAX_DEPTH:
-        return []
-    if type(value) is torch.Tensor:
-        return [value] + ([value.grad] if value.is_leaf and value.grad is not None else [])
-    if type(value) in (list, tuple):
-        return [t for v in value for t in tensors_in(v, depth + 1)]
-    if type(value) is dict:
-        return [t for v in value.values() for t in tensors_in(v, depth + 1)]
-    return []
+def storage_digests(storages: list[torch.UntypedStorage]) -> dict[int, bytes]:
+    """sha256 of each storage's bytes, keyed by data pointer (to skip sending back unchanged ones)."""
+    return {s.data_ptr(): hashlib.sha256(bytes(s) if s.nbytes() else b"").digest() for s in storages}
