@@ -66,6 +66,8 @@ def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu
         args = ["-c", str(ini), "--rootdir", str(REPO), "--noconftest", "-p", "no:cacheprovider",
                 "-p", "tests.harness.plugin", "-p", "pytest_timeout", f"--timeout={test_timeout}",
                 "--grading", str(grading_path), "-p", "no:stepwise", "-q", "-rN",
+                # pytest's own traceback rendering would double the time of a failing grading
+                "--tb=native",
                 "--import-mode=prepend"]
         if gpu_only:
             args += ["-m", "gpu"]
@@ -86,16 +88,16 @@ def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu
         outcomes = config.stash[harness_plugin.OUTCOMES]
         _check_config(grading, outcomes, grading_path, gpu_only)
         homework = plug.homework
-        sandbox = homework.worker.protections.summary() if homework else {}
-        if homework and homework.worker.info.get("protections"):
-            sandbox["inside_worker"] = homework.worker.info["protections"]
+        sandbox = homework.protections.summary() if homework else {}
+        if homework and homework.inside_protections:
+            sandbox["inside_worker"] = homework.inside_protections
         tasks = score(grading, outcomes)
         if gpu_only:
             for task in tasks:
                 task.tests = [t for t in task.tests if t.status != "not_run"]
         return build(grading.assignment, str(submission), tasks,
                      execution_time=time.perf_counter() - started, sandbox=sandbox,
-                     worker_restarts=max((homework.worker.starts - 1) if homework else 0, 0),
+                     worker_restarts=homework.restarts if homework else 0,
                      gpu=gpu, errors=errors)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, Field
 
 from tests.harness.scoring import TaskScore
@@ -46,6 +48,20 @@ class GradingResult(BaseModel):
         return [t for t in self.tests if t.status == "pending_gpu"]
 
 
+ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+MAX_OUTPUT = 4000
+
+
+def clean_text(text: str, limit: int = MAX_OUTPUT) -> str:
+    """A message safe to show anywhere: no terminal escapes or control characters, bounded length.
+
+    Test messages can quote what the student's code raised, and that text is the student's.
+    """
+    text = CONTROL.sub("", ANSI.sub("", text))
+    return text if len(text) <= limit else text[:limit] + "\n[... truncated]"
+
+
 def build(assignment: str, submission: str, tasks: list[TaskScore], *, execution_time: float,
           sandbox: dict, worker_restarts: int, gpu: str, errors: list[str]) -> GradingResult:
     tests, task_results = [], []
@@ -56,7 +72,7 @@ def build(assignment: str, submission: str, tasks: list[TaskScore], *, execution
         for t in task.tests:
             tests.append(TestResult(
                 name=t.test_id, task=task.name, score=t.score, max_score=t.max_score, status=t.status,
-                output=t.message, cases_passed=t.passed_cases, cases=len(t.cases),
+                output=clean_text(t.message), cases_passed=t.passed_cases, cases=len(t.cases),
                 hidden=not t.test_id.startswith("tests/")))
     automatic = [t for t in task_results if not t.manual]
     return GradingResult(

@@ -10,6 +10,7 @@ it runs everywhere; tests marked ``gpu`` need a real NVIDIA GPU and are skipped 
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import torch
@@ -76,6 +77,34 @@ def check_calls(probe, expected: int, call: str, *, warmup: int, repeat: int) ->
                     f"repeat={repeat} it must call it warmup + repeat = {expected} times")
 
 
+def timed(function, *args, **kwargs) -> tuple:
+    """(result, seconds): the call timed by the test itself, on a clock student code cannot touch."""
+    start = time.perf_counter()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - start
+
+
+def busy_ms(probe, calls: int) -> float:
+    """The least time `calls` calls of a Sleep, SimKernel or CudaSleep probe can take."""
+    first = getattr(probe, "first_ms", None)
+    if first is None:
+        return calls * probe.ms
+    slow = min(calls, probe.slow_calls)
+    return slow * first + (calls - slow) * probe.ms
+
+
+def check_spent(spent: float, least_ms: float, call: str) -> None:
+    """The call took at least as long as the probe calls it claims to have made.
+
+    The probe counts its calls inside the student's process, where they could be altered;
+    this clock is the test's own. A correct measure_time always passes (sleeping never ends early).
+    """
+    __tracebackhide__ = True
+    if spent * 1000 < 0.9 * least_ms - 1.0:
+        checks.fail(f"{call} returned after {spent * 1000:.1f} ms, but the calls of f it reports take at "
+                    f"least {least_ms:.1f} ms — measure_time must really call f and time those calls")
+
+
 def tensor_list(result, count: int, call: str) -> list:
     __tracebackhide__ = True
     if type(result) is not list or len(result) != count:
@@ -126,30 +155,33 @@ def test_make_tensors_is_reproducible(hw):
 
 def test_measure_time_leaves_out_warmup(hw):
     p = probes.Sleep(ms=8, first_ms=100)  # the first call is slow, like a cold start
-    ms = hw.performance.measure_time(p, repeat=4)
+    ms, spent = timed(hw.performance.measure_time, p, repeat=4)
     check_calls(p, 5, "measure_time(f, repeat=4)", warmup=1, repeat=4)
     check_ms(ms, 8, "measure_time(f, repeat=4) for f taking 100 ms once, then 8 ms", {
         "the slow first call was timed: make `warmup` untimed calls before the timed ones":
             (100 + 3 * 8) / 4,
         "that is the TOTAL of the timed calls — return the mean (total / repeat)": 32,
     })
+    check_spent(spent, busy_ms(p, 5), "measure_time(f, repeat=4)")
 
 
 def test_measure_time_returns_mean_not_total(hw):
     p = probes.Sleep(ms=6)
-    ms = hw.performance.measure_time(p, repeat=4, warmup=0)
+    ms, spent = timed(hw.performance.measure_time, p, repeat=4, warmup=0)
     check_calls(p, 4, "measure_time(f, repeat=4, warmup=0)", warmup=0, repeat=4)
     check_ms(ms, 6, "measure_time(f, repeat=4, warmup=0) for f taking 6 ms", {
         "that is the TOTAL of the 4 timed calls — return the mean (total / repeat)": 24,
     })
+    check_spent(spent, busy_ms(p, 4), "measure_time(f, repeat=4, warmup=0)")
 
 
 @pytest.mark.parametrize("repeat, warmup", [(1, 0), (3, 2), (6, 1)])
 def test_measure_time_calls_warmup_plus_repeat_times(hw, repeat, warmup):
     p = probes.Sleep(ms=0.5)
-    ms = hw.performance.measure_time(p, repeat=repeat, warmup=warmup)
+    ms, spent = timed(hw.performance.measure_time, p, repeat=repeat, warmup=warmup)
     call = f"measure_time(f, repeat={repeat}, warmup={warmup})"
     check_calls(p, repeat + warmup, call, warmup=warmup, repeat=repeat)
+    check_spent(spent, busy_ms(p, repeat + warmup), call)
     # (a single 0.5 ms call is too short to judge its timing on a busy machine: only its type here)
     if not checks.number(ms, f"the result of {call}") > 0:
         checks.fail(f"{call} returned {ms} ms — a measured time must be positive")
@@ -157,14 +189,16 @@ def test_measure_time_calls_warmup_plus_repeat_times(hw, repeat, warmup):
 
 def test_measure_time_defaults(hw):
     p = probes.Sleep(ms=0.5)
-    hw.performance.measure_time(p)
+    _, spent = timed(hw.performance.measure_time, p)
     check_calls(p, 11, "measure_time(f)", warmup=1, repeat=10)
+    check_spent(spent, busy_ms(p, 11), "measure_time(f)")
 
 
 def test_measure_time_passes_arguments(hw):
     p = probes.KwargSleep()
     t = torch.zeros(3)
-    ms = hw.performance.measure_time(p, t, "second", ms=5.0, repeat=3)
+    ms, spent = timed(hw.performance.measure_time, p, t, "second", ms=5.0, repeat=3)
+    check_calls(p, 4, "measure_time(f, t, 'second', ms=5.0, repeat=3)", warmup=1, repeat=3)
     # KwargSleep records [number of positional args, ms, other keyword names] for every call.
     for seen in p.seen:
         if seen != [2, 5.0, []]:
@@ -174,15 +208,26 @@ def test_measure_time_passes_arguments(hw):
     check_ms(ms, 5.0, "measure_time(f, t, 'second', ms=5.0, repeat=3) for f taking `ms` milliseconds", {
         "that is the TOTAL of the timed calls — return the mean (total / repeat)": 15,
     })
+    check_spent(spent, 5.0 * len(p.seen), "measure_time(f, t, 'second', ms=5.0, repeat=3)")
 
 
 def test_measure_time_times_a_torch_function(hw):
-    a = _rand(8, 16, 16)
-    ms = checks.number(hw.performance.measure_time(probes.TORCH_FUNCTIONS["torch.matmul"], a, a, repeat=3),
-                       "measure_time(torch.matmul, a, a, repeat=3)")
-    if not 0 < ms < 1000:
-        checks.fail(f"measure_time(torch.matmul, a, a, repeat=3) returned {ms} ms for a tiny matmul — "
-                    "expected a small positive number of milliseconds")
+    a = _rand(32, 128, 128)
+    matmul = probes.TORCH_FUNCTIONS["torch.matmul"]
+    result, spent = timed(hw.performance.measure_time, matmul, a, a, repeat=3)
+    ms = checks.number(result, "measure_time(torch.matmul, a, a, repeat=3)")
+    call = "measure_time(torch.matmul, a, a, repeat=3) for 32 products of 128x128 matrices"
+    if not 0 < ms < 5000:
+        checks.fail(f"{call} returned {ms} ms — expected a small positive number of milliseconds")
+    # The mean of 3 timed calls cannot be longer than the whole call to measure_time took ...
+    if ms * 3 > spent * 1000 * 1.05 + 0.5:
+        checks.fail(f"{call} returned {ms:.3f} ms per call, but the whole call took only "
+                    f"{spent * 1000:.3f} ms — the time must be measured, not made up")
+    # ... nor far shorter than the same product takes here (the fastest of 5 runs, generous margin).
+    fastest = min(timed(torch.matmul, a, a)[1] for _ in range(5)) * 1000
+    if ms < 0.2 * fastest:
+        checks.fail(f"{call} returned {ms:.3f} ms, but one such product takes at least about "
+                    f"{fastest:.3f} ms on this machine — measure_time must call f and time it")
 
 
 @pytest.mark.parametrize("kwargs", [{"device": "tpu"}, {"device": "gpu"}, {"repeat": 0},
@@ -210,12 +255,12 @@ def test_measure_time_cuda_needs_a_gpu(hw):
 
 # -- 3.2 measure_time on the (simulated) GPU ---------------------------------------------------------
 
-def _measure_cuda(hw, kernel, call: str, **kwargs) -> float:
-    """measure_time(kernel, device='cuda', ...) on the simulated GPU, explaining CUDA errors."""
+def _measure_cuda(hw, kernel, call: str, **kwargs) -> tuple[float, float]:
+    """(ms, seconds spent) of measure_time(kernel, device='cuda', ...) on the simulated GPU."""
     __tracebackhide__ = True
     with hw.simulated_cuda():
         try:
-            return hw.performance.measure_time(kernel, device="cuda", **kwargs)
+            return timed(hw.performance.measure_time, kernel, device="cuda", **kwargs)
         except NotImplementedError:
             raise
         except RuntimeError as exc:
@@ -225,15 +270,16 @@ def _measure_cuda(hw, kernel, call: str, **kwargs) -> float:
 def test_measure_time_cuda_waits_for_the_gpu(hw):
     kernel = probes.SimKernel(ms=20)
     call = "measure_time(f, device='cuda', repeat=3) for a 20 ms GPU kernel"
-    ms = _measure_cuda(hw, kernel, call, repeat=3)
+    ms, spent = _measure_cuda(hw, kernel, call, repeat=3)
     check_calls(kernel, 4, call, warmup=1, repeat=3)
     check_ms(ms, 20, call, no_sync(20))
+    check_spent(spent, busy_ms(kernel, 4), call)
 
 
 def test_measure_time_cuda_leaves_out_warmup(hw):
     kernel = probes.SimKernel(ms=10, first_ms=100)
     call = "measure_time(f, device='cuda', repeat=3) for a GPU kernel taking 100 ms once, then 10 ms"
-    ms = _measure_cuda(hw, kernel, call, repeat=3)
+    ms, spent = _measure_cuda(hw, kernel, call, repeat=3)
     check_calls(kernel, 4, call, warmup=1, repeat=3)
     check_ms(ms, 10, call, {
         **no_sync(10),
@@ -241,6 +287,7 @@ def test_measure_time_cuda_leaves_out_warmup(hw):
         "before the timed ones": (100 + 2 * 10) / 3,
         "that is the TOTAL of the timed calls — return the mean (total / repeat)": 30,
     })
+    check_spent(spent, busy_ms(kernel, 4), call)
 
 
 # -- 3.3 OPERATIONS, benchmark, speedup_table, format_table --------------------------------------
@@ -426,9 +473,10 @@ def test_transfer_overhead_needs_a_gpu(hw):
 @pytest.mark.gpu
 def test_gpu_measure_time_real_kernel(hw):
     kernel = probes.CudaSleep(ms=20)
-    ms = hw.performance.measure_time(kernel, device="cuda", repeat=3)
+    ms, spent = timed(hw.performance.measure_time, kernel, device="cuda", repeat=3)
     check_calls(kernel, 4, "measure_time(f, device='cuda', repeat=3)", warmup=1, repeat=3)
     check_ms(ms, 20, "measure_time(f, device='cuda', repeat=3) for a 20 ms GPU kernel", no_sync(20))
+    check_spent(spent, busy_ms(kernel, 4), "measure_time(f, device='cuda', repeat=3)")
 
 
 @pytest.mark.gpu

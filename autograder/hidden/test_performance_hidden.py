@@ -16,7 +16,8 @@ import torch
 
 from solutions import homework_performance as ref
 from tests.harness import checks, probes
-from tests.test_performance import SYNC_HINT, check_calls, check_ms, no_sync, tensor_list
+from tests.test_performance import (SYNC_HINT, busy_ms, check_calls, check_ms, check_spent, no_sync,
+                                    tensor_list, timed)
 
 pytestmark = pytest.mark.task3
 
@@ -59,24 +60,13 @@ def test_make_tensors_matches_reference(hw, case):
 def test_make_tensors_leaves_global_rng_alone(hw):
     message = ("make_tensors changed the GLOBAL random state (e.g. with torch.manual_seed) — draw from "
                "a private generator: g = torch.Generator().manual_seed(seed); torch.rand(shape, generator=g)")
-    if not hw.remote:
-        state = torch.get_rng_state()
-        hw.performance.make_tensors([(3, 4)], "cpu", 3)
-        if not torch.equal(state, torch.get_rng_state()):
-            checks.fail(message)
-    # Draw from the global generator of the process running the student's code (create_tensors
-    # uses torch.rand): after a global re-seed, the two draws below would be equal.
+    # Draw from the global generator where make_tensors runs: after a global re-seed to the
+    # same seed, the two draws would be equal.
     draws = []
     for _ in range(2):
         hw.performance.make_tensors([(3, 4)], "cpu", 3)
-        try:
-            draws.append(hw.tensors.create_tensors()["random_3x4"])
-        except (Exception, pytest.fail.Exception):  # noqa: BLE001 - Task 1.1 unfinished or missing
-            if not hw.remote:
-                return  # the direct check above already passed
-            pytest.skip("could not check whether make_tensors changes the global random state: this "
-                        "check draws numbers with your create_tensors(), which failed")
-    if type(draws[0]) is torch.Tensor and type(draws[1]) is torch.Tensor and torch.equal(draws[0], draws[1]):
+        draws.append(hw.global_random("performance"))
+    if torch.equal(draws[0], draws[1]):
         checks.fail(message)
 
 
@@ -98,11 +88,12 @@ CPU_CASES = {
 def test_measure_time_warmup_and_repeat_hidden(hw, case):
     probe_args, kwargs, expected, mistakes = CPU_CASES[case]
     p = probes.Sleep(**probe_args)
-    ms = hw.performance.measure_time(p, **kwargs)
+    ms, spent = timed(hw.performance.measure_time, p, **kwargs)
     call = f"measure_time(f, {', '.join(f'{k}={v}' for k, v in kwargs.items())})"
     check_calls(p, kwargs["warmup"] + kwargs["repeat"], call, **kwargs)
     check_ms(ms, expected, f"{call} for f taking {probe_args['first_ms']} ms on its first "
                            f"{probe_args.get('slow_calls', 1)} call(s), then {probe_args['ms']} ms", mistakes)
+    check_spent(spent, busy_ms(p, kwargs["warmup"] + kwargs["repeat"]), call)
 
 
 # Durations drawn from disjoint ranges: no single constant fits every case's window. Short
@@ -116,16 +107,17 @@ def test_measure_time_randomized_durations(hw, seed, low, high, repeats):
     first_ms = round(40.0 + 6 * ms_per_call, 1)  # slow enough that timing it shows
     repeat = rng.randint(*repeats)
     p = probes.Sleep(ms=ms_per_call, first_ms=first_ms)
-    ms = hw.performance.measure_time(p, repeat=repeat)
+    ms, spent = timed(hw.performance.measure_time, p, repeat=repeat)
     call = f"measure_time(f, repeat={repeat}) for f taking {first_ms} ms once, then {ms_per_call} ms"
     check_calls(p, repeat + 1, call, warmup=1, repeat=repeat)
     check_ms(ms, ms_per_call, call, {COLD: (first_ms + (repeat - 1) * ms_per_call) / repeat,
                                      TOTAL: repeat * ms_per_call})
+    check_spent(spent, busy_ms(p, repeat + 1), call)
 
 
 def test_measure_time_forwards_every_argument(hw):
     p = probes.KwargSleep()
-    ms = hw.performance.measure_time(p, 1, "two", [3], ms=2.5, alpha=1, beta="x", repeat=2, warmup=2)
+    ms, spent = timed(hw.performance.measure_time, p, 1, "two", [3], ms=2.5, alpha=1, beta="x", repeat=2, warmup=2)
     if p.calls != 4:
         checks.fail(f"measure_time(f, ..., repeat=2, warmup=2) called f {p.calls} times instead of 4")
     for seen in p.seen:
@@ -135,6 +127,7 @@ def test_measure_time_forwards_every_argument(hw):
                         f"argument except device/repeat/warmup; f saw {seen[0]} positional argument(s), "
                         f"ms={seen[1]} and other keywords {seen[2]}")
     check_ms(ms, 2.5, "measure_time(f, ..., ms=2.5, repeat=2, warmup=2)")
+    check_spent(spent, 2.5 * 4, "measure_time(f, ..., ms=2.5, repeat=2, warmup=2)")
 
 
 @pytest.mark.parametrize("kwargs", [{"device": ""}, {"device": "npu"}, {"repeat": -10}, {"warmup": -5},
@@ -175,12 +168,12 @@ SIM_CASES = {
 }
 
 
-def _measure_sim(hw, kernel, call: str, **kwargs) -> float:
+def _measure_sim(hw, kernel, call: str, **kwargs) -> tuple[float, float]:
     __tracebackhide__ = True
     kwargs.setdefault("device", "cuda")
     with hw.simulated_cuda():
         try:
-            return hw.performance.measure_time(kernel, **kwargs)
+            return timed(hw.performance.measure_time, kernel, **kwargs)
         except NotImplementedError:
             raise
         except RuntimeError as exc:
@@ -193,10 +186,11 @@ def test_measure_time_simulated_gpu_hidden(hw, case):
     kernel = probes.SimKernel(**kernel_args)
     shown = {"device": "cuda", **kwargs}
     call = f"measure_time(f, {', '.join(f'{k}={v!r}' for k, v in shown.items())})"
-    ms = _measure_sim(hw, kernel, call, **kwargs)
+    ms, spent = _measure_sim(hw, kernel, call, **kwargs)
     check_calls(kernel, kwargs["warmup"] + kwargs["repeat"], call, warmup=kwargs["warmup"], repeat=kwargs["repeat"])
     check_ms(ms, expected, f"{call} for a GPU kernel of {kernel_args['ms']} ms"
              + (f" ({kernel_args['first_ms']} ms at first)" if "first_ms" in kernel_args else ""), mistakes)
+    check_spent(spent, busy_ms(kernel, kwargs["warmup"] + kwargs["repeat"]), call)
 
 
 @pytest.mark.parametrize("seed, low, high", [(7, 4.5, 5.5), (8, 8.0, 10.0), (9, 15.0, 16.0)],
@@ -207,10 +201,11 @@ def test_measure_time_simulated_gpu_randomized(hw, seed, low, high):
     repeat = rng.randint(2, 3)
     kernel = probes.SimKernel(ms=kernel_ms, first_ms=3 * kernel_ms + 20)
     call = f"measure_time(f, device='cuda', repeat={repeat}) for a GPU kernel of {kernel_ms} ms"
-    ms = _measure_sim(hw, kernel, call, repeat=repeat)
+    ms, spent = _measure_sim(hw, kernel, call, repeat=repeat)
     check_calls(kernel, repeat + 1, call, warmup=1, repeat=repeat)
     check_ms(ms, kernel_ms, call, {**no_sync(kernel_ms), TOTAL: repeat * kernel_ms,
                                    COLD: (3 * kernel_ms + 20 + (repeat - 1) * kernel_ms) / repeat})
+    check_spent(spent, busy_ms(kernel, repeat + 1), call)
 
 
 # -- 3.3 OPERATIONS ------------------------------------------------------------------------------------
@@ -396,9 +391,10 @@ def test_format_table_layout_matches_reference(hw, case):
 def test_gpu_measure_time_hidden(hw, warmup, repeat, kernel_ms):
     kernel = probes.CudaSleep(ms=kernel_ms)
     call = f"measure_time(f, device='cuda', warmup={warmup}, repeat={repeat}) for a {kernel_ms} ms GPU kernel"
-    ms = hw.performance.measure_time(kernel, device="cuda", warmup=warmup, repeat=repeat)
+    ms, spent = timed(hw.performance.measure_time, kernel, device="cuda", warmup=warmup, repeat=repeat)
     check_calls(kernel, warmup + repeat, call, warmup=warmup, repeat=repeat)
     check_ms(ms, kernel_ms, call, {**no_sync(kernel_ms), TOTAL: repeat * kernel_ms})
+    check_spent(spent, busy_ms(kernel, warmup + repeat), call)
 
 
 @pytest.mark.gpu

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..results import GradingResult
@@ -33,13 +34,20 @@ def render(result: GradingResult) -> str:
             where = "hidden test" if t.hidden else f"run it: `pytest \"{t.name}\"`"
             cases = f", {t.cases_passed}/{t.cases} cases passed" if t.cases > 1 else ""
             lines += [f"### `{t.name.split('::')[1]}` — {t.score:g} / {t.max_score:g} ({where}{cases})", "",
-                      "```text", _trim(t.output) or "(no message)", "```", ""]
+                      *_fenced(_trim(t.output) or "(no message)"), ""]
     pending = result.pending_gpu
     if pending:
         lines += ["## Pending a GPU", "",
                   "These tests need a real CUDA GPU and will be graded on one; their points are not counted yet:", ""]
         lines += [f"- `{t.name}` ({t.max_score:g} points)" for t in pending] + [""]
     return "\n".join(lines)
+
+
+def _fenced(text: str) -> list[str]:
+    """A code block that the text cannot close early (its fence is longer than any ``` inside)."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + "text", text, fence]
 
 
 def _trim(text: str, limit: int = 3000) -> str:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import json
 import os
 import select
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -34,6 +36,11 @@ from . import isolation, wire
 
 HERE = Path(__file__).resolve().parent
 HARNESS = HERE.parent.parent / "tests" / "harness"
+
+
+WEAK_SANDBOX = ("neither bubblewrap nor Landlock is available, so student code could read the hidden "
+                "tests and solutions. Install bubblewrap (apt-get install bubblewrap) or use a Linux "
+                "kernel with Landlock, or pass --allow-weak-sandbox to grade anyway.")
 
 
 class SandboxFault(Exception):
@@ -72,22 +79,28 @@ class _Output(threading.Thread):
         return self.data.decode("utf-8", "replace") + more
 
 
-class WorkerProcess:
-    """One sandboxed worker for one submission."""
+class Sandbox:
+    """One submission's sandbox: a zygote that has imported torch, locked in, and forks a fresh
+    worker per homework module on request (and again after a crash or a timeout).
+
+    The zygote runs under bubblewrap (or Landlock alone), in its own cgroup and session, with
+    rlimits. It talks to the grader over a Unix socket: ``spawn`` (with the new worker's two
+    pipe ends attached) and ``kill``. Forking from it costs milliseconds instead of a torch
+    import per module.
+    """
 
     def __init__(self, files: dict[str, Path], limits: Limits, *, gpu: bool = False,
                  allow_weak: bool = False) -> None:
         self.files, self.limits, self.gpu = files, limits, gpu
         self.protections = isolation.detect()
         if not self.protections.filesystem_isolated and not allow_weak:
-            raise isolation.SandboxUnavailable(
-                "neither bubblewrap nor Landlock is available, so student code could read the "
-                "hidden tests and solutions. Install bubblewrap (apt-get install bubblewrap) or "
-                "use a Linux kernel with Landlock, or pass --allow-weak-sandbox to grade anyway.")
+            raise isolation.SandboxUnavailable(WEAK_SANDBOX)
         self.proc: subprocess.Popen | None = None
-        self.last_output = ""
+        self.cgroup: isolation.Cgroup | None = None
         self.info: dict = {}
-        self.starts = 0
+        self.launches = 0
+        self.last_output = ""
+        self._ready = False
         self._runtime = Path(tempfile.mkdtemp(prefix="autograder-runtime-"))
         for name in ("worker.py", "wire.py", "landlock.py"):
             shutil.copy(HERE / name, self._runtime / name)
@@ -98,24 +111,22 @@ class WorkerProcess:
         os.chmod(self._runtime, 0o755)
 
     # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> None:
+    def launch(self) -> None:
+        """Start the zygote without waiting for it to import torch."""
         self.workdir = Path(tempfile.mkdtemp(prefix="autograder-work-"))
         (self.workdir / "tmp").mkdir()
         for key, path in self.files.items():
             shutil.copy(path, self.workdir / f"{MODULES[key]}.py")
         os.chmod(self.workdir, 0o777)
-        req_r, self._req_w = os.pipe()
-        self._rep_r, rep_w = os.pipe()
+        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         p = self.protections
         config = {
             "runtime": str(self._runtime), "workdir": str(self.workdir), "modules": MODULES,
-            "request_fd": req_r, "reply_fd": rep_w,
+            "control_fd": theirs.fileno(), "pid_namespace": p.bubblewrap,
             "landlock": p.landlock_abi >= 1,
             "read_paths": isolation.python_paths() + isolation.SYSTEM_READ + [str(self._runtime), "/dev/null"],
             "write_paths": [str(self.workdir), "/dev/null"] + (["/dev"] if self.gpu else []),
         }
-        import json
-
         inner = [sys.executable, "-I", "-X", "faulthandler", str(self._runtime / "worker.py"), json.dumps(config)]
         cmd = isolation.bwrap_command(inner, runtime=self._runtime, workdir=self.workdir, gpu=self.gpu) \
             if p.bubblewrap else inner
@@ -128,30 +139,94 @@ class WorkerProcess:
             if self.cgroup:
                 self.cgroup.enter()
 
+        # The NVML check answers torch.cuda.is_available() without initialising CUDA, which
+        # must not happen before the zygote forks.
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": str(torch.get_num_threads()),
-               "HOME": str(self.workdir), "TMPDIR": str(self.workdir / "tmp")}
+               "HOME": str(self.workdir), "TMPDIR": str(self.workdir / "tmp"),
+               "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, pass_fds=(req_r, rep_w), env=env,
+                                     stderr=subprocess.PIPE, pass_fds=(theirs.fileno(),), env=env,
                                      cwd=self.workdir, start_new_session=True, preexec_fn=in_child)
-        os.close(req_r)
-        os.close(rep_w)
-        self.starts += 1
+        theirs.close()
+        self.launches += 1
         cap = self.limits.output_kb * 1024
         self._stdout, self._stderr = _Output(self.proc.stdout, cap), _Output(self.proc.stderr, cap)
         self._stdout.start()
         self._stderr.start()
+        self._ready = False
+
+    def ready(self) -> None:
+        """Start the zygote if needed and wait until it has imported torch and locked itself in."""
+        if not self.alive():
+            self.stop()
+            self.launch()
+        if self._ready:
+            return
         try:
-            info = self.request({"op": "hello"}, [], timeout=self.limits.import_timeout_s)[0].get("info")
+            info = self._command(None, timeout=self.limits.import_timeout_s).get("info")
         except SandboxFault as exc:
+            self.stop()
             # No student code has run yet: the sandbox itself cannot start here.
             raise isolation.SandboxUnavailable(f"the worker failed to start ({exc}):\n{self.last_output}") from None
         self.info = info if type(info) is dict else {}
+        self._ready = True
+
+    def spawn(self) -> tuple[int, int, int]:
+        """A fresh worker forked from the zygote: (its pid, request pipe, reply pipe)."""
+        self.ready()
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        try:
+            reply = self._command({"op": "spawn"}, fds=[req_r, rep_w], timeout=self.limits.call_timeout_s)
+        except SandboxFault:
+            for fd in (req_w, rep_r):
+                os.close(fd)
+            self.stop()
+            raise
+        finally:
+            os.close(req_r)
+            os.close(rep_w)
+        if type(reply.get("pid")) is not int:
+            for fd in (req_w, rep_r):
+                os.close(fd)
+            raise WorkerDied(f"no worker could be started: {str(reply.get('error', reply))[:300]}")
+        return reply["pid"], req_w, rep_r
+
+    def kill(self, pid: int) -> int | None:
+        """Kill one worker and whatever it started; its exit code if it had already ended."""
+        if not self.alive():
+            return None
+        try:
+            code = self._command({"op": "kill", "pid": pid}, timeout=10).get("exit")
+        except SandboxFault:
+            self.stop()
+            return None
+        return code if type(code) is int else None
+
+    def _command(self, message: dict | None, *, fds: list[int] = (), timeout: float) -> dict:
+        """Send one control message (None: only read) and read the zygote's answer."""
+        try:
+            self._control.settimeout(timeout)
+            if message is not None:
+                socket.send_fds(self._control, [json.dumps(message).encode()], list(fds))
+            data = self._control.recv(1 << 16)
+        except (OSError, TimeoutError) as exc:
+            raise SandboxFault(f"the sandbox stopped answering ({type(exc).__name__})") from None
+        if not data:
+            raise SandboxFault("the sandbox ended")
+        try:
+            reply = json.loads(data)
+        except ValueError:
+            reply = None
+        if type(reply) is not dict:
+            raise SandboxFault("the sandbox sent an invalid answer")
+        return reply
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        """Kill the worker and everything it started; remove its working folder."""
+        """Kill the zygote and everything in the sandbox; remove its working folder."""
         if self.proc is None:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -161,13 +236,12 @@ class WorkerProcess:
         self.proc.wait()
         if self.cgroup:
             self.cgroup.destroy()
-        for fd in (self._req_w, self._rep_r):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._control.close()
         for t in (self._stdout, self._stderr):
             t.join(timeout=2)
         self.last_output = (self._stdout.text() + self._stderr.text())[-4000:]
         self.proc = None
+        self._ready = False
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def close(self) -> None:
@@ -175,26 +249,76 @@ class WorkerProcess:
         shutil.rmtree(self._runtime, ignore_errors=True)
 
 
+class WorkerProcess:
+    """One homework module's worker: a process forked from the submission's zygote."""
+
+    def __init__(self, sandbox: Sandbox, limits: Limits) -> None:
+        self.sandbox, self.limits = sandbox, limits
+        self.pid: int | None = None
+        self.starts = 0
+        self._launch = 0
+        self._sequence = 0
+        self._req_w = self._rep_r = -1
+
+    # What the sandbox knows, for reports and tests.
+    info = property(lambda self: self.sandbox.info)
+    protections = property(lambda self: self.sandbox.protections)
+    proc = property(lambda self: self.sandbox.proc)
+
+    def start(self) -> None:
+        self.pid, self._req_w, self._rep_r = self.sandbox.spawn()
+        self._launch = self.sandbox.launches
+        self.starts += 1
+
+    def alive(self) -> bool:
+        return self.pid is not None and self.sandbox.alive() and self._launch == self.sandbox.launches
+
+    def stop(self) -> int | None:
+        """Kill this worker (not the sandbox); its exit code if it had ended by itself."""
+        code = None
+        if self.pid is not None and self.sandbox.alive() and self._launch == self.sandbox.launches:
+            code = self.sandbox.kill(self.pid)
+        for fd in (self._req_w, self._rep_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._req_w = self._rep_r = -1
+        self.pid = None
+        return code
+
+    def close(self) -> None:
+        self.stop()
+
     # -- one request ------------------------------------------------------------------------
     def request(self, header: dict, blobs: list[bytes], timeout: float) -> tuple[dict, list]:
         if not self.alive():
-            if self.proc is not None:
-                self.stop()
+            self.stop()
             self.start()
+        return self._exchange(header, blobs, timeout)
+
+    def _exchange(self, header: dict, blobs: list[bytes], timeout: float) -> tuple[dict, list]:
         deadline = time.monotonic() + timeout
+        self._sequence += 1
+        header = dict(header, id=self._sequence)
         try:
             self._write(wire.pack(header, blobs), deadline)
             (length,) = struct.unpack("<Q", self._read(8, deadline))
             if length > self.limits.message_mb * 2**20:
                 raise wire.ProtocolError(f"reply of {length} bytes exceeds the {self.limits.message_mb} MB limit")
-            return wire.unpack(self._read(length, deadline))
+            reply, reply_blobs = wire.unpack(self._read(length, deadline))
+            if reply.get("id") != self._sequence:
+                # A stray or forged frame (e.g. from a process the student forked): the
+                # conversation is out of step, so nothing more from this worker can be trusted.
+                raise wire.ProtocolError("a reply to a different request")
+            return reply, reply_blobs
         except TimeoutError:
             self.stop()
             raise CallTimeout(f"timed out after {timeout:g} s (an infinite loop, or far too slow?)") from None
         except (EOFError, BrokenPipeError):
-            code = self.proc.wait(timeout=5) if self.proc else None
-            self.stop()
-            raise WorkerDied(_death_message(code)) from None
+            time.sleep(0.05)  # let the zygote see the death before asking it for the exit code
+            sandbox_alive = self.sandbox.alive()
+            code = self.stop()
+            raise WorkerDied(_death_message(code) if sandbox_alive or code is not None
+                             else "the student's code ended the whole sandbox (killed every process?)") from None
         except wire.ProtocolError as exc:
             self.stop()
             raise SandboxFault(f"the student's process sent an invalid reply ({exc})") from None
@@ -238,7 +362,11 @@ def _death_message(code: int | None) -> str:
 
 # -- the seam -----------------------------------------------------------------------------
 class RemoteHomework(Homework):
-    """The test seam backed by a sandboxed worker."""
+    """The test seam backed by sandboxed workers: one per homework module.
+
+    Each module gets its own worker, so whatever one module does at import (patching torch,
+    changing the default dtype, exhausting memory) cannot touch the grading of the others.
+    """
 
     remote = True
 
@@ -246,28 +374,47 @@ class RemoteHomework(Homework):
                  gpu: str = "auto", allow_weak: bool = False) -> None:
         self.limits = limits
         self.gpu_mode = gpu
-        self.worker = WorkerProcess(files, limits, gpu=gpu != "off", allow_weak=allow_weak)
+        self.sandbox = Sandbox(files, limits, gpu=gpu != "off", allow_weak=allow_weak)
+        self.protections = self.sandbox.protections
+        self.workers: dict[str, WorkerProcess] = {}
         # Modules that are missing or unusable, or whose import failed, with the reason.
         self._unavailable: dict[str, str] = dict(problems or {})
         self._imported: dict[str, int] = {}  # module key -> the worker start it was imported in
         self._simcuda = False
+        self._worker_info: dict = {}
         self.faults = 0
         self.fatal: str | None = None  # why the sandbox could not run at all
+
+    def worker(self, key: str) -> WorkerProcess:
+        if key not in self.workers:
+            self.workers[key] = WorkerProcess(self.sandbox, self.limits)
+        return self.workers[key]
+
+    @property
+    def restarts(self) -> int:
+        return sum(max(w.starts - 1, 0) for w in self.workers.values())
+
+    @property
+    def inside_protections(self) -> dict:
+        """What the zygote reported it enabled inside the sandbox (Landlock)."""
+        found = self.sandbox.info.get("protections")
+        return found if type(found) is dict else {}
 
     def module(self, key: str) -> "RemoteObject":
         if key in self._unavailable:
             pytest.fail(self._unavailable[key], pytrace=False)
         name = MODULES[key]
-        if self._imported.get(key) != self.worker.starts or not self.worker.alive():
+        worker = self.worker(key)
+        if self._imported.get(key) != worker.starts or not worker.alive():
             try:
-                self._request({"op": "import", "module": key}, timeout=self.limits.import_timeout_s)
+                self._request(key, {"op": "import", "module": key}, timeout=self.limits.import_timeout_s)
             except pytest.exit.Exception:
                 raise
             except Exception as exc:  # noqa: BLE001 - whatever the import did, the module is unusable
                 self._unavailable[key] = f"{name}.py could not be imported: {type(exc).__name__}: {exc}"
                 pytest.fail(self._unavailable[key], pytrace=False)
-            self._imported[key] = self.worker.starts
-        return RemoteObject(self, {"module": key}, name, name)
+            self._imported[key] = worker.starts
+        return RemoteObject(self, key, {"module": key}, name, name)
 
     def autograd_function(self, name: str, module: str = "autograd"):
         self.module(module)
@@ -278,7 +425,7 @@ class RemoteHomework(Homework):
             @staticmethod
             def forward(ctx, *inputs):
                 ctx.save_for_backward(*inputs)
-                out = homework.call(target, [i.detach() for i in inputs], {})
+                out = homework.call(module, target, [i.detach() for i in inputs], {})
                 if type(out) is not torch.Tensor:
                     raise TypeError(f"{name}.apply returned {checks.describe(out)}, not a torch.Tensor")
                 return out.clone()
@@ -286,7 +433,7 @@ class RemoteHomework(Homework):
             @staticmethod
             def backward(ctx, grad_output):
                 inputs = list(ctx.saved_tensors)
-                grads = homework._request({"op": "vjp", "target": target},
+                grads = homework._request(module, {"op": "vjp", "target": target},
                                           args=[i.detach() for i in inputs],
                                           kwargs={"grad_output": grad_output.detach()})["value"]
                 if type(grads) is not list or len(grads) != len(inputs):
@@ -311,33 +458,63 @@ class RemoteHomework(Homework):
     def cuda_available(self) -> bool:
         if self.gpu_mode == "off":
             return False
-        if not self.worker.alive():
+        if "cuda" not in self._worker_info:
             try:
-                self.worker.start()
+                reply, _ = self.worker("performance").request({"op": "hello"}, [], self.limits.call_timeout_s)
             except isolation.SandboxUnavailable as exc:
                 self.fatal = str(exc)
                 _cannot_grade(exc)
-        return bool(self.worker.info.get("cuda"))
+            except SandboxFault:
+                return False  # the student's import-time code broke the worker: no GPU tests
+            info = reply.get("info")
+            self._worker_info = info if type(info) is dict else {}
+        return self._worker_info.get("cuda") is True
+
+    def global_random(self, key: str) -> torch.Tensor:
+        self.module(key)
+        value = self._request(key, {"op": "global_random"})["value"]
+        if type(value) is not torch.Tensor or value.shape != (4,):
+            raise SandboxFault("the worker sent something other than four random numbers")
+        return value
 
     def close(self) -> None:
-        self.worker.close()
+        for w in self.workers.values():
+            w.close()
+        self.sandbox.close()
 
     # -- calls ------------------------------------------------------------------------------
-    def call(self, target: dict, args: list, kwargs: dict) -> Any:
-        reply = self._request({"op": "call", "target": target, "simcuda": self._simcuda}, args=args, kwargs=kwargs)
+    def call(self, key: str, target: dict, args: list, kwargs: dict) -> Any:
+        # No homework function may change the tensors it is given. Checked here for every call,
+        # so that a reference a test computes from its inputs after the call is never computed
+        # from inputs the student's code overwrote (which could make a wrong answer "match").
+        given = [(t, t.detach().clone()) for t in _tensors(args) + _tensors(list(kwargs.values()))]
+        reply = self._request(key, {"op": "call", "target": target, "simcuda": self._simcuda},
+                              args=args, kwargs=kwargs)
+        for tensor, before in given:
+            if tensor.shape != before.shape or not torch.equal(tensor.detach(), before) and \
+                    not torch.allclose(tensor.detach(), before, rtol=0, atol=0, equal_nan=True):
+                checks.fail(f"{self._name(key, target)} changed the values of a tensor it was given — a "
+                            "function must not modify its inputs in place (avoid `+=`, `.add_()`, "
+                            "`.zero_()`, `.clamp_()` on arguments); work on a copy instead")
         return reply["value"]
 
-    def getattr(self, target: dict) -> Any:
-        return self._request({"op": "getattr", "target": target})["value"]
+    @staticmethod
+    def _name(key: str, target: dict) -> str:
+        path = [p for p in target.get("path", []) if p != "apply"]
+        return (".".join(path) or MODULES[key]) + "(...)"
 
-    def _request(self, header: dict, args: list | None = None, kwargs: dict | None = None,
+    def getattr(self, key: str, target: dict) -> Any:
+        return self._request(key, {"op": "getattr", "target": target})["value"]
+
+    def _request(self, key: str, header: dict, args: list | None = None, kwargs: dict | None = None,
                  timeout: float | None = None) -> dict:
         args, kwargs = list(args or []), dict(kwargs or {})
-        encoder = wire.Encoder(self._ref, probes.REGISTRY, probes.TORCH_FUNCTIONS)
+        worker = self.worker(key)
+        encoder = wire.Encoder(lambda obj: self._ref(obj, key), probes.REGISTRY, probes.TORCH_FUNCTIONS)
         header = dict(header, args=encoder.encode(args), kwargs=encoder.encode(kwargs))
         header["storages"] = encoder.storages
         try:
-            reply, blobs = self.worker.request(header, encoder.blobs, timeout or self.limits.call_timeout_s)
+            reply, blobs = worker.request(header, encoder.blobs, timeout or self.limits.call_timeout_s)
         except isolation.SandboxUnavailable as exc:
             self.fatal = str(exc)
             _cannot_grade(exc)
@@ -347,7 +524,7 @@ class RemoteHomework(Homework):
         try:
             if "error" in reply:
                 raise _student_exception(reply["error"])
-            decoder = wire.Decoder(reply.get("storages", []), blobs, handle=self._handle,
+            decoder = wire.Decoder(reply.get("storages", []), blobs, handle=lambda node: self._handle(node, key),
                                    probes=probes.REGISTRY, torch_functions=probes.TORCH_FUNCTIONS,
                                    known=encoder.storage_objects, mark_remote=True)
             ok = reply.get("ok")
@@ -355,25 +532,25 @@ class RemoteHomework(Homework):
                 raise wire.ProtocolError("reply without a value")
             out = {k: decoder.decode(v) for k, v in ok.items()}
         except wire.ProtocolError as exc:
-            self.worker.stop()
+            worker.stop()
             raise SandboxFault(f"the student's process sent an invalid reply ({exc})") from None
         if "args" in out:
             _sync_back(args, out["args"])
             _sync_back(kwargs, out["kwargs"])
         return out
 
-    def _ref(self, obj: Any) -> dict:
-        if isinstance(obj, RemoteObject) and obj._homework is self and "handle" in obj._target:
+    def _ref(self, obj: Any, key: str) -> dict:
+        if isinstance(obj, RemoteObject) and obj._homework is self and obj._key == key and "handle" in obj._target:
             return {"$ref": obj._target["handle"]}
         raise TypeError(f"tests cannot pass {type(obj).__name__} to student code across the sandbox; "
-                        "use tensors, plain data, probes or objects the student returned")
+                        "use tensors, plain data, probes or objects the same module returned")
 
-    def _handle(self, node: dict) -> "RemoteObject":
+    def _handle(self, node: dict, key: str) -> "RemoteObject":
         hid = node.get("$handle")
         if type(hid) is not int:
             raise wire.ProtocolError("bad handle")
         kind, text = str(node.get("type", "object"))[:200], str(node.get("repr", ""))[:200]
-        return RemoteObject(self, {"handle": hid}, kind, text)
+        return RemoteObject(self, key, {"handle": hid}, kind, text)
 
 
 class RemoteObject:
@@ -383,19 +560,20 @@ class RemoteObject:
     itself and is never a tensor, whatever the student's object claims.
     """
 
-    __slots__ = ("_homework", "_target", "remote_type", "_repr")
+    __slots__ = ("_homework", "_key", "_target", "remote_type", "_repr")
 
-    def __init__(self, homework: RemoteHomework, target: dict, kind: str, text: str) -> None:
-        self._homework, self._target, self.remote_type, self._repr = homework, target, kind, text
+    def __init__(self, homework: RemoteHomework, key: str, target: dict, kind: str, text: str) -> None:
+        self._homework, self._key, self._target = homework, key, target
+        self.remote_type, self._repr = kind, text
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
         target = dict(self._target, path=[*self._target.get("path", []), name])
-        return self._homework.getattr(target)
+        return self._homework.getattr(self._key, target)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._homework.call(self._target, list(args), kwargs)
+        return self._homework.call(self._key, self._target, list(args), kwargs)
 
     def __repr__(self) -> str:
         return f"<student object {self.remote_type}: {self._repr}>"
@@ -445,6 +623,19 @@ def _student_location(tb: str) -> str:
         if line.startswith("File ") and "homework_" in line:
             return line.removeprefix("File ").replace('"', "").rsplit("/", 1)[-1]
     return ""
+
+
+def _tensors(values: list, depth: int = 0) -> list[torch.Tensor]:
+    """The plain tensors among call arguments (also inside lists, tuples and dicts)."""
+    found = []
+    for v in values:
+        if type(v) is torch.Tensor:
+            found.append(v)
+        elif type(v) in (list, tuple) and depth < 3:
+            found += _tensors(list(v), depth + 1)
+        elif type(v) is dict and depth < 3:
+            found += _tensors(list(v.values()), depth + 1)
+    return found
 
 
 def _sync_back(original: Any, after: Any, depth: int = 0) -> None:

@@ -59,6 +59,8 @@ def unpack(body: bytes) -> tuple[dict, list[memoryview]]:
         header = json.loads(bytes(body[4:4 + js_len]))
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise ProtocolError("JSON nested too deeply") from None
     if type(header) is not dict or type(header.get("blobs")) is not list:
         raise ProtocolError("frame header is not an object with a blob list")
     blobs, pos, view = [], 4 + js_len, memoryview(body)
@@ -150,7 +152,7 @@ class Encoder:
             sid = len(self.storages)
             self._storage_ids[ptr] = sid
             entry: dict = {"nbytes": storage.nbytes()}
-            data = bytes(storage) if storage.nbytes() else b""
+            data = storage_bytes(storage)
             if ptr in self.known_storages:
                 entry["same_as"] = self.known_storages[ptr]
                 if self.known_digests.get(ptr) == hashlib.sha256(data).digest():
@@ -320,4 +322,11 @@ def _as_bytes_tensor(storage: torch.UntypedStorage) -> torch.Tensor:
 
 def storage_digests(storages: list[torch.UntypedStorage]) -> dict[int, bytes]:
     """sha256 of each storage's bytes, keyed by data pointer (to skip sending back unchanged ones)."""
-    return {s.data_ptr(): hashlib.sha256(bytes(s) if s.nbytes() else b"").digest() for s in storages}
+    return {s.data_ptr(): hashlib.sha256(storage_bytes(s)).digest() for s in storages}
+
+
+def storage_bytes(storage: torch.UntypedStorage) -> bytes:
+    """A storage's raw bytes in one copy (``bytes(storage)`` walks it byte by byte in Python)."""
+    if not storage.nbytes():
+        return b""
+    return _as_bytes_tensor(storage).cpu().numpy().tobytes()

@@ -1,11 +1,13 @@
-"""The sandboxed worker: imports the student's modules and runs calls the grader sends.
+"""The sandboxed side: a zygote that forks one worker per homework module.
 
 Started by ``autograder.sandbox.client`` as ``python -I worker.py CONFIG_JSON`` inside the
 sandbox, from a private runtime folder holding copies of this file, ``wire.py``,
-``landlock.py`` and the harness's ``probes``/``simcuda``. Requests arrive and replies leave
-on two inherited pipes named in the config; the student's prints go to stdout/stderr, which the grader reads,
-caps, and never interprets. Nothing this process says is trusted: the grader validates
-every reply and decides every verdict itself.
+``landlock.py`` and the harness's ``probes``/``simcuda``. The zygote locks itself in
+(Landlock), imports torch once, says hello on its control socket, and then forks a fresh
+:class:`Worker` whenever the grader sends ``spawn`` with two pipe ends attached. A worker
+imports one student module and runs the calls that arrive on its request pipe. The
+student's prints go to stdout/stderr, which the grader reads, caps, and never interprets.
+Nothing said here is trusted: the grader validates every reply and decides every verdict.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
+import socket
 import struct
 import sys
 import traceback
@@ -27,11 +31,108 @@ def main() -> None:
         protections = landlock.restrict(config["read_paths"], config["write_paths"])
     os.chdir(config["workdir"])
 
-    import torch  # noqa: F401  (imported before any student code runs)
+    import torch  # noqa: F401  (imported once, before any student code runs)
     import wire
     from harness import probes, simcuda
 
-    Worker(config, wire, probes, simcuda, protections).serve()
+    Zygote(config, lambda fds: Worker(dict(config, request_fd=fds[0], reply_fd=fds[1]),
+                                      wire, probes, simcuda, protections), protections).serve()
+
+
+class Zygote:
+    """Forks workers on request; kills them (and what they started) when told."""
+
+    def __init__(self, config, make_worker, protections) -> None:
+        self.config, self.make_worker = config, make_worker
+        self.control = socket.socket(fileno=config["control_fd"])
+        self.children: set[int] = set()
+        self.exits: dict[int, int] = {}
+        self.send({"info": {"uid": os.getuid(), "pid": os.getpid(), "protections": protections}})
+
+    def send(self, message: dict) -> None:
+        self.control.send(json.dumps(message).encode())
+
+    def serve(self) -> None:
+        while True:
+            try:
+                data, fds, _, _ = socket.recv_fds(self.control, 1 << 16, 4)
+            except OSError:
+                os._exit(0)
+            if not data:
+                os._exit(0)  # the grader has gone
+            self.reap()
+            try:
+                command = json.loads(data)
+                if command.get("op") == "spawn" and len(fds) == 2:
+                    self.send({"pid": self.spawn(fds)})
+                elif command.get("op") == "kill":
+                    self.send({"exit": self.kill(int(command["pid"]))})
+                else:
+                    self.send({"error": "unknown command"})
+            except Exception as exc:  # noqa: BLE001 - e.g. fork refused: say so, keep serving
+                self.send({"error": f"{type(exc).__name__}: {exc}"})
+            finally:
+                for fd in fds:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+
+    def spawn(self, fds: list[int]) -> int:
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self.control.close()
+                os.setsid()  # its own process group, so it can be killed with all it starts
+                self.make_worker(fds).serve()
+            finally:
+                os._exit(0)
+        self.children.add(pid)
+        return pid
+
+    def kill(self, pid: int) -> int | None:
+        if pid in self.children:
+            for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+                try:
+                    target()
+                except OSError:
+                    pass
+            try:
+                _, status = os.waitpid(pid, 0)
+                self.exits[pid] = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:
+                pass
+            self.children.discard(pid)
+        if self.config.get("pid_namespace"):
+            self.sweep()
+        return self.exits.pop(pid, None)
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.exits[pid] = os.waitstatus_to_exitcode(status)
+            self.children.discard(pid)
+
+    def sweep(self) -> None:
+        """Inside the PID namespace: kill every process that no live worker's group owns
+        (daemons a killed worker left behind). Never used without a PID namespace."""
+        keep = {1, os.getpid(), os.getppid()}
+        groups = set(self.children)
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) in keep:
+                continue
+            try:
+                if os.getpgid(int(entry)) in groups:
+                    continue
+                os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
+        self.reap()
 
 
 class Worker:
@@ -41,6 +142,16 @@ class Worker:
         self.request_fd, self.reply_fd = config["request_fd"], config["reply_fd"]
         self.modules: dict = {}
         self.handles: dict[int, object] = {}
+        self.pid = os.getpid()
+        # A process the student's code forks must not answer the grader's requests as well.
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        for fd in (self.request_fd, self.reply_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def serve(self) -> None:
         wire = self.wire
@@ -54,10 +165,13 @@ class Worker:
                 reply, reply_blobs = self.handle(header, blobs)
             except BaseException as exc:  # noqa: BLE001 - report everything, keep serving
                 reply, reply_blobs = {"error": self.describe(exc)}, []
+            if os.getpid() != self.pid:
+                os._exit(0)  # a fork of the worker came back here: it is not the worker
+            reply["id"] = header.get("id")
             try:
                 frame = wire.pack(reply, reply_blobs)
             except BaseException as exc:  # noqa: BLE001
-                frame = wire.pack({"error": self.describe(exc)}, [])
+                frame = wire.pack({"error": self.describe(exc), "id": header.get("id")}, [])
             wire.write_frame(self.reply_fd, frame)
 
     # -- requests ---------------------------------------------------------------------------
@@ -67,11 +181,14 @@ class Worker:
             import torch
 
             return {"info": {"torch": torch.__version__, "cuda": torch.cuda.is_available(),
-                              "uid": os.getuid(), "protections": self.protections,
-                             "pid": os.getpid()}}, []
+                             "uid": os.getuid(), "protections": self.protections, "pid": os.getpid()}}, []
         if op == "import":
             self.module(header["module"])
             return self.reply({"value": True}, {}, {})
+        if op == "global_random":
+            import torch
+
+            return self.reply({"value": torch.rand(4)}, {}, {})
         decoder = self.wire.Decoder(header.get("storages", []), blobs, handle=self._no_handle,
                                     probes=self.probes.REGISTRY,
                                     torch_functions=self.probes.TORCH_FUNCTIONS, ref=self.handles.__getitem__)

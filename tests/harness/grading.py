@@ -30,6 +30,10 @@ class Task(BaseModel):
     # lists only public tests and keeps the hidden total).
     hidden_points: float = Field(default=0, ge=0)
     tests: dict[str, float] = Field(default_factory=dict)
+    # test -> the test it depends on. A test of an error or a side effect ("rejects bad shapes",
+    # "does not modify its input") only counts once its function gives a right answer at least
+    # once; otherwise a function that raises for every input, or does nothing, would earn them.
+    requires: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("tests")
     @classmethod
@@ -49,6 +53,15 @@ class Task(BaseModel):
             if self.tests:
                 raise ValueError("a manual task has no automatic tests; remove 'tests'")
             return self
+        for dependent, prerequisite in self.requires.items():
+            for test_id in (dependent, prerequisite):
+                if test_id not in self.tests:
+                    raise ValueError(f"requires: {test_id} is not one of this task's tests")
+            if dependent == prerequisite:
+                raise ValueError(f"requires: {dependent} cannot require itself")
+            if prerequisite in self.requires:
+                raise ValueError(f"requires: {prerequisite} itself requires another test; "
+                                 f"point {dependent} at that one directly")
         listed = sum(self.tests.values())
         if abs(listed + self.hidden_points - self.points) > 1e-9:
             raise ValueError(

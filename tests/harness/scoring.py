@@ -32,6 +32,9 @@ class TestScore:
     task: str
     max_score: float
     cases: list[CaseOutcome] = field(default_factory=list)
+    # Set when the test this one requires (grading.yml `requires`) has not passed a single case:
+    # ("failed" | "pending_gpu", why). Its own cases then earn nothing yet.
+    gate: tuple[Status, str] | None = None
 
     @property
     def passed_cases(self) -> int:
@@ -39,12 +42,21 @@ class TestScore:
 
     @property
     def score(self) -> float:
-        if not self.cases:
+        if not self.cases or self.gate:
             return 0.0
         return round(self.max_score * self.passed_cases / len(self.cases), 4)
 
     @property
     def status(self) -> Status:
+        if not self.cases:
+            return "not_run"
+        if self.gate and self.own_status == "passed":
+            return self.gate[0]
+        return self.own_status
+
+    @property
+    def own_status(self) -> Status:
+        """The status from this test's own cases, ignoring `gate`."""
         if not self.cases:
             return "not_run"
         statuses = {c.status for c in self.cases}
@@ -61,6 +73,8 @@ class TestScore:
     @property
     def message(self) -> str:
         """The first failure's message (the most useful hint comes first)."""
+        if self.gate and self.own_status == "passed":
+            return self.gate[1]
         for c in self.cases:
             if c.status == "failed":
                 return c.message
@@ -114,8 +128,28 @@ def score(grading: GradingConfig, outcomes: list[CaseOutcome],
                 ts.hidden_points += points
                 continue
             ts.tests.append(TestScore(test_id, name, points, by_test.get(test_id, [])))
+        _apply_requires(ts.tests, task.requires)
         tasks.append(ts)
     return tasks
+
+
+def _apply_requires(tests: list[TestScore], requires: dict[str, str]) -> None:
+    by_id = {t.test_id: t for t in tests}
+    for dependent, prerequisite in requires.items():
+        dep, pre = by_id.get(dependent), by_id.get(prerequisite)
+        if dep is None or pre is None or pre.passed_cases > 0:
+            continue
+        function = short_name(prerequisite)
+        if pre.status == "pending_gpu":
+            dep.gate = ("pending_gpu", f"counts once {function} has passed on a GPU")
+        else:
+            dep.gate = ("failed", f"this test counts only once your function gives a right answer: "
+                                  f"make {function} pass first")
+
+
+def short_name(test_id: str) -> str:
+    """``tests/test_a.py::test_b`` -> ``test_b``."""
+    return test_id.rsplit("::", 1)[-1]
 
 
 def unscored(grading: GradingConfig, outcomes: list[CaseOutcome]) -> list[str]:

@@ -75,6 +75,10 @@ class Homework:
         """Whether a real CUDA device is available where the student's code runs."""
         raise NotImplementedError
 
+    def global_random(self, key: str) -> torch.Tensor:
+        """Four numbers from torch's global generator where module `key` runs (checks seeding)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 
@@ -129,3 +133,6 @@ class InProcessHomework(Homework):
 
     def cuda_available(self) -> bool:
         return torch.cuda.is_available()
+
+    def global_random(self, key: str) -> torch.Tensor:
+        return torch.rand(4)

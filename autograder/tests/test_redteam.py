@@ -1,0 +1,226 @@
+"""The red-team corpus, graded as one batch: each attack gets exactly its documented score.
+
+One `autograder batch -j 2` over every submission of ``redteam/corpus.py`` (about 40), then,
+for every attack: the batch row, the exact score, exactly the documented tests lost, a
+bounded grading time; and for the whole batch: no process left, nothing written or sent
+outside the sandbox, no secret or hidden test in any output, and no terminal escapes in
+any report.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from autograder import REPO
+
+from .conftest import needs_strong_sandbox
+from .redteam.build import LIMITS, redteam_grading, write_corpus
+from .redteam.corpus import ATTACKS, TASK_POINTS, Attack
+
+pytestmark = needs_strong_sandbox
+BY_NAME = {a.name: a for a in ATTACKS}
+# A grading may take its tests' ordinary time plus a few timeouts and worker restarts.
+GRADING_BUDGET_S = 40 + 6 * LIMITS["call_timeout_s"] + 2 * LIMITS["import_timeout_s"]
+HIDDEN_LINE = "def test_format_table_layout_matches_reference"  # in autograder/hidden only
+SOLUTION_LINE = "return grad_output.masked_fill(saved_input <= 0, 0)"  # in solutions/ only
+
+
+class Listener:
+    """A TCP and a UDP socket on 127.0.0.1 that record anything the sandbox manages to send."""
+
+    def __init__(self) -> None:
+        self.tcp = socket.create_server(("127.0.0.1", 0))
+        self.port = self.tcp.getsockname()[1]
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", self.port))
+        self.received: list[bytes] = []
+        self.tcp.settimeout(0.2)
+        self.udp.settimeout(0.2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.tcp.accept()
+                self.received.append(b"tcp connection: " + conn.recv(1024))
+                conn.close()
+            except OSError:
+                pass
+            try:
+                self.received.append(b"udp: " + self.udp.recv(1024))
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.tcp.close()
+        self.udp.close()
+
+
+@dataclass
+class Run:
+    root: Path
+    out: Path
+    mark: str
+    canary: str
+    proc: subprocess.CompletedProcess
+    seconds: float
+    listener: Listener
+    leftovers: list[str] = field(default_factory=list)
+
+    def results(self, name: str) -> dict:
+        return json.loads((self.out / "students" / name / "results.json").read_text())
+
+    def status(self, name: str) -> dict:
+        return json.loads((self.out / "students" / name / "status.json").read_text())
+
+    def rows(self) -> list[dict]:
+        with open(self.out / "gradebook.csv", newline="") as f:
+            return list(csv.DictReader(f))
+
+
+def _sandbox_processes() -> list[str]:
+    """Processes of any student sandbox: workers, their forks, and the corpus's sleepers."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "autograder-runtime-" in cmdline or cmdline.strip() == "sleep 3137":
+            found.append(f"{entry.name}: {cmdline[:120]}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Run:
+    assert not _sandbox_processes(), "sandbox processes were running before the corpus started"
+    root = tmp_path_factory.mktemp("redteam")
+    listener = Listener()
+    mark, canary = f"PWNED-{uuid.uuid4().hex[:8]}", f"CANARY-{uuid.uuid4().hex}"
+    write_corpus(root / "submissions", port=listener.port, canary=canary, mark=mark)
+    grading = redteam_grading(root)
+    # The grader's own environment and files hold secrets the attacks go looking for.
+    (root / "secret.txt").write_text(canary)
+    env = dict(os.environ, REDTEAM_CANARY=canary)
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "autograder.cli", "batch", str(root / "submissions"),
+                           "--out", str(root / "out"), "-j", "2", "--gpu", "off", "--grading", str(grading)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    seconds = time.monotonic() - started
+    time.sleep(0.5)  # killed processes take a moment to disappear from /proc
+    result = Run(root, root / "out", mark, canary, proc, seconds, listener, _sandbox_processes())
+    yield result
+    listener.close()
+
+
+def test_the_batch_ends_with_one_gradebook_row_per_attack(run):
+    assert run.proc.returncode == 0, run.proc.stderr[-3000:]
+    students = [row["student"] for row in run.rows()]
+    assert sorted(students) == sorted(BY_NAME), run.proc.stdout[-3000:]
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
+def test_attack_scores_exactly_as_documented(run, attack: Attack):
+    status = run.status(attack.name)
+    assert status["status"] == attack.status, status
+    if attack.status != "graded":
+        assert status.get("message"), "a submission that cannot be graded says why"
+        row = next(r for r in run.rows() if r["student"] == attack.name)
+        assert float(row["total"] or 0) == 0
+        return
+    results = run.results(attack.name)
+    lost, kept_failing = [], []
+    for test in results["tests"]:
+        task, state = test["tags"][0], test["tags"][1]
+        function = test["name"].split("::")[1]
+        must_lose = task in attack.lost or any(fnmatch.fnmatch(function, p) for p in attack.lost)
+        if must_lose and state == "passed":
+            kept_failing.append(f"{test['name']} passed, but the attack must lose it")
+        if not must_lose and state not in ("passed", "pending_gpu"):
+            lost.append(f"{test['name']}: {state}: {test['output'][:300]}")
+    assert not lost, "tests outside the attack's reach failed:\n" + "\n".join(lost)
+    assert not kept_failing, "\n".join(kept_failing)
+    assert results["score"] == pytest.approx(attack.score, abs=1e-6)
+    for task, points in TASK_POINTS.items():
+        if task in attack.lost:
+            assert results["extra_data"]["tasks"][task]["score"] == 0
+        elif not any(not t.startswith("task") for t in attack.lost):
+            assert results["extra_data"]["tasks"][task]["score"] == pytest.approx(points)
+    assert status["seconds"] < GRADING_BUDGET_S, f"grading took {status['seconds']:.0f} s"
+
+
+def test_no_process_of_any_submission_is_left_running(run):
+    assert run.leftovers == []
+
+
+def test_nothing_left_the_sandbox(run):
+    assert run.listener.received == [], "a submission reached the network"
+    escaped = [str(p) for top in (REPO, run.root, Path("/tmp"), Path.home())
+               for p in _walk(top) if run.mark in p.name]
+    assert escaped == [], "files written outside the sandbox"
+    # Only the grader's own outputs: the attacks' fake results.json files went nowhere.
+    assert {p.name for p in (run.out / "students" / "fake_results").iterdir()} <= \
+        {"results.json", "feedback.md", "status.json"}
+    assert run.results("fake_results")["score"] == BY_NAME["fake_results"].score
+
+
+def test_no_secret_hidden_test_or_solution_reaches_any_output(run):
+    texts = [run.proc.stdout, run.proc.stderr]
+    texts += [p.read_text(errors="replace") for p in run.out.rglob("*") if p.suffix in (".json", ".md", ".csv")]
+    for text in texts:
+        assert run.canary not in text
+        assert HIDDEN_LINE not in text
+        assert SOLUTION_LINE not in text
+
+
+def test_reports_carry_no_terminal_escapes_and_cannot_fake_a_score(run):
+    for path in run.out.rglob("*"):
+        if path.suffix in (".json", ".md", ".csv"):
+            assert "\x1b" not in path.read_text(errors="replace"), path
+    feedback = (run.out / "students" / "exception_injection" / "feedback.md").read_text()
+    # The student's fake heading sits inside a code block whose fence it cannot close.
+    before_fake = feedback.split("## Automatic score: 90 / 90")[0]
+    open_fences = [line for line in before_fake.splitlines() if line.startswith("````")]
+    assert len(open_fences) % 2 == 1, "the fake score is outside a code block"
+
+
+def test_the_whole_corpus_grades_within_its_budget(run):
+    assert run.seconds < GRADING_BUDGET_S * len(ATTACKS) / 2
+
+
+def _walk(top: Path, depth: int = 4):
+    """Files under `top`, a few levels deep, skipping the virtual environment."""
+    try:
+        entries = list(os.scandir(top))
+    except OSError:
+        return
+    for entry in entries:
+        yield Path(entry.path)
+        if depth and entry.is_dir(follow_symlinks=False) and entry.name not in (".venv", ".git", "proc"):
+            yield from _walk(Path(entry.path), depth - 1)
+
+
+def test_docs_show_the_current_threat_table():
+    from .redteam.build import threat_table
+
+    docs = (REPO / "docs" / "grading.md").read_text(encoding="utf-8")
+    assert threat_table() in docs, "docs/grading.md is stale: run `python -m autograder.tests.redteam.build`"
