@@ -44,6 +44,22 @@ def main(argv: list[str] | None = None) -> int:
                                              "with their documented scores")
     e.add_argument("--keep", metavar="DIR", help="write the example submissions to DIR to look at them")
 
+    b = sub.add_parser("batch", help="grade a folder of student submissions (folders, .zip files, git "
+                                     "repositories) into a gradebook and a class report")
+    b.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="one entry per student")
+    b.add_argument("--out", metavar="OUT_DIR", required=True, help="results, gradebook.csv and report.md go here")
+    b.add_argument("-j", "--jobs", type=int, default=None, help="students graded at once (default: CPUs)")
+    b.add_argument("--deadline", metavar="ISO-8601", help="grade each git repository's last commit at or "
+                                                         "before this time, e.g. 2026-11-30T23:59:00+01:00")
+    b.add_argument("--force", action="store_true", help="regrade students that are already done")
+    b.add_argument("--gpu", choices=("auto", "off"), default="auto", help="as for `grade`")
+    b.add_argument("--grading", metavar="FILE", help="grading.yml to use (default: the repository's)")
+    b.add_argument("--allow-weak-sandbox", action="store_true", help="as for `grade`")
+    b.add_argument("--strip-prefix", metavar="PREFIX",
+                   help="strip PREFIX from entry names to get student ids (default: the common '<name>-' prefix)")
+    b.add_argument("--student-timeout", type=float, default=None, metavar="SECONDS",
+                   help="stop one student's grading after this long (default: 1800)")
+
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -137,7 +153,30 @@ def cmd_grade_examples(args: argparse.Namespace) -> int:
     return 1 if wrong else 0
 
 
-COMMANDS = {"grade": cmd_grade, "check": cmd_check, "stubs": cmd_stubs, "grade-examples": cmd_grade_examples}
+def cmd_batch(args: argparse.Namespace) -> int:
+    import os
+
+    from rich.markup import escape
+
+    from . import batch
+
+    try:
+        opts = batch.Options(
+            submissions=Path(args.submissions), out=Path(args.out),
+            jobs=args.jobs if args.jobs is not None else os.cpu_count() or 1,
+            deadline=batch.parse_deadline(args.deadline), force=args.force, gpu=args.gpu,
+            grading=Path(args.grading) if args.grading else REPO / "grading.yml",
+            allow_weak=args.allow_weak_sandbox, strip_prefix=args.strip_prefix,
+            student_timeout=batch.DEFAULT_STUDENT_TIMEOUT_S if args.student_timeout is None
+            else args.student_timeout)
+        return batch.run(opts, err=err)
+    except batch.BatchError as exc:
+        err.print(f"[red]cannot start the batch:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        return 2
+
+
+COMMANDS = {"grade": cmd_grade, "check": cmd_check, "stubs": cmd_stubs, "grade-examples": cmd_grade_examples,
+            "batch": cmd_batch}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -135,6 +135,7 @@ class Sandbox:
         nproc = None if p.root else isolation.user_process_count() + self.limits.processes
 
         def in_child() -> None:
+            isolation.die_with_parent()
             isolation.set_rlimits(self.limits, nproc)
             if self.cgroup:
                 self.cgroup.enter()

@@ -169,6 +169,13 @@ class Cgroup:
                 pass
 
 
+def die_with_parent() -> None:
+    """Called in the child before exec: SIGKILL this process when the grader dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
 def set_rlimits(limits: Limits, nproc: int | None) -> None:
     """Called in the child before exec; the limits are inherited by bwrap and the worker."""
     mb = 2**20

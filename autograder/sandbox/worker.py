@@ -39,6 +39,16 @@ def main() -> None:
                                       wire, probes, simcuda, protections), protections).serve()
 
 
+def _die_with_parent() -> None:
+    """SIGKILL this worker if the zygote dies (matters where no PID namespace does it)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 class Zygote:
     """Forks workers on request; kills them (and what they started) when told."""
 
@@ -84,6 +94,7 @@ class Zygote:
             try:
                 self.control.close()
                 os.setsid()  # its own process group, so it can be killed with all it starts
+                _die_with_parent()
                 self.make_worker(fds).serve()
             finally:
                 os._exit(0)

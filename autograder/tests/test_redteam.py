@@ -35,7 +35,6 @@ BY_NAME = {a.name: a for a in ATTACKS}
 # A grading may take its tests' ordinary time plus a few timeouts and worker restarts.
 GRADING_BUDGET_S = 40 + 6 * LIMITS["call_timeout_s"] + 2 * LIMITS["import_timeout_s"]
 HIDDEN_LINE = "def test_format_table_layout_matches_reference"  # in autograder/hidden only
-SOLUTION_LINE = "return grad_output.masked_fill(saved_input <= 0, 0)"  # in solutions/ only
 
 
 class Listener:
@@ -183,13 +182,13 @@ def test_nothing_left_the_sandbox(run):
     assert run.results("fake_results")["score"] == BY_NAME["fake_results"].score
 
 
-def test_no_secret_hidden_test_or_solution_reaches_any_output(run):
+def test_no_secret_or_hidden_test_reaches_any_output(run):
+    # (Solution lines are no secret here: the corpus is built from the reference itself.)
     texts = [run.proc.stdout, run.proc.stderr]
     texts += [p.read_text(errors="replace") for p in run.out.rglob("*") if p.suffix in (".json", ".md", ".csv")]
     for text in texts:
         assert run.canary not in text
         assert HIDDEN_LINE not in text
-        assert SOLUTION_LINE not in text
 
 
 def test_reports_carry_no_terminal_escapes_and_cannot_fake_a_score(run):

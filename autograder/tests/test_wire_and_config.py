@@ -127,3 +127,71 @@ def test_grading_errors_point_to_the_line(tmp_path, edit, expected):
 def test_missing_grading_file_says_so(tmp_path):
     with pytest.raises(GradingConfigError, match="file not found"):
         load_grading(tmp_path / "nope.yml")
+
+
+def test_json_nested_beyond_python_recursion_is_a_protocol_error():
+    body = b'{"ok":' + b"[" * 100_000 + b"]" * 100_000 + b',"blobs":[]}'
+    import struct
+
+    with pytest.raises(wire.ProtocolError, match="nested"):
+        wire.unpack(struct.pack("<I", len(body)) + body)
+
+
+def test_storage_bytes_are_the_tensor_bytes():
+    t = torch.arange(6, dtype=torch.float32)
+    assert wire.storage_bytes(t.untyped_storage()) == t.numpy().tobytes()
+    assert wire.storage_bytes(torch.empty(0).untyped_storage()) == b""
+
+
+# -- requires: an error/side-effect test counts only once its function gave a right answer --
+
+REQUIRES = GOOD.replace("      tests/test_a.py::test_two: 8\n", "      tests/test_a.py::test_two: 8\n"
+                        "    requires:\n      tests/test_a.py::test_two: tests/test_a.py::test_one\n")
+
+
+def _scores(tmp_path, outcomes):
+    from tests.harness.scoring import CaseOutcome, score
+
+    path = tmp_path / "grading.yml"
+    path.write_text(REQUIRES)
+    tasks = score(load_grading(path), [CaseOutcome(n, s) for n, s in outcomes])
+    return {t.test_id.split("::")[1]: t for t in tasks[0].tests}
+
+
+def test_a_required_test_with_no_passed_case_gates_its_dependent(tmp_path):
+    tests = _scores(tmp_path, [("tests/test_a.py::test_one[a]", "failed"), ("tests/test_a.py::test_one[b]", "failed"),
+                               ("tests/test_a.py::test_two", "passed")])
+    assert tests["test_two"].score == 0 and tests["test_two"].status == "failed"
+    assert "make test_one pass first" in tests["test_two"].message
+    # One right answer is enough: the dependent then earns its own points.
+    tests = _scores(tmp_path, [("tests/test_a.py::test_one[a]", "passed"), ("tests/test_a.py::test_one[b]", "failed"),
+                               ("tests/test_a.py::test_two", "passed")])
+    assert tests["test_two"].score == 8 and tests["test_two"].status == "passed"
+    assert tests["test_one"].score == 6
+
+
+def test_a_required_test_pending_a_gpu_leaves_its_dependent_pending(tmp_path):
+    tests = _scores(tmp_path, [("tests/test_a.py::test_one", "pending_gpu"), ("tests/test_a.py::test_two", "passed")])
+    assert tests["test_two"].status == "pending_gpu" and tests["test_two"].score == 0
+
+
+@pytest.mark.parametrize("requires, expected", [
+    ("tests/test_a.py::test_two: tests/test_a.py::test_nope", "tests/test_a.py::test_nope is not one of this task's tests"),
+    ("tests/test_a.py::test_two: tests/test_a.py::test_two", "cannot require itself"),
+])
+def test_bad_requires_entries_are_named(tmp_path, requires, expected):
+    path = tmp_path / "grading.yml"
+    path.write_text(REQUIRES.replace("tests/test_a.py::test_two: tests/test_a.py::test_one", requires))
+    with pytest.raises(GradingConfigError, match="grading.yml:4: tasks.task1: requires") as info:
+        load_grading(path)
+    assert expected in str(info.value)
+
+
+def test_messages_lose_terminal_escapes_and_cannot_close_their_code_block():
+    from autograder.report.feedback import _fenced
+    from autograder.results import clean_text
+
+    assert clean_text("\x1b[2J\x1b[32mPASSED\x1b[0m\x07 ok\n") == "PASSED ok\n"
+    assert len(clean_text("x" * 100_000)) < 4100
+    fence, body, close = _fenced("text ``` ## Score 90/90")
+    assert fence == "````text" and close == "````"

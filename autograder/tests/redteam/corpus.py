@@ -412,7 +412,7 @@ ATTACKS: list[Attack] = [
     Attack("stack_overflow_segfault", "fault",
            "raises the recursion limit and recurses through a C function until the C stack overflows",
            "the worker dies (SIGSEGV); the grader reports the crash and restarts it",
-           FULL - 6.0, ("test_index_tensor*",),
+           76.75, ("test_index_tensor*",),
            append("tensors", "import sys\nsys.setrecursionlimit(10**8)\n"
                              "def _deeper(n):\n    return list(map(_deeper, [n + 1]))\n"
                              "def index_tensor(t):\n    return _deeper(0)")),
@@ -427,7 +427,7 @@ ATTACKS: list[Attack] = [
     Attack("fork_bomb", "fault", "make_tensors forks until no more processes can start",
            "cgroup pids limit / PID namespace; forks never answer the grader (at-fork hook), "
            "the worker's whole tree is killed on restart",
-           None, ("test_make_tensors*", "test_benchmark*"),
+           78.75, ("test_make_tensors*", "test_benchmark*"),
            append("performance", "import os\ndef make_tensors(shapes, seed=0):\n    while True:\n"
                                  "        try:\n            os.fork()\n        except OSError:\n"
                                  "            pass")),
@@ -439,7 +439,7 @@ ATTACKS: list[Attack] = [
                                        "    except OSError:\n        break\n")),
     Attack("os_exit", "fault", "speedup_table calls os._exit(0)",
            "the death is a failed call; a fresh worker serves the next test",
-           FULL - 1.75, ("test_speedup_table*",),
+           81.75, ("test_speedup_table*",),
            append("performance", "import os\ndef speedup_table(rows):\n    os._exit(0)")),
     Attack("sys_exit", "fault", "create_tensors calls sys.exit(0)",
            "SystemExit is caught in the worker and reported as a wrong answer",
@@ -447,11 +447,11 @@ ATTACKS: list[Attack] = [
            append("tensors", "import sys\ndef create_tensors():\n    sys.exit(0)")),
     Attack("sigkill_self", "fault", "chain_rule_autograd_grad sends SIGKILL to its own process",
            "the death is a failed call; a fresh worker serves the next test",
-           None, ("test_chain_rule", "test_chain_rule_matches_reference"),
+           82.4167, ("test_chain_rule", "test_chain_rule_matches_reference"),
            append("autograd", "import os, signal\ndef chain_rule_autograd_grad(x):\n"
                               "    os.kill(os.getpid(), signal.SIGKILL)")),
     Attack("segfault", "fault", "index_tensor dereferences a null pointer with ctypes",
-           "SIGSEGV kills only the worker", FULL - 6.0, ("test_index_tensor*",),
+           "SIGSEGV kills only the worker", 76.75, ("test_index_tensor*",),
            append("tensors", "import ctypes\ndef index_tensor(t):\n    return ctypes.string_at(0)")),
     Attack("output_flood", "fault", "writes 60 MB to stdout and stderr at import and in every call",
            "output pipes drained and capped (limits.output_kb); prints never reach the verdict",
@@ -523,7 +523,7 @@ ATTACKS: list[Attack] = [
     Attack("forged_replies", "tamper", "writes its own reply frames on the grader's pipe, "
            "including one nested 100 000 levels deep", "replies carry the request id; an "
            "out-of-step or malformed reply is a protocol error and the worker is restarted",
-           None, ("test_chain_rule", "test_chain_rule_matches_reference", "test_format_table*"),
+           80.9167, ("test_chain_rule", "test_chain_rule_matches_reference", "test_format_table*"),
            {**append("autograd", FORGED_CHAIN), **append("performance", FORGED_TABLE)}),
     # -- escaping the sandbox -------------------------------------------------------------------
     Attack("steal_solutions", "escape", "searches the disk (/proc, the venv's editable install, "
@@ -535,7 +535,7 @@ ATTACKS: list[Attack] = [
            "where bubblewrap is missing)", FULL, (), append("tensors", NETWORK)),
     Attack("kill_the_grader", "escape", "sends SIGKILL to its parent, PID 1, every process (-1) "
            "and its process group", "PID namespace, own session, Landlock signal scope: it can "
-           "only kill itself", None, ("test_chain_rule", "test_chain_rule_matches_reference"), append("autograd", ESCAPE_HATCH)),
+           "only kill itself", 82.1667, ("test_chain_rule*",), append("autograd", ESCAPE_HATCH)),
     # -- earning points without the work --------------------------------------------------------
     Attack("lazy_reject_everything", "cheat", "every function raises ValueError, hoping to pass "
            "the 'rejects bad input' tests", "grading.yml `requires`: error tests count only once "
@@ -547,19 +547,19 @@ ATTACKS: list[Attack] = [
            "the tests for machines without a GPU", "grading.yml `requires`", 0, ("task1", "task2", "task3"),
            lazy(LAZY_CUDA)),
     Attack("constant_measure_time", "cheat", "measure_time returns 8.0 without timing anything",
-           "probes of different known durations; a constant fits at most one window", None,
+           "probes of different known durations; a constant fits at most one window", 70.25,
            ("test_measure_time*",), append("performance", "def measure_time(func, *args, device='cpu', "
                                                           "repeat=10, warmup=1, **kwargs):\n    return 8.0")),
     Attack("probe_forger", "cheat", "measure_time reads the probe's duration and rewrites its call "
            "counter instead of calling it", "the test times the call on its own clock: the claimed "
-           "calls must really have taken their time", None, ("test_measure_time*",),
+           "calls must really have taken their time", 70.4167, ("test_measure_time*",),
            append("performance", PROBE_FORGER)),
     Attack("mutate_inputs", "cheat", "wrong answers, then overwrites the caller's input tensors "
            "(which travel back) so that a reference computed afterwards would agree",
-           "the grader checks after every call that no argument tensor changed", None,
+           "the grader checks after every call that no argument tensor changed", 70.75,
            ("test_tensor_operations*", "test_index_tensor*"), append("tensors", MUTATE_INPUTS)),
     Attack("hard_coded_public_answers", "cheat", "chain_rule_analytic returns the public test's "
-           "known value for every input", "hidden tests use other inputs", None,
+           "known value for every input", "hidden tests use other inputs", 82.4167,
            ("test_chain_rule", "test_chain_rule_matches_reference"), append("autograd", "def chain_rule_analytic(x):\n"
                                                      "    return torch.full_like(x, -0.8390715290764524) * 4")),
     # -- packaging ------------------------------------------------------------------------------

@@ -1,0 +1,179 @@
+"""The batch's files on disk: atomic writes, per-student records, and gradebook.csv.
+
+Layout of a batch output folder::
+
+    OUT/students/<id>/results.json   Gradescope format, as `autograder grade --json` writes it
+    OUT/students/<id>/feedback.md
+    OUT/students/<id>/status.json    the batch's record; written LAST: a student is done iff it is valid
+    OUT/gradebook.csv                rebuilt from the files above, never appended to
+
+Because the gradebook is always rebuilt from the per-student files, a batch killed at any
+moment and run again lists every student exactly once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+STATUSES = ("graded", "error", "no-submission", "invalid")
+STATUS_FILE, RESULTS_FILE, FEEDBACK_FILE = "status.json", "results.json", "feedback.md"
+GRADEBOOK = "gradebook.csv"
+TMP_SUFFIX = ".part"
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+@dataclass(frozen=True)
+class TaskColumn:
+    name: str
+    manual: bool
+    max_score: float
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write a temporary file next to `path`, fsync it, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
+    try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def remove_partial_files(folder: Path) -> None:
+    """Delete temporary files left by a killed batch (never a finished file)."""
+    for p in list(folder.glob(f".*{TMP_SUFFIX}")) + list(folder.glob(f"students/*/.*{TMP_SUFFIX}")):
+        with contextlib.suppress(OSError):
+            p.unlink()
+
+
+def students_dir(out: Path) -> Path:
+    return out / "students"
+
+
+def read_json(path: Path) -> dict | None:
+    """A JSON object from `path`, or None if it is missing or corrupt."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def valid_results(data: dict | None) -> bool:
+    """Enough of the Gradescope format for the gradebook and the class report."""
+    if not isinstance(data, dict):
+        return False
+    extra = data.get("extra_data")
+    return (_is_number(data.get("score")) and _is_number(data.get("max_score"))
+            and isinstance(data.get("tests"), list) and all(isinstance(t, dict) for t in data["tests"])
+            and isinstance(extra, dict) and isinstance(extra.get("tasks"), dict))
+
+
+def read_status(student: Path) -> dict | None:
+    """The student's status.json if it is valid and, for a graded student, its results.json too."""
+    status = read_json(student / STATUS_FILE)
+    if status is None or status.get("status") not in STATUSES or status.get("id") != student.name:
+        return None
+    if status["status"] == "graded" and not valid_results(read_json(student / RESULTS_FILE)):
+        return None
+    return status
+
+
+def done(out: Path, student_id: str) -> bool:
+    return read_status(students_dir(out) / student_id) is not None
+
+
+def rows(out: Path, tasks: list[TaskColumn]) -> list[dict[str, str]]:
+    """One row per finished student, sorted by id."""
+    max_total = sum(t.max_score for t in tasks if not t.manual)
+    result = []
+    folder = students_dir(out)
+    for student in sorted(folder.iterdir() if folder.is_dir() else [], key=lambda p: p.name):
+        status = read_status(student) if student.is_dir() else None
+        if status is None:
+            continue
+        row = {"student": student.name, "commit": status.get("commit") or "",
+               "late": "" if status.get("late") is None else ("yes" if status["late"] else "no"),
+               "status": status["status"], "message": _one_line(status.get("message") or "")}
+        if status["status"] == "graded":
+            results = read_json(student / RESULTS_FILE) or {}
+            scores = results["extra_data"]["tasks"]
+            for t in tasks:
+                row[t.name] = "" if t.manual else _num(_task_score(scores.get(t.name)))
+            pending = sum(p.get("max_score", 0) for p in results["extra_data"].get("pending_gpu", [])
+                          if isinstance(p, dict) and _is_number(p.get("max_score", 0)))
+            row.update(total=_num(results["score"]), max=_num(results["max_score"]), pending_gpu=_num(pending))
+        else:
+            # invalid / no-submission score 0; a grader error is not a grade, so it stays blank.
+            zero = "" if status["status"] == "error" else "0"
+            for t in tasks:
+                row[t.name] = "" if t.manual else zero
+            row.update(total=zero, max=_num(max_total), pending_gpu="")
+        result.append(row)
+    return result
+
+
+def columns(tasks: list[TaskColumn]) -> list[str]:
+    return ["student", "commit", "late", "status", *[t.name for t in tasks], "total", "max", "pending_gpu",
+            "message"]
+
+
+def rebuild(out: Path, tasks: list[TaskColumn]) -> list[dict[str, str]]:
+    """Write OUT/gradebook.csv from every finished student's files; return its rows."""
+    table = rows(out, tasks)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns(tasks), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(table)
+    atomic_write(out / GRADEBOOK, buf.getvalue())
+    return table
+
+
+def read_gradebook(out: Path) -> list[dict[str, str]]:
+    path = out / GRADEBOOK
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _task_score(entry: object) -> float:
+    return entry["score"] if isinstance(entry, dict) and _is_number(entry.get("score")) else 0.0
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _num(x: float) -> str:
+    return f"{round(float(x), 4):g}"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

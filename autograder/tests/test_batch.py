@@ -1,0 +1,517 @@
+"""`autograder batch`: student ids, deadlines, git export, gradebook, class report, real batches.
+
+The two real batches grade 4 + 3 submissions (about 6-15 s each), two at a time.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from autograder import REPO, batch, gradebook
+from autograder.batch import BatchError
+from autograder.cli import main
+from autograder.examples import materialize
+from autograder.gradebook import TaskColumn
+from autograder.report import classreport
+from tests.harness.grading import load_grading
+
+from .conftest import needs_strong_sandbox
+
+DEADLINE = "2026-11-30T23:59:00+01:00"
+BEFORE = "2026-11-30T12:00:00+01:00"
+AFTER = "2026-12-01T09:30:00+01:00"
+NOT_STARTED_TENSORS = {"tensors": {"from": "assignment"}}  # Task 1 scores 0, the rest is the reference
+NOT_STARTED_AUTOGRAD = {"autograd": {"from": "assignment"}}  # Task 2 scores 0
+NOT_STARTED_PERFORMANCE = {"performance": {"from": "assignment"}}  # Task 3 scores 0
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def git(repo: Path, *args: str, date: str | None = None) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_CONFIG_NOSYSTEM="1", HOME=str(repo.parent))
+    if date:
+        env.update(GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date)
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=Student", "-c", "user.email=s@example.org",
+                           "-c", "init.defaultBranch=main", *args],
+                          check=True, capture_output=True, text=True, env=env).stdout
+
+
+def commit_all(repo: Path, date: str, message: str) -> str:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message, date=date)
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def repo_state(repo: Path) -> dict:
+    """Everything a grader must not change: work tree files, index, HEAD, `git status`."""
+    files = {str(p.relative_to(repo)): p.read_bytes() for p in sorted(repo.rglob("*"))
+             if p.is_file() and ".git" not in p.relative_to(repo).parts}
+    return {"files": files, "index": (repo / ".git" / "index").read_bytes(),
+            "head": git(repo, "rev-parse", "HEAD"),
+            "status": git(repo, "--no-optional-locks", "status", "--porcelain")}  # (status may rewrite the index)
+
+
+def zip_folder(folder: Path, dest: Path, inside: str = "") -> Path:
+    with zipfile.ZipFile(dest, "w") as z:
+        for p in sorted(folder.iterdir()):
+            z.write(p, f"{inside}{p.name}")
+    return dest
+
+
+def read_rows(out: Path) -> dict[str, dict[str, str]]:
+    with (out / "gradebook.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = [r["student"] for r in rows]
+    assert len(names) == len(set(names)), f"a student appears twice: {names}"
+    assert names == sorted(names)
+    return {r["student"]: r for r in rows}
+
+
+def status_files(out: Path) -> dict[str, Path]:
+    return {p.parent.name: p for p in (out / "students").glob("*/status.json")}
+
+
+def leftovers(out: Path) -> list[Path]:
+    return [p for p in out.rglob("*") if p.name.endswith(gradebook.TMP_SUFFIX) or p.name == batch.WORK]
+
+
+def f(row: dict[str, str], column: str) -> float:
+    return float(row[column])
+
+
+POINTS = {name: t.points for name, t in load_grading(REPO / "grading.yml").tasks.items()}
+AUTOMATIC = sum(t.points for t in load_grading(REPO / "grading.yml").tasks.values() if not t.manual)
+
+
+def assert_reference(row: dict[str, str]) -> None:
+    """The reference earns every point a CPU grader can give: all but the GPU-pending ones."""
+    assert row["status"] == "graded", row
+    assert f(row, "task1") == POINTS["task1"] == 20 and f(row, "task2") == POINTS["task2"] == 40
+    assert f(row, "max") == AUTOMATIC == 90
+    assert 0 < f(row, "pending_gpu") < POINTS["task3"]
+    assert f(row, "total") == pytest.approx(f(row, "max") - f(row, "pending_gpu"))
+    assert f(row, "total") == pytest.approx(f(row, "task1") + f(row, "task2") + f(row, "task3"))
+    assert row["analysis"] == ""  # graded by hand
+
+
+# -- cheap unit tests ------------------------------------------------------------------------------
+def test_student_ids_strip_the_common_classroom_prefix():
+    assert batch.student_ids(["hw1-alice", "hw1-alex", "hw1-bob"]) == \
+        {"hw1-alice": "alice", "hw1-alex": "alex", "hw1-bob": "bob"}
+    assert batch.student_ids(["pytorch-hw1-ann", "pytorch-hw1-ben"]) == \
+        {"pytorch-hw1-ann": "ann", "pytorch-hw1-ben": "ben"}
+    same = lambda names: dict(zip(names, names))  # noqa: E731
+    assert batch.student_ids(["alice", "bob"]) == same(["alice", "bob"])
+    assert batch.student_ids(["hw1-alice"]) == same(["hw1-alice"])  # one entry: nothing to compare with
+    assert batch.student_ids(["hw1-alice", "hw2-bob"]) == same(["hw1-alice", "hw2-bob"])  # "hw" has no '-'
+    assert batch.student_ids(["hw1-", "hw1-bob"]) == same(["hw1-", "hw1-bob"])  # "hw1-" would become ""
+    assert batch.student_ids(["hw1-alice", "bob"], strip_prefix="hw1-") == {"hw1-alice": "alice", "bob": "bob"}
+    assert batch.student_ids(["hw1-alice", "hw1-bob"], strip_prefix="") == same(["hw1-alice", "hw1-bob"])
+    with pytest.raises(BatchError, match="'alice' \\(hw1-alice, alice\\)"):
+        batch.student_ids(["hw1-alice", "alice"], strip_prefix="hw1-")
+
+
+def test_discover_finds_folders_zips_and_repositories_and_warns_about_the_rest(tmp_path):
+    (tmp_path / "hw1-ann").mkdir()
+    (tmp_path / "hw1-ben" / ".git").mkdir(parents=True)
+    (tmp_path / "hw1-cid.zip").write_bytes(b"")
+    (tmp_path / ".DS_Store").write_bytes(b"")
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / "roster.csv").write_text("x")
+    warnings: list[str] = []
+    entries = batch.discover(tmp_path, warn=warnings.append)
+    assert [(e.id, e.path.name, e.kind) for e in entries] == \
+        [("ann", "hw1-ann", "dir"), ("ben", "hw1-ben", "git"), ("cid", "hw1-cid.zip", "zip")]
+    assert sorted(w.split(":")[0] for w in warnings) == ["ignored .DS_Store", "ignored .cache", "ignored roster.csv"]
+
+    (tmp_path / "hw1-ann.zip").write_bytes(b"")
+    with pytest.raises(BatchError, match="same student id: 'ann' \\(hw1-ann, hw1-ann.zip\\)"):
+        batch.discover(tmp_path)
+    with pytest.raises(BatchError, match="not a folder"):
+        batch.discover(tmp_path / "missing")
+    with pytest.raises(BatchError, match="no submissions found"):
+        batch.discover(tmp_path / ".cache")
+
+
+def test_deadline_must_be_iso_8601_with_a_time_zone():
+    assert batch.parse_deadline(DEADLINE).utcoffset().total_seconds() == 3600
+    assert batch.parse_deadline("2026-11-30T22:59:00Z").timestamp() == batch.parse_deadline(DEADLINE).timestamp()
+    assert batch.parse_deadline(None) is None
+    with pytest.raises(BatchError, match="no time zone.*2026-11-30T23:59:00\\+01:00"):
+        batch.parse_deadline("2026-11-30T23:59")
+    with pytest.raises(BatchError, match="not an ISO-8601"):
+        batch.parse_deadline("30/11/2026 23:59")
+
+
+def test_cli_refuses_to_start_with_one_line_and_exit_code_2(tmp_path, capsys):
+    subs = tmp_path / "subs"
+    (subs / "hw1-ann").mkdir(parents=True)
+    out = tmp_path / "out"
+    bad_grading = tmp_path / "grading.yml"
+    bad_grading.write_text("assignment: x\n")
+    cases = {
+        "has no time zone": ["--deadline", "2026-11-30T23:59"],
+        "not a folder": [],  # the submissions folder is missing
+        "configuration error": ["--grading", str(bad_grading)],
+        "at least 1": ["-j", "0"],
+        "inside": ["--out", str(subs / "out")],
+    }
+    for expected, extra in cases.items():
+        target = tmp_path / "missing" if expected == "not a folder" else subs
+        assert main(["batch", str(target), "--out", str(out), *extra]) == 2, expected
+        err = capsys.readouterr().err
+        assert expected in err, err
+        if expected != "configuration error":  # that message is the grading file's own
+            assert len(err.strip().splitlines()) == 1, err
+    assert not out.exists() and not (subs / "out").exists()
+
+
+def test_git_export_reads_objects_only_and_never_runs_the_repositorys_config(tmp_path):
+    repo = tmp_path / "hw1-eve"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "homework_tensors.py").write_text("VERSION = 1\n")
+    (repo / "sub").mkdir()
+    (repo / "sub" / "homework_autograd.py").write_text("VERSION = 1\n")
+    (repo / "homework_performance.py").symlink_to("/etc/passwd")  # links are never followed
+    (repo / ".gitattributes").write_text("*.py filter=evil\n")
+    on_time = commit_all(repo, BEFORE, "on time")
+    git(repo, "checkout", "-q", "-b", "late-work")
+    (repo / "homework_tensors.py").write_text("VERSION = 2\n")
+    late = commit_all(repo, AFTER, "late, on another branch")
+    git(repo, "checkout", "-q", "main")
+    # Hostile configuration, set after the commits: a smudge filter and a hook that leave a mark.
+    pwned = tmp_path / "PWNED"
+    git(repo, "config", "filter.evil.smudge", f"touch {pwned}; cat")
+    git(repo, "config", "core.pager", f"touch {pwned}; cat")
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch {pwned}\n")
+    hook.chmod(0o755)
+    (repo / "homework_tensors.py").write_text("VERSION = 'uncommitted'\n")
+    before = repo_state(repo)
+
+    g = batch.Git(repo, tmp_path / "home")
+    deadline = batch.parse_deadline(DEADLINE)
+    assert batch.pick_commit(g, deadline) == (on_time, True, "")  # late: a commit on another branch
+    assert batch.pick_commit(g, None) == (on_time, None, "")  # no deadline: HEAD
+    commit, was_late, why = batch.pick_commit(g, batch.parse_deadline("2026-11-01T00:00:00+01:00"))
+    assert commit is None and was_late is True and "no commit at or before the deadline 2026-11-01" in why
+    assert g.commit_date(on_time) == BEFORE
+
+    dest = tmp_path / "export"
+    g.export(on_time, dest)
+    assert sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file()) == \
+        ["homework_tensors.py", "sub/homework_autograd.py"]
+    assert (dest / "homework_tensors.py").read_text() == "VERSION = 1\n"
+    g.export(late, tmp_path / "export-late")
+    assert (tmp_path / "export-late" / "homework_tensors.py").read_text() == "VERSION = 2\n"
+    assert not pwned.exists(), "the student's filter, pager or hook ran on the grader's machine"
+    assert repo_state(repo) == before
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q")
+    assert batch.pick_commit(batch.Git(empty, tmp_path / "home2"), deadline) == \
+        (None, None, "the repository has no commit")
+
+
+def results_json(tests: list[tuple[str, float, float, str]], tasks: dict[str, tuple[float, float]],
+                 pending: float = 0.0) -> dict:
+    """A minimal Gradescope results.json: tests as (name, score, max, fine status)."""
+    return {
+        "score": sum(s for s, _ in tasks.values()), "max_score": sum(m for _, m in tasks.values()),
+        "execution_time": 1.0, "output": "",
+        "tests": [{"name": n, "score": s, "max_score": m, "status": "passed" if st == "passed" else "failed",
+                   "output": "", "visibility": "after_due_date" if "hidden" in n else "visible",
+                   "tags": ["task1", st] + (["hidden"] if "hidden" in n else [])} for n, s, m, st in tests],
+        "extra_data": {"assignment": "pytorch-basics",
+                       "tasks": {k: {"title": k, "score": s, "max_score": m, "manual": False, "pending_gpu": 0}
+                                 for k, (s, m) in tasks.items()},
+                       "pending_gpu": [{"name": "tests/t.py::test_gpu", "max_score": pending}] if pending else [],
+                       "errors": []},
+    }
+
+
+TASKS = [TaskColumn("task1", False, 20), TaskColumn("task2", False, 40), TaskColumn("task3", False, 30),
+         TaskColumn("analysis", True, 10)]
+EASY, MID, HARD = "tests/t.py::test_easy", "tests/t.py::test_mid", "hidden/t_hidden.py::test_hard"
+GPU = "tests/t.py::test_gpu"
+
+
+def fake_student(out: Path, sid: str, status: str, results: dict | str | None = None, **record) -> Path:
+    folder = out / "students" / sid
+    folder.mkdir(parents=True)
+    if results is not None:
+        (folder / "results.json").write_text(results if isinstance(results, str) else json.dumps(results))
+    if status:
+        base = {"id": sid, "source": f"/subs/{sid}", "kind": "dir", "commit": None, "commit_date": None,
+                "late": None, "status": status, "message": "", "seconds": 1.0}
+        (folder / "status.json").write_text(json.dumps({**base, **record}))
+    return folder
+
+
+def fake_batch(out: Path) -> None:
+    t = lambda easy, mid, hard: [(EASY, easy, 1, "passed" if easy else "failed"),  # noqa: E731
+                                 (MID, mid, 2, "passed" if mid == 2 else "failed"),
+                                 (HARD, hard, 3, "passed" if hard else "failed"), (GPU, 0, 4, "pending_gpu")]
+    fake_student(out, "carol", "graded", results_json(t(1, 2, 0), {"task1": (20, 20), "task2": (30, 40),
+                                                                     "task3": (10, 30)}, pending=4))
+    fake_student(out, "alice", "graded", results_json(t(1, 0, 0), {"task1": (20, 20), "task2": (40, 40),
+                                                                     "task3": (20, 30)}, pending=4),
+                 kind="git", commit="abc123", late=True)
+    fake_student(out, "bob", "no-submission", kind="git", late=True, message="no commit at or before the deadline")
+    fake_student(out, "dave", "error", message="the grader exited with code 1:\n  Traceback | boom")
+    fake_student(out, "eve", "invalid", message="eve.zip: the archive member '../evil.py' points outside")
+    fake_student(out, "frank", "", results_json(t(1, 2, 3), {"task1": (20, 20)}))  # killed before status.json
+    fake_student(out, "gina", "graded", "{ corrupt")  # killed while writing results.json (no atomic write)
+    (out / "students" / "carol" / ".status.json.x1.part").write_text("{")
+
+
+def test_gradebook_is_rebuilt_from_finished_students_only(tmp_path):
+    out = tmp_path / "out"
+    fake_batch(out)
+    assert [gradebook.done(out, s) for s in ("alice", "bob", "dave", "eve", "frank", "gina")] == \
+        [True, True, True, True, False, False]  # frank and gina are regraded on the next run
+
+    rows = gradebook.rebuild(out, TASKS)
+    assert (out / "gradebook.csv").read_text().splitlines()[0] == \
+        "student,commit,late,status,task1,task2,task3,analysis,total,max,pending_gpu,message"
+    book = read_rows(out)
+    assert list(book) == ["alice", "bob", "carol", "dave", "eve"] == [r["student"] for r in rows]
+    assert {k: book["carol"][k] for k in ("task1", "task2", "task3", "analysis", "total", "max", "pending_gpu")} \
+        == {"task1": "20", "task2": "30", "task3": "10", "analysis": "", "total": "60", "max": "90",
+            "pending_gpu": "4"}
+    assert (book["alice"]["commit"], book["alice"]["late"], book["alice"]["total"]) == ("abc123", "yes", "80")
+    assert (book["bob"]["status"], book["bob"]["total"], book["bob"]["task1"], book["bob"]["late"]) == \
+        ("no-submission", "0", "0", "yes")
+    assert book["bob"]["message"] == "no commit at or before the deadline"
+    assert (book["dave"]["status"], book["dave"]["total"]) == ("error", "")  # an error is not a zero
+    assert book["dave"]["message"] == "the grader exited with code 1: Traceback | boom"  # one line
+    assert (book["eve"]["status"], book["eve"]["total"], book["eve"]["max"]) == ("invalid", "0", "90")
+
+    first = (out / "gradebook.csv").read_bytes()
+    gradebook.remove_partial_files(out)
+    assert gradebook.rebuild(out, TASKS) == rows and (out / "gradebook.csv").read_bytes() == first
+    assert leftovers(out) == []
+
+
+def test_atomic_write_replaces_whole_files_with_ordinary_permissions(tmp_path):
+    target = tmp_path / "a" / "results.json"
+    gradebook.atomic_write(target, "{}")
+    gradebook.atomic_write(target, b'{"score": 1}')
+    assert target.read_bytes() == b'{"score": 1}'
+    assert os.listdir(target.parent) == ["results.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_class_report_lists_the_hardest_tests_first_and_draws_the_histogram(tmp_path):
+    out = tmp_path / "out"
+    fake_batch(out)
+    gradebook.rebuild(out, TASKS)
+    data = classreport.write(out)
+
+    report = (out / "report.md").read_text()
+    test_lines = [line for line in report.splitlines() if line.startswith("| `")]
+    assert test_lines == [
+        f"| `{HARD}` | hidden | 0 / 2 | 0 / 3 |",
+        f"| `{MID}` | public | 1 / 2 | 1 / 2 |",
+        f"| `{EASY}` | public | 2 / 2 | 1 / 1 |",
+        f"| `{GPU}` | public | pending GPU | — / 4 |",
+    ]
+    assert report.index("## Score histogram") < report.index("## Tests, hardest first")
+    assert "| 72–81 | 1 | █ |" in report and "| 54–63 | 1 | █ |" in report  # 80 and 60 of 90
+    assert "| dave | error | the grader exited with code 1: Traceback \\| boom |" in report
+    assert "| mean total | 70 |" in report and "| late | 2 |" in report and "| errors | 1 |" in report
+    assert "| pending GPU | 2 students (8 points) |" in report
+    assert "| mean task2 | 35 |" in report and "| mean analysis | graded by hand |" in report
+    assert (out / "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    console = Console(record=True, width=100)
+    console.print(classreport.summary_table(data))
+    text = console.export_text()
+    assert "5 (2 graded)" in text and "median total" in text and "70" in text
+
+
+def test_a_grading_past_the_student_timeout_is_killed_and_recorded_as_an_error(tmp_path, capsys):
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    materialize(subs / "ann")
+    # The grader cannot even import torch in a second, so the timeout always strikes first.
+    args = ["batch", str(subs), "--out", str(out), "-j", "1", "--gpu", "off", "--student-timeout", "1",
+            "--allow-weak-sandbox"]
+    assert main(args) == 0
+    row = read_rows(out)["ann"]
+    assert (row["status"], row["total"], row["task1"]) == ("error", "", "")
+    assert row["message"] == "grading took more than 1 s and was stopped"
+    assert json.loads((out / "students" / "ann" / "status.json").read_text())["seconds"] < 30
+    assert not (out / "students" / "ann" / "results.json").exists()
+    assert wait_for(lambda: not processes_mentioning(str(tmp_path)), timeout=10), \
+        processes_mentioning(str(tmp_path))
+    assert "| errors | 1 |" in (out / "report.md").read_text()
+
+
+# -- real batches ----------------------------------------------------------------------------------
+@needs_strong_sandbox
+def test_batch_grades_folders_zips_and_git_repositories_at_the_deadline(tmp_path, capsys):
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    materialize(subs / "hw1-correct")
+    materialize(subs / "hw1-partial", NOT_STARTED_AUTOGRAD)
+    zip_folder(materialize(tmp_path / "carol", NOT_STARTED_PERFORMANCE), subs / "hw1-carol.zip", inside="hw1/")
+    with zipfile.ZipFile(subs / "hw1-mallory.zip", "w") as z:
+        z.writestr("../evil.py", "print('escaped')")
+        for p in sorted(materialize(tmp_path / "mallory").iterdir()):
+            z.write(p, p.name)
+    (subs / "roster.txt").write_text("not a submission\n")
+
+    alice = materialize(subs / "hw1-alice")  # the reference before the deadline, a broken one after
+    git(alice, "init", "-q")
+    good = commit_all(alice, BEFORE, "done")
+    materialize(alice, NOT_STARTED_TENSORS)
+    commit_all(alice, AFTER, "oops")
+    (alice / "homework_autograd.py").write_text("raise SystemExit('uncommitted work in progress')\n")
+    bob = materialize(subs / "hw1-bob")  # only commits after the deadline
+    git(bob, "init", "-q")
+    commit_all(bob, AFTER, "late")
+    states = {r: repo_state(r) for r in (alice, bob)}
+
+    args = ["batch", str(subs), "--out", str(out), "-j", "2", "--gpu", "off", "--deadline", DEADLINE]
+    assert main(args) == 0
+    output = capsys.readouterr()
+    assert "ignored roster.txt" in output.err
+
+    book = read_rows(out)
+    assert list(book) == ["alice", "bob", "carol", "correct", "mallory", "partial"]
+    assert {s: r["status"] for s, r in book.items()} == {
+        "alice": "graded", "bob": "no-submission", "carol": "graded", "correct": "graded",
+        "mallory": "invalid", "partial": "graded"}
+    correct, partial, carol, alice_row = book["correct"], book["partial"], book["carol"], book["alice"]
+    assert_reference(correct)
+    assert_reference(alice_row)  # graded on the commit before the deadline, not the broken HEAD
+    assert {k: alice_row[k] for k in TASK_AND_TOTAL} == {k: correct[k] for k in TASK_AND_TOTAL}
+    assert (alice_row["commit"], alice_row["late"]) == (good, "yes")
+    assert f(partial, "task2") == 0 and f(partial, "task1") == f(correct, "task1")
+    assert f(partial, "total") == pytest.approx(f(correct, "total") - POINTS["task2"])
+    assert f(carol, "task3") == 0 and f(carol, "pending_gpu") > 0  # GPU tests are pending whatever the code
+    assert f(carol, "total") == pytest.approx(POINTS["task1"] + POINTS["task2"])
+    assert (book["bob"]["total"], book["bob"]["late"], book["bob"]["commit"]) == ("0", "yes", "")
+    assert "no commit at or before the deadline" in book["bob"]["message"]
+    assert book["mallory"]["total"] == "0" and "'../evil.py'" in book["mallory"]["message"]
+    assert correct["commit"] == correct["late"] == ""
+
+    status = {s: json.loads(p.read_text()) for s, p in status_files(out).items()}
+    assert set(status) == set(book)
+    assert status["alice"] | {"seconds": 0} == {
+        "id": "alice", "source": str(alice), "kind": "git", "commit": good, "commit_date": BEFORE, "late": True,
+        "status": "graded", "message": "", "seconds": 0, "deadline": DEADLINE}
+    assert (status["carol"]["kind"], status["mallory"]["kind"], status["correct"]["kind"]) == ("zip", "zip", "dir")
+    for sid in ("alice", "carol", "correct", "partial"):
+        results = json.loads((out / "students" / sid / "results.json").read_text())
+        assert results["score"] == f(book[sid], "total") and results["tests"]
+        assert (out / "students" / sid / "feedback.md").read_text().startswith("# Feedback")
+    assert not (out / "students" / "bob" / "results.json").exists()
+    for repo, state in states.items():
+        assert repo_state(repo) == state, f"{repo.name}: the grader changed the student's repository"
+
+    report = (out / "report.md").read_text()
+    assert "| students | 6 (4 graded) |" in report and "| late | 2 |" in report
+    assert (out / "scores.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Class summary" in output.out
+    assert leftovers(out) == []
+
+    # Run again: nothing is regraded and the gradebook is the same.
+    mtimes = {s: p.stat().st_mtime_ns for s, p in status_files(out).items()}
+    gradebook_before = (out / "gradebook.csv").read_bytes()
+    assert main(args) == 0
+    assert "0 to grade, 6 already done" in capsys.readouterr().out
+    assert {s: p.stat().st_mtime_ns for s, p in status_files(out).items()} == mtimes
+    assert (out / "gradebook.csv").read_bytes() == gradebook_before
+
+
+TASK_AND_TOTAL = ("task1", "task2", "task3", "analysis", "total", "max", "pending_gpu")
+
+
+SLOW_IMPORT_S = 30
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(f"{proc.name}: {cmdline[:200]}")
+    return found
+
+
+def wait_for(condition, timeout: float, step: float = 0.1):
+    """Poll until `condition()` is truthy (returns it) or the timeout passes (returns the last value)."""
+    end = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > end:
+            return value
+        time.sleep(step)
+
+
+@needs_strong_sandbox
+def test_a_batch_killed_with_sigkill_leaves_no_process_and_resumes_where_it_stopped(tmp_path, capsys):
+    subs, out, tmp = tmp_path / "submissions", tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    # ann (graded first, alongside ben) imports slowly, so her grader is surely running when the
+    # batch is killed, with much more than the wait below left: only the kill can end it in time.
+    materialize(subs / "hw1-ann", {"performance": {"append": f"import time\ntime.sleep({SLOW_IMPORT_S})"}})
+    materialize(subs / "hw1-ben", NOT_STARTED_TENSORS)
+    materialize(subs / "hw1-cid", NOT_STARTED_PERFORMANCE)
+    args = ["batch", str(subs), "--out", str(out), "-j", "2", "--gpu", "off"]
+    # TMPDIR inside tmp_path: the sandbox workers' folders (and so their command lines) are in it too.
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    with open(tmp_path / "batch.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "autograder.cli", *args], cwd=REPO, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: status_files(out) or proc.poll() is not None, timeout=300, step=0.05)
+            running = processes_mentioning(str(tmp_path))
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL, (tmp_path / "batch.log").read_text()
+    done_before = {s: p.stat().st_mtime_ns for s, p in status_files(out).items()}
+    assert 1 <= len(done_before) < 3 and "ann" not in done_before, \
+        f"the kill came too late to test anything: {sorted(done_before)}"
+
+    assert any("autograder.cli grade" in p for p in running), running  # a grader was killed with the batch
+    gone = wait_for(lambda: not processes_mentioning(str(tmp_path)), timeout=SLOW_IMPORT_S / 3)
+    assert gone, "\n".join(processes_mentioning(str(tmp_path)))
+    if (out / "gradebook.csv").exists():  # it may be one student behind, never ahead or doubled
+        assert set(read_rows(out)) <= set(done_before)
+
+    assert main(args) == 0
+    output = capsys.readouterr().out
+    assert f"{3 - len(done_before)} to grade, {len(done_before)} already done" in output
+    book = read_rows(out)
+    assert list(book) == ["ann", "ben", "cid"]
+    assert all(r["status"] == "graded" for r in book.values())
+    assert_reference(book["ann"])
+    assert f(book["ben"], "task1") == 0 and f(book["ben"], "task2") == POINTS["task2"]
+    assert f(book["cid"], "task3") == 0 and f(book["cid"], "total") == POINTS["task1"] + POINTS["task2"]
+    after = {s: p.stat().st_mtime_ns for s, p in status_files(out).items()}
+    assert {s: after[s] for s in done_before} == done_before  # finished students were not regraded
+    assert set(after) == {"ann", "ben", "cid"}
+    assert leftovers(out) == []
