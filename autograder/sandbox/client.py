@@ -267,7 +267,13 @@ class WorkerProcess:
     proc = property(lambda self: self.sandbox.proc)
 
     def start(self) -> None:
-        self.pid, self._req_w, self._rep_r = self.sandbox.spawn()
+        try:
+            self.pid, self._req_w, self._rep_r = self.sandbox.spawn()
+        except WorkerDied:
+            # The sandbox is full of what an earlier worker left (e.g. a fork bomb's processes):
+            # start the whole sandbox again, which kills everything in it, and try once more.
+            self.sandbox.stop()
+            self.pid, self._req_w, self._rep_r = self.sandbox.spawn()
         self._launch = self.sandbox.launches
         self.starts += 1
 

@@ -103,11 +103,16 @@ class Zygote:
 
     def kill(self, pid: int) -> int | None:
         if pid in self.children:
-            for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            # Repeat until the group is empty: a fork bomb keeps adding members while it dies.
+            for _ in range(200):
                 try:
-                    target()
+                    os.killpg(pid, signal.SIGKILL)
                 except OSError:
-                    pass
+                    break
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
             try:
                 _, status = os.waitpid(pid, 0)
                 self.exits[pid] = os.waitstatus_to_exitcode(status)
@@ -134,16 +139,21 @@ class Zygote:
         (daemons a killed worker left behind). Never used without a PID namespace."""
         keep = {1, os.getpid(), os.getppid()}
         groups = set(self.children)
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) in keep:
-                continue
-            try:
-                if os.getpgid(int(entry)) in groups:
+        for _ in range(50):  # until a pass finds nothing left to kill
+            killed = 0
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit() or int(entry) in keep:
                     continue
-                os.kill(int(entry), signal.SIGKILL)
-            except OSError:
-                pass
-        self.reap()
+                try:
+                    if os.getpgid(int(entry)) in groups:
+                        continue
+                    os.kill(int(entry), signal.SIGKILL)
+                    killed += 1
+                except OSError:
+                    pass
+            self.reap()
+            if not killed:
+                return
 
 
 class Worker:
