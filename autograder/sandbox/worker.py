@@ -99,6 +99,7 @@ class Zygote:
             finally:
                 os._exit(0)
         self.children.add(pid)
+        self.exits.pop(pid, None)  # a reused pid must not report an earlier process's exit
         return pid
 
     def kill(self, pid: int) -> int | None:
@@ -137,8 +138,9 @@ class Zygote:
     def sweep(self) -> None:
         """Inside the PID namespace: kill every process that no live worker's group owns
         (daemons a killed worker left behind). Never used without a PID namespace."""
-        keep = {1, os.getpid(), os.getppid()}
-        groups = set(self.children)
+        keep = {1, os.getpid(), os.getppid()} | self.children
+        # A worker just forked may not have called setsid() yet: it is still in our group.
+        groups = set(self.children) | {os.getpgid(0)}
         for _ in range(50):  # until a pass finds nothing left to kill
             killed = 0
             for entry in os.listdir("/proc"):
