@@ -17,7 +17,7 @@ from tests.harness.grading import GradingConfigError
 
 from . import REPO
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a message stays one line, whatever the width
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--student-timeout", type=float, default=None, metavar="SECONDS",
                    help="stop one student's grading after this long (default: 1800)")
 
+    from . import merge_gpu
+
+    m = sub.add_parser("merge-gpu", help="fold `grade --gpu require` results from a GPU machine into a batch")
+    merge_gpu.add_arguments(m)
+
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -69,10 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - turn known grader failures into a message, not a traceback
         from .examples import ExampleError
         from .grade import GraderError
+        from .merge_gpu import MergeError
         from .sandbox.isolation import SandboxUnavailable
         from .submission import SubmissionError
 
-        if isinstance(exc, (GraderError, SandboxUnavailable, SubmissionError, ExampleError)):
+        if isinstance(exc, (GraderError, SandboxUnavailable, SubmissionError, ExampleError, MergeError)):
             err.print(f"[red]cannot grade:[/] {exc}")
             return 2
         raise
@@ -175,8 +181,14 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_merge_gpu(args: argparse.Namespace) -> int:
+    from . import merge_gpu
+
+    return merge_gpu.main(args)
+
+
 COMMANDS = {"grade": cmd_grade, "check": cmd_check, "stubs": cmd_stubs, "grade-examples": cmd_grade_examples,
-            "batch": cmd_batch}
+            "batch": cmd_batch, "merge-gpu": cmd_merge_gpu}
 
 if __name__ == "__main__":
     sys.exit(main())

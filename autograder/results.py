@@ -42,6 +42,8 @@ class GradingResult(BaseModel):
     worker_restarts: int = 0
     gpu: str = "off"
     errors: list[str] = Field(default_factory=list)
+    # Every test case's outcome, so results can be re-scored (e.g. merged with a later GPU run).
+    cases: list[dict] = Field(default_factory=list)
 
     @property
     def pending_gpu(self) -> list[TestResult]:
@@ -75,9 +77,11 @@ def build(assignment: str, submission: str, tasks: list[TaskScore], *, execution
                 output=clean_text(t.message), cases_passed=t.passed_cases, cases=len(t.cases),
                 hidden=not t.test_id.startswith("tests/")))
     automatic = [t for t in task_results if not t.manual]
+    cases = [{"nodeid": c.nodeid, "status": c.status, "message": clean_text(c.message, 1000)}
+             for task in tasks for t in task.tests for c in t.cases]
     return GradingResult(
         assignment=assignment, submission=submission,
         score=round(sum(t.score for t in automatic), 4),
         max_score=round(sum(t.max_score for t in automatic), 4),
         execution_time=round(execution_time, 3), tasks=task_results, tests=tests,
-        sandbox=sandbox, worker_restarts=worker_restarts, gpu=gpu, errors=errors)
+        sandbox=sandbox, worker_restarts=worker_restarts, gpu=gpu, errors=errors, cases=cases)

@@ -40,6 +40,8 @@ def to_gradescope(result: GradingResult) -> dict:
             "worker_restarts": result.worker_restarts,
             "gpu": result.gpu,
             "errors": result.errors,
+            "submission": result.submission,
+            "cases": result.cases,
         },
     }
 
