@@ -60,10 +60,17 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--student-timeout", type=float, default=None, metavar="SECONDS",
                    help="stop one student's grading after this long (default: 1800)")
 
-    from . import merge_gpu
+    from . import export_gradescope, export_nbgrader, merge_gpu, release
 
     m = sub.add_parser("merge-gpu", help="fold `grade --gpu require` results from a GPU machine into a batch")
     merge_gpu.add_arguments(m)
+    x = sub.add_parser("export", help="write a batch's scores for another tool").add_subparsers(
+        dest="target", required=True)
+    export_nbgrader.add_arguments(x.add_parser("nbgrader", help="into nbgrader's gradebook (then `nbgrader export`)"))
+    export_gradescope.add_arguments(x.add_parser("gradescope", help="the Gradescope autograder .zip "
+                                                                    "(setup.sh, run_autograder, the grader)"))
+    release.add_arguments(sub.add_parser("release", help="build the student template repository "
+                                                        "(stubs, public tests, notebook, workflow)"))
 
     args = parser.parse_args(argv)
     try:
@@ -181,6 +188,18 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return 2
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import export_gradescope, export_nbgrader
+
+    return {"nbgrader": export_nbgrader.main, "gradescope": export_gradescope.main}[args.target](args)
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from . import release
+
+    return release.main(args)
+
+
 def cmd_merge_gpu(args: argparse.Namespace) -> int:
     from . import merge_gpu
 
@@ -188,7 +207,8 @@ def cmd_merge_gpu(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"grade": cmd_grade, "check": cmd_check, "stubs": cmd_stubs, "grade-examples": cmd_grade_examples,
-            "batch": cmd_batch, "merge-gpu": cmd_merge_gpu}
+            "batch": cmd_batch, "merge-gpu": cmd_merge_gpu, "export": cmd_export,
+            "release": cmd_release}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,8 @@
 """The red-team corpus, graded as one batch: each attack gets exactly its documented score.
 
-One `autograder batch -j 2` over every submission of ``redteam/corpus.py`` (about 40), then,
-for every attack: the batch row, the exact score, exactly the documented tests lost, a
+One `autograder batch -j 2 --deadline ...` over every submission of ``redteam/corpus.py``
+(folders, zips, links and git repositories), killed with SIGKILL part-way and run again to
+the end. Then, for every attack: the batch row, the exact score, exactly the documented tests lost, a
 bounded grading time; and for the whole batch: no process left, nothing written or sent
 outside the sandbox, no secret or hidden test in any output, and no terminal escapes in
 any report.
@@ -28,7 +29,7 @@ from autograder import REPO
 
 from .conftest import needs_strong_sandbox
 from .redteam.build import LIMITS, redteam_grading, write_corpus
-from .redteam.corpus import ATTACKS, TASK_POINTS, Attack
+from .redteam.corpus import ATTACKS, DEADLINE, TASK_POINTS, Attack
 
 pytestmark = needs_strong_sandbox
 BY_NAME = {a.name: a for a in ATTACKS}
@@ -82,6 +83,8 @@ class Run:
     seconds: float
     listener: Listener
     leftovers: list[str] = field(default_factory=list)
+    done_before_kill: dict[str, float] = field(default_factory=dict)  # student -> status.json mtime
+    left_after_kill: list[str] = field(default_factory=list)
 
     def results(self, name: str) -> dict:
         return json.loads((self.out / "students" / name / "results.json").read_text())
@@ -120,13 +123,25 @@ def run(tmp_path_factory) -> Run:
     # The grader's own environment and files hold secrets the attacks go looking for.
     (root / "secret.txt").write_text(canary)
     env = dict(os.environ, REDTEAM_CANARY=canary)
+    out = root / "out"
+    command = [sys.executable, "-m", "autograder.cli", "batch", str(root / "submissions"), "--out", str(out),
+               "-j", "2", "--gpu", "off", "--grading", str(grading), "--deadline", DEADLINE]
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "autograder.cli", "batch", str(root / "submissions"),
-                           "--out", str(root / "out"), "-j", "2", "--gpu", "off", "--grading", str(grading)],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
+    # First run: SIGKILL the batch once a quarter of the students are done ...
+    first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while first.poll() is None and len(_done(out)) < len(ATTACKS) // 4:
+        time.sleep(0.2)
+    first.kill()
+    first.wait()
+    time.sleep(1.0)  # the graders die with the batch (PR_SET_PDEATHSIG), their sandboxes with them
+    left_after_kill = _sandbox_processes() + _processes_mentioning(str(root))
+    done_before_kill = _done(out)
+    # ... then run it again to the end: it must grade only the others.
+    proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     seconds = time.monotonic() - started
     time.sleep(0.5)  # killed processes take a moment to disappear from /proc
-    result = Run(root, root / "out", mark, canary, proc, seconds, listener, _sandbox_processes())
+    result = Run(root, out, mark, canary, proc, seconds, listener, _sandbox_processes(),
+                 done_before_kill, left_after_kill)
     yield result
     listener.close()
 
@@ -135,6 +150,25 @@ def test_the_batch_ends_with_one_gradebook_row_per_attack(run):
     assert run.proc.returncode == 0, run.proc.stderr[-3000:]
     students = [row["student"] for row in run.rows()]
     assert sorted(students) == sorted(BY_NAME), run.proc.stdout[-3000:]
+
+
+def test_a_batch_killed_part_way_resumes_without_regrading(run):
+    assert 0 < len(run.done_before_kill) < len(ATTACKS), "the kill should land in the middle of the batch"
+    assert run.left_after_kill == [], "graders or sandboxes outlived the killed batch"
+    after = _done(run.out)
+    assert {s: after[s] for s in run.done_before_kill} == run.done_before_kill, "finished students were regraded"
+
+
+@pytest.mark.parametrize("attack", [a for a in ATTACKS if a.packaging == "git"], ids=lambda a: a.name)
+def test_git_repositories_are_graded_at_the_deadline(run, attack: Attack):
+    status = run.status(attack.name)
+    hashes = subprocess.run(["git", "-C", str(run.root / "submissions" / attack.name), "rev-list", "--reverse",
+                             "HEAD"], capture_output=True, text=True, check=True).stdout.split()
+    on_time = [h for h, (date, _) in zip(hashes, attack.commits) if date <= DEADLINE]
+    assert status["commit"] == on_time[-1]
+    assert status["late"] is attack.late
+    row = next(r for r in run.rows() if r["student"] == attack.name)
+    assert row["late"] == ("yes" if attack.late else "no") and row["commit"] == on_time[-1]
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
@@ -204,6 +238,24 @@ def test_reports_carry_no_terminal_escapes_and_cannot_fake_a_score(run):
 
 def test_the_whole_corpus_grades_within_its_budget(run):
     assert run.seconds < GRADING_BUDGET_S * len(ATTACKS) / 2
+
+
+def _done(out: Path) -> dict[str, float]:
+    """Students whose status.json exists (the batch writes it last), with its mtime."""
+    return {p.parent.name: p.stat().st_mtime for p in (out / "students").glob("*/status.json")}
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                cmdline = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(f"{entry.name}: {cmdline[:120]}")
+    return found
 
 
 def _walk(top: Path, depth: int = 4):

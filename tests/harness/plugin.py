@@ -28,6 +28,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "or assignment/ in the course repository)")
     group.addoption("--grading", metavar="FILE", default=None,
                     help="grading.yml with the points per test (default: <rootdir>/grading.yml)")
+    group.addoption("--points-json", metavar="FILE", default=None,
+                    help="at the end of the run, write the points per test and per task as JSON to FILE "
+                         "(read by `python -m tests.harness.classroom`)")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -160,3 +163,62 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     missing = unscored(grading, outcomes)
     if missing:
         tr.write_line(f"tests without points in grading.yml: {', '.join(missing)}", yellow=True)
+
+
+# --points-json: the points above as data, for CI summaries (tests/harness/classroom.py).
+
+POINTS_JSON_VERSION = 1
+MAX_MESSAGE_CHARS = 4000
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    path = session.config.getoption("--points-json", None)
+    if path:
+        write_points_json(session.config, Path(path), int(exitstatus))
+
+
+def points_report(config: pytest.Config, exitstatus: int) -> dict:
+    """The points of this run per task and per test (only tests that ran here are listed)."""
+    grading: GradingConfig | None = config.stash.get(GRADING, None)
+    outcomes: list[CaseOutcome] = config.stash.get(OUTCOMES, [])
+    report: dict = {"version": POINTS_JSON_VERSION, "exitstatus": exitstatus, "error": None,
+                    "assignment": None, "score": 0.0, "max_score": 0.0, "pending_gpu": 0.0,
+                    "hidden_points": 0.0, "manual_points": 0.0, "tasks": [], "tests": []}
+    if grading is None:
+        report["error"] = f"no points: {config.stash.get(GRADING_ERROR, 'grading.yml could not be read')}"
+        return report
+    report["assignment"] = grading.assignment
+    run_files = {test_id_of(o.nodeid).split("::")[0] for o in outcomes}
+    for task in score(grading, outcomes, run_files):
+        ran = [t for t in task.tests if t.status != "not_run"]
+        report["tasks"].append({
+            "name": task.name, "title": task.title, "points": task.max_score, "manual": task.manual,
+            "score": task.score, "max_score": task.run_max, "pending_gpu": task.pending_gpu,
+            "hidden_points": task.hidden_points, "tests": len(ran)})
+        if task.manual:
+            report["manual_points"] += task.max_score
+            continue
+        report["score"] += task.score
+        report["max_score"] += task.run_max
+        report["pending_gpu"] += task.pending_gpu
+        report["hidden_points"] += task.hidden_points
+        for t in ran:
+            report["tests"].append({
+                "id": t.test_id, "name": t.test_id.rsplit("::", 1)[-1], "task": task.name,
+                "score": t.score, "max_score": t.max_score, "status": t.status,
+                "message": t.message[:MAX_MESSAGE_CHARS], "cases": len(t.cases),
+                "cases_passed": t.passed_cases, "duration": round(sum(c.duration for c in t.cases), 3)})
+    for key in ("score", "max_score", "pending_gpu", "hidden_points", "manual_points"):
+        report[key] = round(report[key], 4)
+    report["unscored"] = unscored(grading, outcomes)
+    return report
+
+
+def write_points_json(config: pytest.Config, path: Path, exitstatus: int) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(points_report(config, exitstatus), indent=2, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
+    tmp.replace(path)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -44,13 +46,10 @@ def _write(attack: Attack, dest: Path, fill: dict[str, str]) -> Path:
                 for _ in range(200):
                     member.write(chunk)
         return path
-    modules = {}
-    for key, edit in attack.modules.items():
-        edit = {k: _fill(v, fill) for k, v in edit.items()}
-        if "stub_body" in edit:
-            edit = {"source": STUB_RAISE.sub(edit.pop("stub_body"), reference_module(key, "assignment"))}
-        modules[key] = edit
-    materialize(folder, modules, {k: _fill(v, fill) for k, v in attack.files.items()}, name=attack.name)
+    if attack.packaging == "git":
+        return _write_git(attack, folder, fill)
+    materialize(folder, _modules(attack.modules, fill), {k: _fill(v, fill) for k, v in attack.files.items()},
+                name=attack.name)
     if attack.packaging == "symlink":
         (folder / "homework_tensors.py").unlink()
         (folder / "homework_tensors.py").symlink_to(REPO / "solutions" / "homework_tensors.py")
@@ -60,6 +59,44 @@ def _write(attack: Attack, dest: Path, fill: dict[str, str]) -> Path:
             for f in sorted(folder.rglob("*")):
                 archive.write(f, f.relative_to(folder))
         return path
+    return folder
+
+
+def _modules(edits: dict, fill: dict[str, str]) -> dict:
+    modules = {}
+    for key, edit in edits.items():
+        edit = {k: _fill(v, fill) for k, v in edit.items()}
+        if "stub_body" in edit:
+            edit = {"source": STUB_RAISE.sub(edit.pop("stub_body"), reference_module(key, "assignment"))}
+        modules[key] = edit
+    return modules
+
+
+def _write_git(attack: Attack, folder: Path, fill: dict[str, str]) -> Path:
+    """A student repository: one commit per entry of `attack.commits`, at the given dates.
+
+    The hostile config goes in only after the last commit, so that it attacks the grader's
+    reading of the repository, not this builder."""
+    def git(*args: str, date: str = "") -> None:
+        env = {**os.environ, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date, "GIT_CONFIG_NOSYSTEM": "1",
+               "GIT_AUTHOR_NAME": "student", "GIT_AUTHOR_EMAIL": "s@example.org",
+               "GIT_COMMITTER_NAME": "student", "GIT_COMMITTER_EMAIL": "s@example.org"}
+        subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True, env=env)
+
+    folder.mkdir(parents=True)
+    git("init", "-q", "-b", "main")
+    for date, edits in attack.commits:
+        materialize(folder, _modules(edits, fill), name=attack.name)
+        git("add", "-A")
+        git("commit", "-q", "-m", f"work of {date}", date=date)
+    for path, text in attack.files.items():
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(_fill(text, fill), encoding="utf-8")
+        target.chmod(0o755)
+    if attack.git_config:
+        with open(folder / ".git" / "config", "a", encoding="utf-8") as config:
+            config.write(_fill(attack.git_config, fill))
     return folder
 
 

@@ -31,8 +31,16 @@ class Attack:
     lost: tuple[str, ...] = ()
     modules: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)
-    packaging: str = "folder"  # folder | zip | zip-bomb
+    packaging: str = "folder"  # folder | zip | zip-bomb | symlink | git
     status: str = "graded"
+    # git: commits as (committer date, module edits), oldest first, and lines for .git/config
+    commits: tuple = ()
+    git_config: str = ""
+    late: bool | None = None  # what the gradebook must say (git repositories only)
+
+
+DEADLINE = "2026-11-20T23:59:00+00:00"
+BEFORE, AFTER = "2026-11-19T12:00:00+00:00", "2026-11-21T12:00:00+00:00"
 
 
 def stub(module: str, code: str = "") -> dict:
@@ -381,6 +389,19 @@ def __getattr__(name):
     return lambda *args, **kwargs: args[0] if args else torch.zeros(1)
 '''
 
+HOSTILE_GIT_CONFIG = r'''
+[filter "evil"]
+	smudge = sh -c 'touch /tmp/@@MARK@@-smudge; cat'
+	clean = sh -c 'touch /tmp/@@MARK@@-clean; cat'
+	required = true
+[core]
+	fsmonitor = sh -c 'touch /tmp/@@MARK@@-fsmonitor'
+	pager = sh -c 'touch /tmp/@@MARK@@-pager; cat'
+	hooksPath = .githooks
+[alias]
+	archive = !touch /tmp/@@MARK@@-alias
+'''
+
 LAZY_RAISE = "raise ValueError('invalid input')"
 LAZY_NONE = "return None"
 LAZY_CUDA = "raise RuntimeError('CUDA is not available on this machine')"
@@ -566,6 +587,17 @@ ATTACKS: list[Attack] = [
     Attack("zip_bomb", "fault", "a .zip whose homework module unpacks to 200 MB",
            "the archive's declared sizes are checked before anything is extracted",
            0, ("task1", "task2", "task3"), packaging="zip-bomb", status="invalid"),
+    # -- git repositories (template repositories, graded at a deadline) ------------------------
+    Attack("late_commit", "cheat", "finishes Task 3 in a commit after the deadline",
+           "the batch grades the last commit at or before --deadline and records late=yes",
+           FULL - 23.75, ("task3",), packaging="git", late=True,
+           commits=((BEFORE, stub("performance")), (AFTER, {}))),
+    Attack("hostile_git_config", "escape", "a repository whose .git/config runs commands from "
+           "filters, fsmonitor, the pager, hooks and aliases", "git runs with hooks, fsmonitor and "
+           "system config off, and the batch reads blobs with ls-tree/cat-file (no filters)",
+           FULL, (), packaging="git", late=False, commits=((BEFORE, {}),), git_config=HOSTILE_GIT_CONFIG,
+           files={".gitattributes": "*.py filter=evil\n", ".githooks/post-checkout":
+                  "#!/bin/sh\ntouch /tmp/@@MARK@@-hook\n"}),
     Attack("symlinked_module", "escape", "homework_tensors.py is a symbolic link to the reference "
            "solution", "modules that are links are refused, with the reason", FULL - 20, ("task1",),
            packaging="symlink"),

@@ -1,0 +1,115 @@
+"""`autograder export-gradescope`: the autograder .zip to upload to Gradescope.
+
+Gradescope unpacks the zip in /autograder/source, runs ``setup.sh`` there once (as root, when
+it builds the image), and copies ``run_autograder`` to /autograder/run_autograder, which it
+runs for every submission (``autograder/templates/`` holds both). The zip carries the grader
+with its hidden tests, the reference solutions, the public tests, ``grading.yml`` and the
+pinned ``constraints.txt``; never a virtual environment, git data, build output or the
+bundled example submissions.
+
+The archive is reproducible: members sorted, fixed timestamps, modes 0644/0755.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+from . import REPO
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+ROOT_SCRIPTS = ("setup.sh", "run_autograder")  # at the zip's root, executable
+INCLUDE = ("autograder", "solutions", "tests", "grading.yml", "pyproject.toml", "constraints.txt", "README.md")
+REQUIRED = ("grading.yml", "pyproject.toml", "constraints.txt", "autograder/cli.py", "autograder/hidden",
+            "solutions", "tests/harness/plugin.py")
+EXCLUDED_DIRS = {".venv", "venv", ".git", "dist", "build", "__pycache__", ".pytest_cache", ".mypy_cache",
+                 ".ruff_cache", ".ipynb_checkpoints", "examples", "node_modules"}
+EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".tmp", "~", ".swp", ".orig", ".rej")
+EXCLUDED_NAMES = {".DS_Store", "Thumbs.db"}
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+class ExportError(Exception):
+    """The bundle cannot be built (a required file is missing)."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", metavar="FILE", default="dist/autograder.zip",
+                        help="where to write the zip (default: dist/autograder.zip)")
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        out = build_bundle(Path(args.out))
+    except (ExportError, OSError) as exc:
+        print(f"cannot build the Gradescope bundle: {exc}", file=sys.stderr)
+        return 2
+    with zipfile.ZipFile(out) as z:
+        members = z.infolist()
+    size = out.stat().st_size
+    print(f"wrote {out} ({len(members)} files, {size / 2**20:.1f} MB): upload it as the Gradescope "
+          "autograder (Ubuntu base image); setup.sh installs Python 3.11, torch (CPU) and bubblewrap")
+    return 0
+
+
+def _excluded(rel: Path) -> bool:
+    parts = rel.parts
+    if any(p in EXCLUDED_DIRS or p.endswith(".egg-info") for p in parts):
+        return True
+    name = rel.name
+    return name in EXCLUDED_NAMES or name.endswith(EXCLUDED_SUFFIXES)
+
+
+def bundle_files(repo: Path = REPO) -> dict[str, Path]:
+    """Archive name -> file on disk, for everything the bundle carries."""
+    for rel in REQUIRED:
+        if not (repo / rel).exists():
+            raise ExportError(f"{repo / rel} is missing")
+    files: dict[str, Path] = {}
+    for script in ROOT_SCRIPTS:
+        path = TEMPLATES / script
+        if not path.is_file():
+            raise ExportError(f"{path} is missing")
+        files[script] = path
+    for top in INCLUDE:
+        path = repo / top
+        if path.is_file():
+            files[top] = path
+            continue
+        if not path.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+            base = Path(dirpath)
+            dirnames[:] = sorted(d for d in dirnames if not _excluded((base / d).relative_to(repo)))
+            for name in filenames:
+                f = base / name
+                rel = f.relative_to(repo)
+                if _excluded(rel) or f.is_symlink() or not f.is_file():
+                    continue
+                files[rel.as_posix()] = f
+    return files
+
+
+def build_bundle(out: Path) -> Path:
+    """Write the Gradescope autograder zip to `out` and return its path."""
+    out = Path(out)
+    files = bundle_files()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for name in sorted(files):
+            path = files[name]
+            executable = name in ROOT_SCRIPTS or os.access(path, os.X_OK)
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+            info.external_attr = (0o100755 if executable else 0o100644) << 16
+            info.create_system = 3  # Unix, so that unzip applies the modes
+            info.compress_type = zipfile.ZIP_DEFLATED
+            data = path.read_bytes()
+            if name in ROOT_SCRIPTS:
+                data = data.replace(b"\r\n", b"\n")  # a CRLF shebang line does not run
+            z.writestr(info, data)
+    tmp.replace(out)
+    return out

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Gradescope: runs once, as root, when the autograder image is built (Ubuntu base image).
+# The zip built by `autograder export-gradescope` is unpacked in /autograder/source.
+#
+#  * bubblewrap for the sandbox (the grader falls back to Landlock where user namespaces
+#    are not allowed, and refuses to grade if neither works: the student then sees why);
+#  * Python 3.11 and a virtual environment at /autograder/source/.venv with the versions
+#    pinned in constraints.txt (torch==2.13.0, CPU build);
+#  * an unprivileged user `grader`: run_autograder grades as that user, never as root.
+set -euo pipefail
+
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+SRC="$ROOT/source"
+VENV="$SRC/.venv"
+TORCH_INDEX="${TORCH_INDEX:-https://download.pytorch.org/whl/cpu}"
+export DEBIAN_FRONTEND=noninteractive
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+
+log() { echo "setup.sh: $*" >&2; }
+
+apt_install() {
+    # Succeeds only if every package could be installed.
+    apt-get install -y --no-install-recommends "$@"
+}
+
+log "installing system packages"
+apt-get update -y
+apt_install ca-certificates
+# runuser (util-linux) and useradd (passwd) are in every Ubuntu image; install them if not.
+command -v runuser >/dev/null 2>&1 || apt_install util-linux || true
+command -v useradd >/dev/null 2>&1 || apt_install passwd || true
+apt_install bubblewrap || log "WARNING: bubblewrap could not be installed; the grader will rely on Landlock"
+
+python_ok() {  # python_ok EXE: EXE runs and is Python >= 3.11
+    "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null
+}
+
+find_python() {
+    local exe
+    for exe in python3.11 python3.12 python3.13 python3; do
+        if command -v "$exe" >/dev/null 2>&1 && python_ok "$(command -v "$exe")"; then
+            command -v "$exe"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# The pins in constraints.txt were resolved on Python 3.11: prefer it, then any newer one.
+PY=""
+if command -v python3.11 >/dev/null 2>&1; then
+    PY="$(command -v python3.11)"
+elif apt_install python3.11 python3.11-venv python3.11-dev; then
+    PY="$(command -v python3.11)"
+elif apt_install software-properties-common gnupg \
+        && add-apt-repository -y ppa:deadsnakes/ppa && apt-get update -y \
+        && apt_install python3.11 python3.11-venv python3.11-dev; then
+    PY="$(command -v python3.11)"
+else
+    PY="$(find_python || true)"
+    [ -n "$PY" ] && log "WARNING: Python 3.11 could not be installed; using $PY ($("$PY" -V 2>&1))"
+fi
+if [ -z "$PY" ] || ! python_ok "$PY"; then
+    log "ERROR: no Python >= 3.11 available; the autograder needs Python 3.11"
+    exit 1
+fi
+PYVER="$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+log "using $PY (Python $PYVER)"
+
+# Debian/Ubuntu ship venv (ensurepip) separately.
+if ! "$PY" -m venv --help >/dev/null 2>&1 || ! "$PY" -c 'import ensurepip' >/dev/null 2>&1; then
+    apt_install "python$PYVER-venv" || apt_install python3-venv || true
+fi
+
+log "creating $VENV"
+rm -rf "$VENV"
+"$PY" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --upgrade pip
+"$VENV/bin/python" -m pip install -c "$SRC/constraints.txt" --extra-index-url "$TORCH_INDEX" -e "$SRC"
+"$VENV/bin/python" -c 'import torch, autograder; print("torch", torch.__version__, "autograder from", autograder.REPO)'
+
+# Grading runs as this user (run_autograder); it only needs to read the source.
+if ! id -u grader >/dev/null 2>&1; then
+    useradd --system --user-group --create-home --home-dir /home/grader --shell /usr/sbin/nologin grader \
+        || useradd --system --create-home --shell /bin/false grader
+fi
+# Byte-code compiled now: the grader cannot write into the source folder.
+"$VENV/bin/python" -m compileall -q "$SRC/autograder" "$SRC/tests" >/dev/null 2>&1 || true
+chmod -R a+rX "$SRC"
+chmod 755 "$SRC/run_autograder" 2>/dev/null || true
+
+# Which sandbox the grader will get here, as the user it runs as (reported, not fatal:
+# run_autograder tells the student when grading cannot run).
+CHECK='from autograder.sandbox import isolation; p = isolation.detect(); print("setup.sh: sandbox for user", __import__("getpass").getuser(), p.summary())'
+if command -v runuser >/dev/null 2>&1 && id -u grader >/dev/null 2>&1; then
+    (cd "$SRC" && runuser -u grader -- env HOME=/tmp "$VENV/bin/python" -c "$CHECK") || true
+else
+    (cd "$SRC" && "$VENV/bin/python" -c "$CHECK") || true
+fi
+log "done"

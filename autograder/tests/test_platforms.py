@@ -1,0 +1,299 @@
+"""Course platforms: the students' GitHub workflow (points summary, Classroom `result`) and the
+Gradescope autograder bundle (setup.sh, run_autograder), each run here as the platform would."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autograder import REPO, export_gradescope
+from tests.harness import classroom
+from tests.harness.grading import load_grading
+
+from .conftest import needs_strong_sandbox
+
+WORKFLOW = REPO / "autograder" / "templates" / "autograde.yml"
+# The reference solutions on a machine without a GPU: every public test that can run here.
+REFERENCE_PUBLIC_POINTS = 33.25
+REFERENCE_CPU_SCORE = 83.75  # of 90 automatic points; 6.25 wait for a GPU
+# Fields of a test in GitHub Classroom's runner `result` (autograding-command-grader's
+# generateResult), plus the test's own max_score.
+CLASSROOM_TEST_FIELDS = {"name", "status", "score", "max_score", "message", "test_code", "filename", "line_no",
+                         "duration"}
+
+
+# --- GitHub: the workflow students get ---------------------------------------------------------
+
+def _workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+
+
+def _steps() -> dict[str, dict]:
+    job = _workflow()["jobs"]["run-autograding-tests"]
+    return {s.get("id") or s.get("name"): s for s in job["steps"]}
+
+
+def test_workflow_parses_and_has_the_expected_jobs_and_steps():
+    wf = _workflow()
+    assert wf["name"] == "Autograding Tests"  # the name GitHub Classroom's reporter requires
+    assert set(wf["on"]) == {"push", "pull_request", "workflow_dispatch"}
+    assert list(wf["jobs"]) == ["run-autograding-tests"]
+    job = wf["jobs"]["run-autograding-tests"]
+    assert job["runs-on"] == "ubuntu-latest"
+    assert job["outputs"]["result"] == "${{ steps.autograding.outputs.result }}"
+    steps = job["steps"]
+    uses = [s.get("uses", "") for s in steps]
+    assert uses[0].startswith("actions/checkout@") and uses[1].startswith("actions/setup-python@")
+    assert str(steps[1]["with"]["python-version"]) == "3.11"
+    install = next(s["run"] for s in steps if "pip install" in s.get("run", ""))
+    assert "-r requirements.txt" in install
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in install
+    by_id = _steps()
+    tests, grading = by_id["tests"], by_id["autograding"]
+    assert tests["continue-on-error"] is True and "--points-json points.json" in tests["run"]
+    assert shlex.split(tests["run"])[:4] == ["python", "-m", "pytest", "tests"]
+    assert shlex.split(grading["run"]) == ["python", "-m", "tests.harness.classroom", "points.json"]
+    assert "cancelled()" in grading["if"], "the points are reported even when tests failed"
+    # Pytest, then the points, then the verdict: red only when a test failed.
+    order = [s.get("id") or s.get("name") for s in steps]
+    last = steps[-1]
+    assert order.index("tests") < order.index("autograding") < order.index(last.get("id") or last["name"])
+    assert last["if"] == "steps.tests.outcome != 'success'" and "exit 1" in last["run"]
+
+
+def _run_workflow_commands(submission: str, tmp: Path) -> dict:
+    """The workflow's pytest line and classroom step, run here against `submission`."""
+    steps = _steps()
+    points = tmp / "points.json"
+    pytest_cmd = shlex.split(steps["tests"]["run"])
+    pytest_cmd[0] = sys.executable
+    pytest_cmd[pytest_cmd.index("--points-json") + 1] = str(points)
+    pytest_cmd += ["--submission", submission]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GITHUB_"))}
+    ran = subprocess.run(pytest_cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    summary, output = tmp / "step_summary.md", tmp / "github_output"
+    cmd = shlex.split(steps["autograding"]["run"])
+    cmd[0], cmd[-1] = sys.executable, str(points)
+    step = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**env, "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output)})
+    assert step.returncode == 0, step.stderr
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return {"pytest": ran, "points": json.loads(points.read_text()), "stdout": step.stdout,
+            "summary": summary.read_text(encoding="utf-8"), "outputs": outputs,
+            "result": json.loads(base64.b64decode(outputs["result"], validate=True))}
+
+
+@pytest.fixture(scope="module")
+def ci_solutions(tmp_path_factory):
+    return _run_workflow_commands("solutions", tmp_path_factory.mktemp("ci-solutions"))
+
+
+@pytest.fixture(scope="module")
+def ci_stubs(tmp_path_factory):
+    return _run_workflow_commands("assignment", tmp_path_factory.mktemp("ci-stubs"))
+
+
+def _public_tests() -> dict[str, float]:
+    return {t: pts for t, (_, pts) in load_grading(REPO / "grading.yml").all_tests().items() if t.startswith("tests/")}
+
+
+def test_workflow_on_the_reference_passes_with_every_public_point(ci_solutions):
+    assert ci_solutions["pytest"].returncode == 0, ci_solutions["pytest"].stdout[-2000:]
+    result = ci_solutions["result"]
+    assert result["version"] == 1 and result["status"] == "pass"
+    assert result["max_score"] == pytest.approx(REFERENCE_PUBLIC_POINTS)
+    public = _public_tests()
+    pending = {t["id"] for t in ci_solutions["points"]["tests"] if t["status"] == "pending_gpu"}
+    assert pending and all(t.startswith("tests/test_performance.py::") for t in pending)
+    names = [t["name"] for t in result["tests"]]
+    assert len(names) == len(set(names)) and set(names) == set(public) - pending
+    assert sum(public.values()) - sum(public[t] for t in pending) == pytest.approx(REFERENCE_PUBLIC_POINTS)
+    for t in result["tests"]:
+        assert set(t) == CLASSROOM_TEST_FIELDS
+        assert t["status"] == "pass" and t["score"] == t["max_score"] == public[t["name"]]
+        assert t["line_no"] == 0 and t["test_code"] == f'python -m pytest "{t["name"]}"'
+    assert ci_solutions["outputs"]["status"] == "pass"
+    assert float(ci_solutions["outputs"]["score"]) == pytest.approx(REFERENCE_PUBLIC_POINTS)
+    summary = ci_solutions["summary"]
+    assert "**33.25 / 33.25 points**" in summary and "| **Total** | **33.25 / 33.25** |" in summary
+    for row in ("| Task 1 — Tensors | 8 / 8 ✅ |", "| Task 2 — Autograd | 16 / 16 ✅ |",
+                "| Task 3 — CPU vs CUDA performance | 9.25 / 9.25 ✅ |"):
+        assert row in summary
+    assert "graded by hand (10)" in summary and "2.75 points in 4 tests wait for a real GPU" in summary
+    assert "lost points" not in summary
+    assert ci_solutions["stdout"].strip() == summary.strip(), "the summary is printed too"
+
+
+def test_workflow_on_the_stubs_fails_with_zero_points(ci_stubs):
+    assert ci_stubs["pytest"].returncode == 1
+    result = ci_stubs["result"]
+    assert result["status"] == "fail" and result["tests"]
+    assert all(t["status"] == "fail" and t["score"] == 0 for t in result["tests"])
+    assert all("not implemented yet" in t["message"] for t in result["tests"]), \
+        [t["message"] for t in result["tests"] if "not implemented yet" not in t["message"]][:3]
+    public = _public_tests()
+    assert result["max_score"] == pytest.approx(sum(public[t["name"]] for t in result["tests"]))
+    outputs = ci_stubs["outputs"]
+    assert outputs["status"] == "fail" and float(outputs["score"]) == 0
+    summary = ci_stubs["summary"]
+    assert f"**0 / {result['max_score']:g} points**" in summary
+    assert "| Task 1 — Tensors | 0 / 8 ❌ | 0 / 13 |" in summary
+    assert f"### Tests that lost points ({len(result['tests'])})" in summary
+    assert "| `test_create_tensors_values` | Task 1 — Tensors | 0 / 0.75 | NotImplementedError" in summary
+
+
+def test_classroom_step_reports_an_error_when_pytest_did_not_finish(tmp_path, capsys, monkeypatch):
+    out, summary = tmp_path / "out", tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(out))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    assert classroom.main([str(tmp_path / "missing.json")]) == 0
+    outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    result = json.loads(base64.b64decode(outputs["result"]))
+    assert result["status"] == "error" and result["max_score"] == 0
+    assert [t["status"] for t in result["tests"]] == ["error"] and "was not written" in result["tests"][0]["message"]
+    assert "could not be computed" in summary.read_text() and "could not be computed" in capsys.readouterr().out
+    # A run pytest stopped (collection error, usage error) is an error, not a pass.
+    points = {"version": 1, "exitstatus": 2, "error": None, "tasks": [],
+              "tests": [{"id": "tests/test_x.py::test_y", "name": "test_y", "task": "task1", "score": 1,
+                         "max_score": 1, "status": "passed", "message": "", "cases": 1, "cases_passed": 1}]}
+    assert classroom.classroom_result(points)["status"] == "error"
+    points["exitstatus"] = 0
+    assert classroom.classroom_result(points)["status"] == "pass"
+    # Messages cannot break the summary table or inject HTML.
+    points["tests"][0].update(status="failed", score=0, message="a | b <script>\x1b[31mred\nmore")
+    md = classroom.summary_markdown(points, classroom.classroom_result(points))
+    assert "a \\| b &lt;script&gt;red" in md and "<script>" not in md and "\x1b" not in md
+
+
+# --- Gradescope: the autograder zip ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    return export_gradescope.build_bundle(tmp_path_factory.mktemp("bundle") / "dist" / "autograder.zip")
+
+
+def test_bundle_members_and_modes(bundle, tmp_path):
+    with zipfile.ZipFile(bundle) as z:
+        infos = {i.filename: i for i in z.infolist()}
+        setup, run = z.read("setup.sh").decode(), z.read("run_autograder").decode()
+    names = set(infos)
+    for name in ("setup.sh", "run_autograder"):
+        assert (infos[name].external_attr >> 16) & 0o777 == 0o755, name
+    assert (infos["grading.yml"].external_attr >> 16) & 0o777 == 0o644
+    for required in ("grading.yml", "pyproject.toml", "constraints.txt", "README.md", "autograder/cli.py",
+                     "autograder/sandbox/worker.py", "autograder/report/gradescope.py",
+                     "autograder/hidden/test_tensors_hidden.py", "solutions/homework_tensors.py",
+                     "tests/harness/plugin.py", "tests/test_tensors.py"):
+        assert required in names, required
+    forbidden = {".venv", ".git", "dist", "examples", "__pycache__", ".pytest_cache"}
+    assert not [n for n in names if forbidden & set(n.split("/")[:-1]) or n.endswith(".pyc") or ".egg-info" in n]
+    assert "torch==2.13.0" in zipfile.ZipFile(bundle).read("constraints.txt").decode().splitlines()
+    assert setup.startswith("#!/usr/bin/env bash\n") and run.startswith("#!/usr/bin/env bash\n")
+    assert "bubblewrap" in setup and "-m venv" in setup and 'install -c "$SRC/constraints.txt"' in setup
+    assert "useradd" in setup and "runuser -u" in run and "--json" in run
+    for script in ("setup.sh", "run_autograder"):
+        (tmp_path / script).write_text(zipfile.ZipFile(bundle).read(script).decode())
+        check = subprocess.run(["bash", "-n", str(tmp_path / script)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+    # Reproducible: the same tree gives the same bytes.
+    again = export_gradescope.build_bundle(tmp_path / "again.zip")
+    assert again.read_bytes() == bundle.read_bytes()
+
+
+def test_export_command_arguments(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    export_gradescope.add_arguments(parser)
+    assert parser.parse_args([]).out == "dist/autograder.zip"
+    out = tmp_path / "x" / "autograder.zip"
+    assert export_gradescope.main(parser.parse_args(["--out", str(out)])) == 0
+    assert zipfile.is_zipfile(out) and str(out) in capsys.readouterr().out
+
+
+def _gradescope_root(bundle: Path, tmp: Path, modules: bool) -> Path:
+    """/autograder as Gradescope lays it out: source/ from the zip, submission/, run_autograder."""
+    root = tmp / "autograder"
+    with zipfile.ZipFile(bundle) as z:  # extractall drops the modes; unzip keeps them
+        for info in z.infolist():
+            target = root / "source" / info.filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(z.read(info))
+            target.chmod((info.external_attr >> 16) & 0o777)
+    (root / "submission").mkdir()
+    if modules:
+        for f in sorted((REPO / "solutions").glob("homework_*.py")):
+            shutil.copy(f, root / "submission" / f.name)
+    shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")
+    return root
+
+
+def _run_autograder(root: Path, **env: str) -> tuple[subprocess.CompletedProcess, dict]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "AUTOGRADER_"))}
+    full_env.update({"AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable, **env})
+    ran = subprocess.run([str(root / "run_autograder")], env=full_env, cwd=root, capture_output=True, text=True,
+                         timeout=600)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    return ran, json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+
+
+def _assert_gradescope_format(data: dict) -> None:
+    assert isinstance(data["score"], (int, float)) and isinstance(data["tests"], list)
+    for t in data["tests"]:
+        assert {"name", "score", "max_score", "status", "visibility"} <= set(t), t
+        assert t["status"] in ("passed", "failed")
+        assert t["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+    if data["tests"]:
+        assert sum(t["score"] for t in data["tests"]) == pytest.approx(data["score"])
+
+
+@needs_strong_sandbox
+def test_run_autograder_grades_the_reference_in_the_sandbox(bundle, tmp_path):
+    root = _gradescope_root(bundle, tmp_path, modules=True)
+    as_root = os.geteuid() == 0 and shutil.which("runuser")
+    # As root, the runuser branch runs (here as root itself: the `grader` user is setup.sh's job).
+    ran, data = _run_autograder(root, **({"AUTOGRADER_USER": "root"} if as_root else {}))
+    assert ("grading as user 'root'" if as_root else "not root; grading as") in ran.stderr
+    _assert_gradescope_format(data)
+    assert data["score"] == pytest.approx(REFERENCE_CPU_SCORE) and data["max_score"] == pytest.approx(90)
+    assert {t["visibility"] for t in data["tests"]} == {"visible", "after_due_date"}
+    assert data["extra_data"]["sandbox"]["filesystem"] != "NONE"
+    assert sum(t["max_score"] for t in data["extra_data"]["pending_gpu"]) == pytest.approx(90 - REFERENCE_CPU_SCORE)
+    assert not list((root / "source").rglob("__pycache__")), "nothing written into the source folder"
+
+
+@needs_strong_sandbox
+def test_run_autograder_empty_submission_scores_zero_with_the_reason(bundle, tmp_path):
+    root = _gradescope_root(bundle, tmp_path, modules=False)
+    ran, data = _run_autograder(root, AUTOGRADER_USER="no-such-user-for-grading")
+    if os.geteuid() == 0:
+        assert "no user 'no-such-user-for-grading'" in ran.stderr and "grading as root" in ran.stderr
+    _assert_gradescope_format(data)
+    assert data["score"] == 0 and data["tests"]
+    assert sorted(data["extra_data"]["errors"]) == [f"homework_{m}.py was not found in the submission"
+                                                    for m in ("autograd", "performance", "tensors")]
+    failed = [t for t in data["tests"] if "failed" in t["tags"]]  # the others wait for a GPU
+    assert failed and all("was not found in the submission" in t["output"] for t in failed)
+
+
+def test_run_autograder_writes_results_when_grading_cannot_run(bundle, tmp_path):
+    root = _gradescope_root(bundle, tmp_path, modules=False)
+    (root / "submission").rmdir()  # nothing uploaded: the grader exits 2
+    ran, data = _run_autograder(root)
+    assert "exit code 2" in ran.stderr
+    assert data["score"] == 0 and data["tests"] == []
+    assert "could not grade" in data["output"] and "no such file or folder" in data["output"]
+    # No grader Python at all (setup.sh failed): still a results.json the student can read.
+    ran, data = _run_autograder(root, AUTOGRADER_PYTHON=str(tmp_path / "missing-python"))
+    assert data["score"] == 0 and "could not grade" in data["output"]
+    if shutil.which("python3"):  # the fallback writer's Python; without one, a fixed message
+        assert "setup.sh did not finish" in data["output"]

@@ -1,0 +1,335 @@
+"""The student template built by autograder/release.py: complete, runnable, and leak-free.
+
+Run from the repository root:  .venv/bin/python -m pytest -q -p no:cacheprovider autograder/tests/test_release.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+from nbgrader.nbgraderformat import MetadataValidator
+
+from autograder import REPO, release, stubgen
+from tests.harness.grading import load_grading
+
+SOLUTIONS = REPO / "solutions"
+MODULES = ("homework_tensors.py", "homework_autograd.py", "homework_performance.py")
+PINS = ("torch", "numpy", "pytest", "pytest-timeout", "pydantic", "pydantic_core", "PyYAML")
+
+
+def expected_files() -> set[str]:
+    tests = {p.relative_to(REPO).as_posix() for p in
+             [REPO / "tests" / "__init__.py", REPO / "tests" / "conftest.py",
+              *(REPO / "tests").glob("test_*.py"), *(REPO / "tests" / "harness").glob("*.py")]}
+    files = {*MODULES, "analysis.ipynb", "README.md", "grading.yml", "requirements.txt", "pytest.ini",
+             ".gitignore", *tests}
+    if (REPO / "autograder" / "templates" / "autograde.yml").is_file():
+        files.add(".github/workflows/autograde.yml")
+    return files
+
+
+def tree(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*")
+            if p.is_file() and ".git" not in p.relative_to(folder).parts}
+
+
+def solution_cell_lines() -> list[str]:
+    notebook = nbformat.read(str(SOLUTIONS / "analysis.ipynb"), as_version=4)
+    return [line.strip() for cell in notebook.cells
+            if cell.metadata.get("nbgrader", {}).get("solution")
+            for line in cell.source.split("\n") if len(line.strip()) > 8]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One release, built over an earlier one inside a clone (its .git must survive)."""
+    out = tmp_path_factory.mktemp("release-build") / "release"
+    (out / "tests" / "harness").mkdir(parents=True)
+    (out / "tests" / "harness" / "plugin.py").write_text("# earlier release\n")
+    (out / "grading.yml").write_text("assignment: old\n")
+    (out / "stale_file.py").write_text("x = 1\n")
+    (out / ".git").mkdir()
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    problems = release.build_release(out)
+    return out, problems
+
+
+def run_pytest(folder: Path, *extra: str) -> subprocess.CompletedProcess:
+    """Plain `pytest` in ``folder``, as a student runs it: nothing of the course repo on the path."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
+    env["COLUMNS"] = "400"  # short summary lines untruncated
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfs", *extra],
+                          cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+
+
+def counts(output: str) -> dict[str, int]:
+    last = [line for line in output.splitlines() if re.search(r"\d+ (passed|failed)", line)][-1]
+    return {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|errors?)", last)}
+
+
+# -- 1. the tree ----------------------------------------------------------------------------------
+
+def test_build_is_clean_and_replaces_an_earlier_release_keeping_git(built):
+    out, problems = built
+    assert problems == []
+    assert release.check_release(out) == []
+    assert not (out / "stale_file.py").exists()
+    assert (out / ".git" / "HEAD").read_text() == "ref: refs/heads/main\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["release"]  # no temp or old folder left
+
+
+def test_tree_holds_exactly_the_student_files(built):
+    out, _ = built
+    files = tree(out)
+    assert files == expected_files()
+    for rel in files:
+        parts = rel.split("/")
+        assert parts[0] not in ("autograder", "solutions", "examples", "assignment") and "hidden" not in rel, rel
+    assert not (out / "__init__.py").exists()  # the root must not be a package (pytest's rootdir)
+
+
+def test_stubs_readme_requirements_and_pytest_ini(built):
+    out, _ = built
+    for name in MODULES:
+        assert (out / name).read_text(encoding="utf-8") == stubgen.stub_module(SOLUTIONS / name)
+        assert "NotImplementedError" in (out / name).read_text(encoding="utf-8")
+    assert (out / "README.md").read_bytes() == (REPO / "docs" / "student-readme.md").read_bytes()
+    for rel in tree(out):
+        if rel.startswith("tests/"):
+            assert (out / rel).read_bytes() == (REPO / rel).read_bytes(), rel
+
+    pins = dict(line.split("==") for line in (out / "requirements.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert list(pins) == list(PINS) and pins["torch"] == "2.13.0"
+    constraints = (REPO / "constraints.txt").read_text().splitlines()
+    assert all(f"{name}=={version}" in constraints for name, version in pins.items())
+
+    ini = (out / "pytest.ini").read_text()
+    assert "[pytest]" in ini and "testpaths = tests" in ini
+    template = REPO / "autograder" / "templates" / "autograde.yml"
+    if template.is_file():
+        assert (out / ".github" / "workflows" / "autograde.yml").read_bytes() == template.read_bytes()
+
+
+def test_notebook_is_nbgraders_student_version(built):
+    out, _ = built
+    text = (out / "analysis.ipynb").read_text(encoding="utf-8")
+    notebook = nbformat.reads(text, as_version=4)
+    MetadataValidator().validate_nb(notebook)
+    source = nbformat.read(str(SOLUTIONS / "analysis.ipynb"), as_version=4)
+    assert [c.metadata["nbgrader"]["grade_id"] for c in notebook.cells] == \
+        [c.metadata["nbgrader"]["grade_id"] for c in source.cells]
+
+    def manual_answers(nb):
+        return [c for c in nb.cells if c.metadata["nbgrader"].get("grade") and c.metadata["nbgrader"].get("solution")]
+
+    answers, expected = manual_answers(notebook), manual_answers(source)
+    assert len(answers) == len(expected) == 4
+    assert sum(c.metadata["nbgrader"]["points"] for c in answers) == 10
+    for cell in notebook.cells:
+        meta = cell.metadata["nbgrader"]
+        assert "checksum" in meta  # written by generate_assignment, not by stubgen
+        assert cell.get("outputs", []) == []
+        if meta.get("solution"):
+            assert meta["locked"] is False and cell.metadata.get("editable", True) is True
+            assert cell.source in ("YOUR ANSWER HERE", stubgen.NOTEBOOK_CODE_STUB)
+        else:
+            assert cell.metadata["editable"] is False and cell.metadata["deletable"] is False
+    secret = solution_cell_lines()
+    assert secret and not [line for line in secret if line in text or line.replace('"', '\\"') in text]
+
+
+# -- 2. the public suite inside the release --------------------------------------------------------
+
+def test_public_suite_passes_in_the_release_with_the_reference_modules(built, tmp_path):
+    out, _ = built
+    copy = tmp_path / "student"
+    shutil.copytree(out, copy)
+    for name in MODULES:
+        shutil.copyfile(SOLUTIONS / name, copy / name)
+    proc = run_pytest(copy)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    c = counts(proc.stdout)
+    assert c.get("failed", 0) == 0 and "error" not in c and "errors" not in c and c["passed"] > 50
+    assert "points per task (from grading.yml)" in proc.stdout
+    summary = r"Task 1 — Tensors\s+8\.0 / 8\s+\(\+12 in tests not run here\)"  # hidden_points from grading.yml
+    assert re.search(summary, proc.stdout), proc.stdout[-2000:]
+
+
+def test_public_suite_fails_every_test_on_the_untouched_release(built):
+    out, _ = built
+    proc = run_pytest(out, "--tb=no")  # the short summary still gives each failure's message
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    c = counts(proc.stdout)
+    assert c.get("passed", 0) == 0 and c["failed"] > 50 and "error" not in c and "errors" not in c
+    failures = [line for line in proc.stdout.splitlines() if line.startswith("FAILED")]
+    assert len(failures) == c["failed"]
+    assert all(re.search(r"NotImplementedError: Task \d\.\d", line) for line in failures), \
+        [line for line in failures if "NotImplementedError" not in line][:5]
+    assert "points per task" in proc.stdout
+
+
+# -- 3. the leak check ----------------------------------------------------------------------------
+
+def _plant_solution_line(root: Path) -> str:
+    line = sorted(s for s in release.secret_lines() if "=" in s)[0]
+    with open(root / "homework_tensors.py", "a", encoding="utf-8") as f:
+        f.write(f"\n# shortcut\n{line}\n")
+    return "homework_tensors.py"
+
+
+def _plant_hidden_name(root: Path) -> str:
+    name = sorted(release.hidden_test_names())[0]
+    with open(root / "tests" / "test_tensors.py", "a", encoding="utf-8") as f:
+        f.write(f"\n# see also {name}\n")
+    return "tests/test_tensors.py"
+
+
+def _plant_solutions_import(root: Path) -> str:
+    with open(root / "tests" / "harness" / "seam.py", "a", encoding="utf-8") as f:
+        f.write("\nfrom solutions.homework_tensors import index_tensor  # noqa\n")
+    return "tests/harness/seam.py"
+
+
+def _plant_hidden_file(root: Path) -> str:
+    (root / "autograder" / "hidden").mkdir(parents=True)
+    shutil.copyfile(REPO / "autograder" / "hidden" / "__init__.py", root / "autograder" / "hidden" / "__init__.py")
+    return "autograder/hidden/__init__.py"
+
+
+def _plant_hidden_test_in_grading(root: Path) -> str:
+    path = root / "grading.yml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    hidden_id = next(t for t in yaml.safe_load((REPO / "grading.yml").read_text())["tasks"]["task1"]["tests"]
+                     if not t.startswith("tests/"))
+    data["tasks"]["task1"]["tests"][hidden_id] = 1.0
+    data["tasks"]["task1"]["hidden_points"] -= 1.0
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return "grading.yml"
+
+
+def _plant_notebook_answer(root: Path) -> str:
+    path = root / "analysis.ipynb"
+    notebook = nbformat.read(str(path), as_version=4)
+    source = nbformat.read(str(SOLUTIONS / "analysis.ipynb"), as_version=4)
+    answer = next(c for c in source.cells if c.metadata["nbgrader"]["grade_id"] == "answer_a")
+    cell = next(c for c in notebook.cells if c.metadata["nbgrader"]["grade_id"] == "answer_a")
+    cell.source = answer.source
+    nbformat.write(notebook, str(path))
+    return "analysis.ipynb"
+
+
+@pytest.mark.parametrize("plant", [_plant_solution_line, _plant_hidden_name, _plant_solutions_import,
+                                   _plant_hidden_file, _plant_hidden_test_in_grading, _plant_notebook_answer],
+                         ids=lambda f: f.__name__.removeprefix("_plant_"))
+def test_leak_check_catches_a_planted_leak(built, tmp_path, plant):
+    out, _ = built
+    copy = tmp_path / "release"
+    shutil.copytree(out, copy)
+    assert release.check_release(copy) == []
+    where = plant(copy)
+    problems = release.check_release(copy)
+    assert problems and any(p.startswith(where) for p in problems), problems
+
+
+# -- 4. the public grading.yml --------------------------------------------------------------------
+
+def test_released_grading_yml_keeps_public_tests_and_hidden_totals(built):
+    out, _ = built
+    course = load_grading(REPO / "grading.yml")
+    public = load_grading(out / "grading.yml")
+    assert public.total == course.total and public.assignment == course.assignment
+    assert public.limits == course.limits and public.feedback == course.feedback
+    assert list(public.tasks) == list(course.tasks)
+    for name, task in course.tasks.items():
+        shipped = public.tasks[name]
+        assert shipped.points == task.points and shipped.title == task.title and shipped.manual == task.manual
+        if task.manual:
+            continue
+        assert shipped.tests == {t: p for t, p in task.tests.items() if t.startswith("tests/")}
+        hidden = sum(p for t, p in task.tests.items() if not t.startswith("tests/"))
+        assert shipped.hidden_points > 0 and abs(shipped.hidden_points - hidden) < 1e-9
+        assert shipped.requires == {d: p for d, p in task.requires.items()
+                                    if d.startswith("tests/") and p.startswith("tests/")}
+    text = (out / "grading.yml").read_text(encoding="utf-8")
+    assert text.startswith("# grading.yml") and "RELEASED version" in text.splitlines()[0]
+    assert "autograder" not in text.replace("`autograder release`", "")
+    assert "# gpu" in text  # the GPU tests keep their marker comment
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+def fake_repo(tmp_path: Path) -> Path:
+    """The inputs of a release (without a .git or the grader), to break one of them."""
+    repo = tmp_path / "course"
+    for rel in ("solutions", "tests", "autograder/hidden", "docs"):
+        shutil.copytree(REPO / rel, repo / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    for rel in ("grading.yml", "constraints.txt"):
+        shutil.copyfile(REPO / rel, repo / rel)
+    return repo
+
+
+@pytest.fixture
+def quick_notebook(monkeypatch):
+    """stubgen's notebook instead of a run of nbgrader (seconds): the command's own logic is tested."""
+    monkeypatch.setattr(release, "render_notebook", lambda path, assignment: stubgen.stub_notebook(path))
+
+
+def command(out: Path | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    release.add_arguments(parser)
+    return parser.parse_args([] if out is None else ["--out", str(out)])
+
+
+def test_command_writes_the_release_and_defaults_to_dist(tmp_path, monkeypatch, capsys, quick_notebook):
+    assert command(None).out is None
+    repo = fake_repo(tmp_path)
+    monkeypatch.setattr(release, "REPO", repo)
+    assert release.main(command(None)) == 0
+    assert (repo / "dist" / "release" / "grading.yml").is_file()
+    assert "leak check clean" in capsys.readouterr().out
+
+
+def test_command_exits_1_listing_each_leak_and_keeps_out(tmp_path, monkeypatch, capsys, quick_notebook):
+    repo = fake_repo(tmp_path)
+    hidden = sorted(release.hidden_test_names(REPO))[0]
+    with open(repo / "docs" / "student-readme.md", "a", encoding="utf-8") as f:
+        f.write(f"\nThe hidden test {hidden} checks autograder/hidden/ inputs.\n")
+    monkeypatch.setattr(release, "REPO", repo)
+    out = tmp_path / "out" / "release"
+    assert release.main(command(out)) == 1
+    err = capsys.readouterr().err
+    assert "leak check failed" in err
+    assert "README.md:" in err and hidden in err and "autograder/hidden" in err
+    assert not out.exists() and (out.parent / "release.rejected" / "README.md").is_file()
+
+
+def test_command_reports_a_missing_solutions_file_in_one_line(tmp_path, monkeypatch, capsys):
+    repo = fake_repo(tmp_path)
+    (repo / "solutions" / "homework_autograd.py").unlink()
+    monkeypatch.setattr(release, "REPO", repo)
+    out = tmp_path / "out"
+    assert release.main(command(out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "homework_autograd.py" in err and err.startswith("release: error:")
+    assert not out.exists()
+
+
+def test_refuses_to_replace_a_folder_that_is_not_a_release(tmp_path):
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("keep me")
+    with pytest.raises(release.ReleaseError, match="not an earlier release"):
+        release.build_release(precious)
+    assert (precious / "thesis.txt").read_text() == "keep me"
+    with pytest.raises(release.ReleaseError, match="course repository"):
+        release.build_release(REPO)
