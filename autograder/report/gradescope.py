@@ -49,6 +49,8 @@ def to_gradescope(result: GradingResult) -> dict:
 def _summary_line(result: GradingResult) -> str:
     pending = sum(t.max_score for t in result.pending_gpu)
     line = f"Automatic score: {result.score:g} / {result.max_score:g}."
+    if result.errors:
+        line += " Problems with the submission: " + "; ".join(result.errors) + "."
     if pending:
         line += f" {pending:g} points are pending a GPU run."
     manual = [t for t in result.tasks if t.manual]

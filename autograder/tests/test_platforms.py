@@ -283,6 +283,7 @@ def test_run_autograder_empty_submission_scores_zero_with_the_reason(bundle, tmp
                                                     for m in ("autograd", "performance", "tensors")]
     failed = [t for t in data["tests"] if "failed" in t["tags"]]  # the others wait for a GPU
     assert failed and all("was not found in the submission" in t["output"] for t in failed)
+    assert "homework_tensors.py was not found in the submission" in data["output"]  # the headline says why
 
 
 def test_run_autograder_writes_results_when_grading_cannot_run(bundle, tmp_path):
