@@ -27,5 +27,10 @@ stubs: setup
 check: setup
 	$(BIN)/autograder check
 
+# Grader, batch, nbgrader, memory and timing-harness figures into docs/performance.md (~7 min;
+# BENCH_ARGS=--quick for ~2 min).
+bench: setup
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,1 @@
+"""`make bench`: grader, batch, nbgrader, memory and timing-harness measurements (issue 6)."""

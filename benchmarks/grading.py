@@ -1,0 +1,49 @@
+"""Wall times: grading one submission vs plain pytest, the public suite, batches of N."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from .common import BIN, median, runs, wall
+
+GRADE = [str(BIN / "autograder"), "grade", "solutions", "--gpu", "off"]
+# In-process pytest over the same files; --noconftest -p loads the plugin once (tests/conftest.py
+# would register it a second time next to -p and pytest refuses the duplicate hook).
+PYTEST_ALL = [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest",
+              "-p", "tests.harness.plugin", "tests", "autograder/hidden", "--submission", "solutions"]
+PUBLIC = [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", "--submission", "solutions"]
+
+
+def grade_vs_pytest(n: int) -> dict:
+    """(a) `autograder grade` vs the same tests in-process, interleaved so load hits both alike."""
+    grade, plain = [], []
+    for _ in range(n):
+        grade += runs(GRADE, 1)
+        plain += runs(PYTEST_ALL, 1)
+    return {"grade": grade, "pytest": plain, "ratio": median(grade) / median(plain)}
+
+
+def public_suite(n: int) -> dict:
+    """(c) The student's public suite."""
+    return {"public": runs(PUBLIC, n)}
+
+
+def batches(n_students: int, jobs: list[int]) -> dict:
+    """(b) `autograder batch` of n correct submissions, once per -j value (one run each)."""
+    from autograder.examples import materialize
+
+    out: dict = {"students": n_students}
+    with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
+        subs = Path(tmp) / "subs"
+        for i in range(n_students):
+            materialize(subs / f"student{i:03d}", {})
+        for j in jobs:
+            dest = Path(tmp) / f"out-j{j}"
+            out[f"j{j}"] = wall([str(BIN / "autograder"), "batch", str(subs), "--out", str(dest),
+                                 "-j", str(j), "--gpu", "off"])
+            rows = (dest / "gradebook.csv").read_text(encoding="utf-8").strip().splitlines()
+            out[f"j{j}_rows"] = len(rows) - 1
+            shutil.rmtree(dest, ignore_errors=True)
+    return out
