@@ -9,7 +9,6 @@ students are skipped and the gradebook is rebuilt from the per-student files.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
@@ -25,6 +24,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Callable
 
@@ -36,7 +36,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from tests.harness.grading import GradingConfig, load_grading
 
 from . import REPO, gradebook
-from .gradebook import FEEDBACK_FILE, RESULTS_FILE, STATUS_FILE, TaskColumn
+from .gradebook import FEEDBACK_FILE, RESULTS_FILE, STATUS_FILE
+from .sandbox import isolation
 from .submission import MAX_ZIP_BYTES, SubmissionError, open_submission
 
 DEFAULT_STUDENT_TIMEOUT_S = 30 * 60
@@ -264,25 +265,10 @@ def pick_commit(git: Git, deadline: datetime | None) -> tuple[str | None, bool |
 
 
 # -- one student -------------------------------------------------------------------------------
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with(parent: int) -> Callable[[], None]:
-    """preexec_fn: SIGKILL this child when the batch dies (even by SIGKILL)."""
-    def preexec() -> None:
-        # The signal follows the *thread* that started the child; the pool's threads wait for
-        # their child, so they outlive it.
-        _LIBC.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        if os.getppid() != parent:  # the batch died before prctl took effect
-            os._exit(1)
-    return preexec
-
-
 class Batch:
     def __init__(self, opts: Options, grading: GradingConfig, console: Console) -> None:
         self.opts, self.console = opts, console
-        self.tasks = [TaskColumn(name, t.manual, t.points) for name, t in grading.tasks.items()]
+        self.tasks = gradebook.task_columns(grading)
         self.work = opts.out / WORK
         self.lock = threading.Lock()
         self.running: set[subprocess.Popen] = set()
@@ -346,7 +332,7 @@ class Batch:
                 if self.stopping:
                     raise RuntimeError("the batch is stopping")
                 proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=err, start_new_session=True, preexec_fn=_die_with(os.getpid()))
+                                        stderr=err, start_new_session=True, preexec_fn=partial(isolation.die_with_parent, os.getpid()))
                 self.running.add(proc)
             try:
                 code = proc.wait(timeout=self.opts.student_timeout)

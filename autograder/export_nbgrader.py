@@ -58,9 +58,7 @@ import argparse
 import contextlib
 import hashlib
 import json
-import os
 import re
-import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -72,6 +70,7 @@ from rich.markup import escape
 from tests.harness.grading import GradingConfig, GradingConfigError, load_grading
 
 from . import REPO
+from .nbgrader_env import alembic_on_path
 from .gradebook import RESULTS_FILE, STATUS_FILE, STATUSES, read_json, students_dir, valid_results
 
 AUTO_NOTEBOOK = "autograded"
@@ -179,20 +178,11 @@ def open_gradebook(db: Path, course_id: str | None = None) -> Iterator:
     db.parent.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{db.resolve()}"
     kwargs = {"course_id": course_id} if course_id else {}
-    old_path = os.environ.get("PATH")
-    here = Path(sys.executable).parent
-    if shutil.which("alembic") is None and (here / "alembic").exists():
-        os.environ["PATH"] = str(here) + os.pathsep + (old_path or "")
     try:
-        try:
+        with alembic_on_path():
             gb = Gradebook(url, **kwargs)
-        except FileNotFoundError as exc:
-            raise ExportError(f"{db}: nbgrader needs the `alembic` command to create a gradebook ({exc})") from None
-    finally:
-        if old_path is None:
-            os.environ.pop("PATH", None)
-        else:
-            os.environ["PATH"] = old_path
+    except FileNotFoundError as exc:
+        raise ExportError(f"{db}: nbgrader needs the `alembic` command to create a gradebook ({exc})") from None
     try:
         yield gb
     finally:

@@ -37,6 +37,11 @@ class TaskColumn:
     max_score: float
 
 
+def task_columns(grading) -> list[TaskColumn]:
+    """One gradebook column per task of a GradingConfig, in file order."""
+    return [TaskColumn(name, t.manual, t.points) for name, t in grading.tasks.items()]
+
+
 def atomic_write(path: Path, data: str | bytes) -> None:
     """Write a temporary file next to `path`, fsync it, then rename it over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)

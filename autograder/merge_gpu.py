@@ -73,8 +73,7 @@ def merge(batch_out: Path, gpu_dir: Path, grading: GradingConfig) -> tuple[list[
                                json.dumps(gradescope.to_gradescope(result), indent=2, ensure_ascii=False) + "\n")
         gradebook.atomic_write(folder / gradebook.FEEDBACK_FILE, feedback.render(result))
         merged.append(folder.name)
-    columns = [gradebook.TaskColumn(name, t.manual, t.points) for name, t in grading.tasks.items()]
-    gradebook.rebuild(batch_out, columns)
+    gradebook.rebuild(batch_out, gradebook.task_columns(grading))
     return merged, missing
 
 

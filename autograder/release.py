@@ -38,11 +38,11 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import yaml
 
 from . import REPO
+from .nbgrader_env import alembic_on_path
 from tests.harness.grading import GradingConfig, GradingConfigError, load_grading
 
 
@@ -181,27 +181,6 @@ def render_stubs(solutions: Path) -> dict[str, str]:
                 if p.name.startswith("homework_") and p.suffix == ".py"}
 
 
-@contextlib.contextmanager
-def _alembic_on_path() -> Iterator[None]:
-    """nbgrader's Gradebook runs the `alembic` command; find it next to this Python if need be."""
-    if shutil.which("alembic"):
-        yield
-        return
-    bindir = Path(sys.executable).parent
-    if not shutil.which("alembic", path=str(bindir)):
-        raise ReleaseError("nbgrader needs the `alembic` command (installed with nbgrader); it is "
-                           f"neither on PATH nor in {bindir}")
-    old = os.environ.get("PATH")
-    os.environ["PATH"] = str(bindir) + (os.pathsep + old if old else "")
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("PATH", None)
-        else:
-            os.environ["PATH"] = old
-
-
 def render_notebook(notebook: Path, assignment: str) -> str:
     """The student notebook from nbgrader's own `generate_assignment` in a scratch course.
 
@@ -225,8 +204,11 @@ def render_notebook(notebook: Path, assignment: str) -> str:
         config.CourseDirectory.db_url = "sqlite:///" + (course / "gradebook.db").as_posix()
         config.Exchange.root = str(course / "exchange")
         config.ClearSolutions.code_stub = {"python": _stubgen().NOTEBOOK_CODE_STUB}
-        with _alembic_on_path():
-            result = NbGraderAPI(config=config).generate_assignment(assignment, force=True, create=True)
+        try:
+            with alembic_on_path():
+                result = NbGraderAPI(config=config).generate_assignment(assignment, force=True, create=True)
+        except FileNotFoundError as exc:
+            raise ReleaseError(str(exc)) from None
         if not result.get("success"):
             detail = (result.get("log") or result.get("error") or "").strip()
             raise ReleaseError(f"nbgrader generate_assignment failed on {_rel(notebook)}:\n{detail}")

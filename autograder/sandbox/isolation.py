@@ -169,11 +169,17 @@ class Cgroup:
                 pass
 
 
-def die_with_parent() -> None:
-    """Called in the child before exec: SIGKILL this process when the grader dies (PR_SET_PDEATHSIG)."""
+def die_with_parent(parent: int) -> None:
+    """Called in a child before exec: SIGKILL it when `parent` dies (PR_SET_PDEATHSIG).
+
+    The signal follows the *thread* that started the child, so start it from a thread that
+    waits for it. If the parent is already gone, exit at once.
+    """
     import ctypes
 
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def set_rlimits(limits: Limits, nproc: int | None) -> None:

@@ -221,9 +221,9 @@ def test_worker_runs_unprivileged_in_its_own_session(submission):
     try:
         hw.tensors.create_tensors()
         if isolation.detect().bubblewrap:
-            assert hw.worker("tensors").info["uid"] == isolation.SANDBOX_UID
-        assert os.getsid(hw.worker("tensors").proc.pid) != os.getsid(0)
-        assert hw.worker("tensors").info["protections"].get("landlock") == (isolation.detect().landlock_abi >= 1)
+            assert hw.sandbox.info["uid"] == isolation.SANDBOX_UID
+        assert os.getsid(hw.sandbox.proc.pid) != os.getsid(0)
+        assert hw.sandbox.info["protections"].get("landlock") == (isolation.detect().landlock_abi >= 1)
     finally:
         hw.close()
 

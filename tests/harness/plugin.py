@@ -12,7 +12,7 @@ import pytest
 
 from . import seam
 from .grading import GradingConfig, GradingConfigError, load_grading
-from .scoring import CaseOutcome, score, test_id_of, unscored
+from .scoring import CaseOutcome, score, short_name, test_id_of, unscored
 
 GPU_SKIP = "needs a real CUDA GPU"
 OUTCOMES = pytest.StashKey[list]()
@@ -204,7 +204,7 @@ def points_report(config: pytest.Config, exitstatus: int) -> dict:
         report["hidden_points"] += task.hidden_points
         for t in ran:
             report["tests"].append({
-                "id": t.test_id, "name": t.test_id.rsplit("::", 1)[-1], "task": task.name,
+                "id": t.test_id, "name": short_name(t.test_id), "task": task.name,
                 "score": t.score, "max_score": t.max_score, "status": t.status,
                 "message": t.message[:MAX_MESSAGE_CHARS], "cases": len(t.cases),
                 "cases_passed": t.passed_cases, "duration": round(sum(c.duration for c in t.cases), 3)})
