@@ -56,8 +56,11 @@ def check_ms(measured, expected: float, call: str, mistakes: dict | None = None)
             if isinstance(value, tuple) and value[0] <= ms <= value[1]:
                 hint = f" — {explanation}"
                 break
-    checks.fail(f"{call} returned {ms:.3f} ms instead of about {expected:g} ms{hint} "
-                f"(accepted: {max(low, 0.0):.2f} to {high:.2f} ms)")
+    message = (f"{call} returned {ms:.3f} ms instead of about {expected:g} ms{hint} "
+               f"(accepted: {max(low, 0.0):.2f} to {high:.2f} ms)")
+    if ms > high:
+        checks.too_slow(message)  # the test runs once more: a busy machine only makes timings longer
+    checks.fail(message)
     return ms
 
 

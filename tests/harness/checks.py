@@ -22,6 +22,17 @@ def fail(message: str) -> None:
     pytest.fail(message, pytrace=False)
 
 
+class TooSlow(pytest.fail.Exception):
+    """A timing came out longer than allowed. The plugin runs such a test once more: a busy
+    machine only ever makes a timing longer, while a real mistake (the total instead of the
+    mean, a timed warm-up) gives the same wrong number again."""
+
+
+def too_slow(message: str) -> None:
+    __tracebackhide__ = True
+    raise TooSlow(message, pytrace=False)
+
+
 def describe(value: Any) -> str:
     if type(value) is torch.Tensor:
         return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
