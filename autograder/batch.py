@@ -1,9 +1,11 @@
 """`autograder batch`: grade every student of a folder (folders, .zip files, git repositories).
 
-Each student is graded by its own `autograder grade` process (killed with the batch, and after
-``--student-timeout``), several at once. Files are written atomically and a student's
-``status.json`` last, so a batch killed at any moment can simply be run again: finished
-students are skipped and the gradebook is rebuilt from the per-student files.
+Each of the ``-j`` parallel jobs has a warm grading slot (:mod:`autograder.slot`): a process
+that has imported torch and the suites once and keeps a sandbox warm, and grades each student
+in a process of its own forked from it (killed with the batch, and after ``--student-timeout``).
+Files are written atomically and a student's ``status.json`` last, so a batch killed at any
+moment can simply be run again: finished students are skipped and the gradebook is rebuilt from
+the per-student files.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import fcntl
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -271,7 +274,7 @@ class Batch:
         self.tasks = gradebook.task_columns(grading)
         self.work = opts.out / WORK
         self.lock = threading.Lock()
-        self.running: set[subprocess.Popen] = set()
+        self.slots: dict[int, Slot] = {}  # per grading thread
         self.stopping = False
 
     def grade(self, entry: Entry) -> dict | None:
@@ -322,32 +325,26 @@ class Batch:
 
     def _run_grader(self, submission: Path, work: Path, folder: Path, record: dict) -> None:
         results, feedback = work / RESULTS_FILE, work / FEEDBACK_FILE
-        cmd = [sys.executable, "-m", "autograder.cli", "grade", str(submission), "--json", str(results),
-               "--feedback", str(feedback), "--gpu", self.opts.gpu, "--grading", str(self.opts.grading)]
+        argv = ["grade", str(submission), "--json", str(results), "--feedback", str(feedback),
+                "--gpu", self.opts.gpu, "--grading", str(self.opts.grading)]
         if self.opts.allow_weak:
-            cmd.append("--allow-weak-sandbox")
-        env = {**os.environ, "COLUMNS": "200"}  # rich wraps messages at 80 columns otherwise
-        with open(work / "stdout.log", "w+b") as out, open(work / "stderr.log", "w+b") as err:
-            with self.lock:
-                if self.stopping:
-                    raise RuntimeError("the batch is stopping")
-                proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=err, start_new_session=True, preexec_fn=partial(isolation.die_with_parent, os.getpid()))
-                self.running.add(proc)
-            try:
-                code = proc.wait(timeout=self.opts.student_timeout)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                code = None
-            finally:
-                with self.lock:
-                    self.running.discard(proc)
-            err.seek(0)
-            stderr = err.read().decode("utf-8", "replace")
+            argv.append("--allow-weak-sandbox")
+        with self.lock:
+            if self.stopping:
+                raise RuntimeError("the batch is stopping")
+            slot = self.slots.get(threading.get_ident())
+            if slot is None or not slot.alive():
+                slot = self.slots[threading.get_ident()] = Slot(self.opts, self.work)
+        code = slot.grade(argv, work / "stdout.log", work / "stderr.log", self.opts.student_timeout)
+        stderr = (work / "stderr.log").read_text("utf-8", "replace") if (work / "stderr.log").exists() else ""
+        if code is None:
+            record["log"] = stderr[-4000:]
+            record["message"] = f"grading took more than {self.opts.student_timeout:g} s and was stopped" \
+                if slot.timed_out else "the grading slot ended unexpectedly: " + slot.log_tail()
+            return
         if code != 0:
             record["log"] = stderr[-4000:]  # the grader's own error output, for the TA
-            record["message"] = _grader_failure(code, stderr) if code is not None else \
-                f"grading took more than {self.opts.student_timeout:g} s and was stopped"
+            record["message"] = _grader_failure(code, stderr)
             return
         data = gradebook.read_json(results)
         if not gradebook.valid_results(data) or not feedback.is_file():
@@ -358,11 +355,96 @@ class Batch:
         record.update(status="graded", message="; ".join(str(e) for e in data["extra_data"].get("errors", [])))
 
     def stop(self) -> None:
-        """Kill every running grader; their students stay not done."""
+        """Kill every slot and its grading; their students stay not done."""
         with self.lock:
             self.stopping = True
-            for proc in self.running:
-                _kill_group(proc)
+            for slot in self.slots.values():
+                slot.kill()
+
+    def close(self) -> None:
+        """End the slots after the last student."""
+        with self.lock:
+            for slot in self.slots.values():
+                slot.close()
+            self.slots.clear()
+
+
+class Slot:
+    """A warm grading slot process (see :mod:`autograder.slot`), used by one thread at a time.
+
+    Started from the thread that uses it, so it dies with that thread's batch (PDEATHSIG).
+    """
+
+    def __init__(self, opts: Options, work: Path) -> None:
+        cmd = [sys.executable, "-m", "autograder.slot", "--grading", str(opts.grading), "--gpu", opts.gpu]
+        if opts.allow_weak:
+            cmd.append("--allow-weak-sandbox")
+        self.log = Path(tempfile.mkstemp(prefix="slot-", suffix=".log", dir=work)[1])
+        env = {**os.environ, "COLUMNS": "200"}  # rich wraps messages at 80 columns otherwise
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=log, start_new_session=True,
+                                         preexec_fn=partial(isolation.die_with_parent, os.getpid()))
+        self.timed_out = False
+        self._pending = b""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def grade(self, argv: list[str], stdout: Path, stderr: Path, timeout: float) -> int | None:
+        """The grading's exit code, or None if it timed out (then the slot is killed) or the
+        slot died."""
+        job = {"argv": argv, "stdout": str(stdout), "stderr": str(stderr)}
+        try:
+            self.proc.stdin.write((json.dumps(job) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self.kill()
+            return None
+        line = self._read_line(time.monotonic() + timeout)
+        if line is None:
+            self.kill()
+            return None
+        try:
+            code = json.loads(line)["code"]
+        except (ValueError, KeyError, TypeError):
+            self.kill()
+            return None
+        return code if type(code) is int else None
+
+    def _read_line(self, deadline: float) -> bytes | None:
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.timed_out = True
+                return None
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    return None  # the slot died
+                self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line
+
+    def log_tail(self) -> str:
+        try:
+            text = self.log.read_text("utf-8", "replace").strip()
+        except OSError:
+            return "no message"
+        return " ".join(text.splitlines()[-1:])[:1000] or "no message"
+
+    def kill(self) -> None:
+        _kill_group(self.proc)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # the slot stops its sandbox and exits
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -467,6 +549,7 @@ def _grade_all(batch: Batch, todo: list[Entry], console: Console) -> bool:
                     gradebook.rebuild(batch.opts.out, batch.tasks)
                 progress.console.print(_line(record, batch.opts.out), highlight=False, soft_wrap=True)
                 progress.advance(bar)
+        batch.close()  # while the pool's threads live: a slot dies with the thread that started it
     except KeyboardInterrupt:
         batch.stop()
         pool.shutdown(wait=True, cancel_futures=True)

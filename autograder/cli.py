@@ -8,6 +8,7 @@ message saying what to fix; 1 when `check` or `grade-examples` found problems.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from . import REPO
 err = Console(stderr=True, soft_wrap=True)  # a message stays one line, whatever the width
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, sandbox=None) -> int:
+    """Run one command. `sandbox`: a warm sandbox for `grade` (a batch slot's), kept by the caller."""
     parser = argparse.ArgumentParser(prog="autograder", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -74,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return cmd_grade(args, sandbox) if args.command == "grade" else COMMANDS[args.command](args)
     except (GradingConfigError,) as exc:
         err.print(f"[red]configuration error:[/] {exc}")
         return 2
@@ -91,7 +93,22 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
-def cmd_grade(args: argparse.Namespace) -> int:
+def cmd_grade(args: argparse.Namespace, sandbox=None) -> int:
+    with contextlib.ExitStack() as stack:
+        if sandbox is None:
+            from tests.harness.grading import load_grading
+
+            from .sandbox.zygote import Sandbox
+
+            # Started before the imports below, so the sandbox imports torch while we do.
+            limits = load_grading(Path(args.grading or REPO / "grading.yml")).limits
+            sandbox = Sandbox({}, limits, gpu=args.gpu != "off", allow_weak=args.allow_weak_sandbox)
+            stack.callback(sandbox.close)
+            sandbox.launch()
+        return _grade_and_report(args, sandbox)
+
+
+def _grade_and_report(args: argparse.Namespace, sandbox) -> int:
     from .grade import grade
     from .report import console, feedback, gradescope
 
@@ -101,8 +118,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             err.print("[red]cannot grade:[/] --gpu require needs a CUDA GPU, and torch sees none here")
             return 2
-    result = grade(args.submission, grading_path=args.grading, gpu=args.gpu,
-                   allow_weak=args.allow_weak_sandbox, gpu_only=args.gpu == "require", verbose=args.verbose)
+    result = grade(args.submission, grading_path=args.grading, gpu=args.gpu, allow_weak=args.allow_weak_sandbox,
+                   gpu_only=args.gpu == "require", verbose=args.verbose, sandbox=sandbox)
     if args.json:
         gradescope.write(result, Path(args.json))
     if args.feedback:

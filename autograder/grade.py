@@ -24,9 +24,12 @@ from tests.harness.scoring import score, unscored
 from . import REPO
 from .results import GradingResult, build
 from .sandbox.client import RemoteHomework
+from .sandbox.zygote import Sandbox
 from .submission import open_submission
 
 SUITES = ("tests", "autograder/hidden")
+UNUSED_PLUGINS = ("logging", "unraisableexception", "threadexception", "faulthandler", "doctest", "junitxml",
+                  "pastebin", "legacypath")
 
 
 class GraderError(Exception):
@@ -36,45 +39,59 @@ class GraderError(Exception):
 class GraderPlugin:
     """Answers the seam hook with the sandboxed worker."""
 
-    def __init__(self, files, problems, limits, gpu: str, allow_weak: bool) -> None:
+    def __init__(self, files, problems, limits, gpu: str, sandbox: Sandbox) -> None:
         self.files, self.limits, self.problems = files, limits, problems
-        self.gpu, self.allow_weak = gpu, allow_weak
+        self.gpu, self.sandbox = gpu, sandbox
         self.homework: RemoteHomework | None = None
         self.config: pytest.Config | None = None
+        self.fatal: str | None = None
 
     def pytest_configure(self, config: pytest.Config) -> None:
         self.config = config
 
     @pytest.hookimpl
     def pytest_homework_open(self, config: pytest.Config) -> RemoteHomework:
-        self.homework = RemoteHomework(self.files, self.limits, problems=self.problems, gpu=self.gpu,
-                                       allow_weak=self.allow_weak)
+        try:
+            self.homework = RemoteHomework(self.files, self.limits, problems=self.problems, gpu=self.gpu,
+                                           sandbox=self.sandbox)
+        except Exception as exc:  # noqa: BLE001 - the grader's own failure must never score as the student's
+            self.fatal = f"{type(exc).__name__}: {exc}"
+            pytest.exit(f"cannot grade: {self.fatal}", returncode=pytest.ExitCode.INTERRUPTED)
         return self.homework
 
 
 def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu: str = "auto",
-          allow_weak: bool = False, gpu_only: bool = False, verbose: bool = False) -> GradingResult:
-    """Grade one folder or .zip. Raises GraderError / SubmissionError when grading cannot run."""
+          allow_weak: bool = False, gpu_only: bool = False, verbose: bool = False,
+          sandbox: Sandbox | None = None) -> GradingResult:
+    """Grade one folder or .zip. Raises GraderError / SubmissionError when grading cannot run.
+
+    `sandbox`: a started one to grade in (the CLI's, or a batch's warm one); the caller keeps
+    it. Without it, one is started here and stopped at the end.
+    """
     grading_path = Path(grading_path or REPO / "grading.yml")
     grading = load_grading(grading_path)
     started = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        if sandbox is None:
+            sandbox = Sandbox({}, grading.limits, gpu=gpu != "off", allow_weak=allow_weak)
+            stack.callback(sandbox.close)
+            sandbox.launch()  # imports torch while pytest starts
+        return _grade(submission, grading, grading_path, sandbox, gpu, gpu_only, verbose, started)
+
+
+def _grade(submission, grading: GradingConfig, grading_path: Path, sandbox: Sandbox, gpu: str, gpu_only: bool,
+           verbose: bool, started: float) -> GradingResult:
     with open_submission(submission) as sub, tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\n")
-        plug = GraderPlugin(sub.files, sub.problems, grading.limits, gpu, allow_weak)
-        test_timeout = int(grading.limits.import_timeout_s * 3 + grading.limits.call_timeout_s * 10)
-        args = ["-c", str(ini), "--rootdir", str(REPO), "--noconftest", "-p", "no:cacheprovider",
-                "-p", "tests.harness.plugin", "-p", "pytest_timeout", f"--timeout={test_timeout}",
-                "--grading", str(grading_path), "-p", "no:stepwise", "-q", "-rN",
-                # pytest's own traceback rendering would double the time of a failing grading
-                "--tb=native",
-                "--import-mode=prepend"]
-        if gpu_only:
-            args += ["-m", "gpu"]
+        plug = GraderPlugin(sub.files, sub.problems, grading.limits, gpu, sandbox)
+        args = _pytest_args(ini, grading, grading_path) + (["-m", "gpu"] if gpu_only else [])
         args += [str(REPO / s) for s in SUITES]
         output = io.StringIO()
         with _trusted_environment(), contextlib.redirect_stdout(output):
             code = pytest.main(args, plugins=[plug])
+        if plug.fatal:
+            raise GraderError(f"the sandbox could not be set up, so nothing was graded: {plug.fatal}")
         if plug.homework is not None and plug.homework.fatal:
             raise GraderError(f"the sandbox could not start, so nothing was graded: {plug.homework.fatal}")
         errors = [f"{sub.problems[k]}" for k in sorted(sub.problems)]
@@ -88,17 +105,44 @@ def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu
         outcomes = config.stash[harness_plugin.OUTCOMES]
         _check_config(grading, outcomes, grading_path, gpu_only)
         homework = plug.homework
-        sandbox = homework.protections.summary() if homework else {}
+        described = homework.protections.summary() if homework else {}
         if homework and homework.inside_protections:
-            sandbox["inside_worker"] = homework.inside_protections
+            described["inside_worker"] = homework.inside_protections
+        if homework and homework.sandbox.resets:
+            described["zygote"] = f"reused after {homework.sandbox.resets} verified reset(s) (earlier students)"
         tasks = score(grading, outcomes)
         if gpu_only:
             for task in tasks:
                 task.tests = [t for t in task.tests if t.status != "not_run"]
         return build(grading.assignment, str(submission), tasks,
-                     execution_time=time.perf_counter() - started, sandbox=sandbox,
+                     execution_time=time.perf_counter() - started, sandbox=described,
                      worker_restarts=homework.restarts if homework else 0,
                      gpu=gpu, errors=errors)
+
+
+def _pytest_args(ini: Path, grading: GradingConfig, grading_path: Path) -> list[str]:
+    test_timeout = int(grading.limits.import_timeout_s * 3 + grading.limits.call_timeout_s * 10)
+    return ["-c", str(ini), "--rootdir", str(REPO), "--noconftest", "-p", "no:cacheprovider",
+            "-p", "tests.harness.plugin", "-p", "pytest_timeout", f"--timeout={test_timeout}",
+            "--grading", str(grading_path), "-p", "no:stepwise", "-q", "-rN",
+            # pytest's own traceback rendering would double the time of a failing grading
+            "--tb=native", "--import-mode=prepend",
+            # Student code never runs in this process: nothing of its output or logging to
+            # capture, and these plugins' per-test work is a third of the grader's own time.
+            "-s", *(arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}"))]
+
+
+def warm_up(grading_path: str | Path | None = None) -> None:
+    """Collect the suites once (nothing runs), so that grading processes forked from this one
+    find the test modules imported, assertion-rewritten, and pytest warm."""
+    grading_path = Path(grading_path or REPO / "grading.yml")
+    grading = load_grading(grading_path)
+    with tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n")
+        args = _pytest_args(ini, grading, grading_path) + ["--collect-only"] + [str(REPO / s) for s in SUITES]
+        with _trusted_environment(), contextlib.redirect_stdout(io.StringIO()):
+            pytest.main(args)
 
 
 def _check_config(grading: GradingConfig, outcomes, grading_path: Path, gpu_only: bool) -> None:

@@ -1,5 +1,6 @@
-"""The trusted side of the sandbox: starts the worker, sends calls, validates replies.
+"""The trusted side of the sandbox: sends calls to the workers, validates replies.
 
+:class:`~autograder.sandbox.zygote.Sandbox` starts the sandbox and forks workers in it.
 :class:`WorkerProcess` owns one sandboxed worker (restarted after a timeout or a crash).
 :class:`RemoteHomework` implements the test seam on top of it, so the public and hidden
 tests call student code exactly as they would in-process.
@@ -9,19 +10,11 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import json
 import os
 import select
-import shutil
 import signal
-import socket
 import struct
-import subprocess
-import sys
-import tempfile
-import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,223 +26,13 @@ from tests.harness.grading import Limits
 from tests.harness.seam import MODULES, Homework
 
 from . import isolation, wire
+from .zygote import CallTimeout, Sandbox, SandboxFault, WorkerDied
 
-HERE = Path(__file__).resolve().parent
-HARNESS = HERE.parent.parent / "tests" / "harness"
-
-
-WEAK_SANDBOX = ("neither bubblewrap nor Landlock is available, so student code could read the hidden "
-                "tests and solutions. Install bubblewrap (apt-get install bubblewrap) or use a Linux "
-                "kernel with Landlock, or pass --allow-weak-sandbox to grade anyway.")
-
-
-class SandboxFault(Exception):
-    """The student's code made the worker time out, crash or misbehave during a call."""
-
-
-class CallTimeout(SandboxFault):
-    pass
-
-
-class WorkerDied(SandboxFault):
-    pass
+__all__ = ["CallTimeout", "RemoteHomework", "RemoteObject", "SandboxFault", "StudentError", "WorkerDied"]
 
 
 class StudentError(Exception):
     """An exception of a type that only exists in the student's code."""
-
-
-class _Output(threading.Thread):
-    """Drains one of the worker's output pipes, keeping at most `limit` bytes."""
-
-    def __init__(self, stream, limit: int) -> None:
-        super().__init__(daemon=True)
-        self.stream, self.limit = stream, limit
-        self.data = bytearray()
-        self.dropped = 0
-
-    def run(self) -> None:
-        while chunk := self.stream.read1(1 << 16):
-            room = self.limit - len(self.data)
-            self.data += chunk[:max(room, 0)]
-            self.dropped += max(len(chunk) - max(room, 0), 0)
-
-    def text(self) -> str:
-        more = f"\n[... {self.dropped} more bytes of output dropped]" if self.dropped else ""
-        return self.data.decode("utf-8", "replace") + more
-
-
-class Sandbox:
-    """One submission's sandbox: a zygote that has imported torch, locked in, and forks a fresh
-    worker per homework module on request (and again after a crash or a timeout).
-
-    The zygote runs under bubblewrap (or Landlock alone), in its own cgroup and session, with
-    rlimits. It talks to the grader over a Unix socket: ``spawn`` (with the new worker's two
-    pipe ends attached) and ``kill``. Forking from it costs milliseconds instead of a torch
-    import per module.
-    """
-
-    def __init__(self, files: dict[str, Path], limits: Limits, *, gpu: bool = False,
-                 allow_weak: bool = False) -> None:
-        self.files, self.limits, self.gpu = files, limits, gpu
-        self.protections = isolation.detect()
-        if not self.protections.filesystem_isolated and not allow_weak:
-            raise isolation.SandboxUnavailable(WEAK_SANDBOX)
-        self.proc: subprocess.Popen | None = None
-        self.cgroup: isolation.Cgroup | None = None
-        self.info: dict = {}
-        self.launches = 0
-        self.last_output = ""
-        self._ready = False
-        self._runtime = Path(tempfile.mkdtemp(prefix="autograder-runtime-"))
-        for name in ("worker.py", "wire.py", "landlock.py"):
-            shutil.copy(HERE / name, self._runtime / name)
-        (self._runtime / "harness").mkdir()
-        for name in ("probes.py", "simcuda.py"):
-            shutil.copy(HARNESS / name, self._runtime / "harness" / name)
-        (self._runtime / "harness" / "__init__.py").write_text("")
-        os.chmod(self._runtime, 0o755)
-
-    # -- lifecycle --------------------------------------------------------------------------
-    def launch(self) -> None:
-        """Start the zygote without waiting for it to import torch."""
-        self.workdir = Path(tempfile.mkdtemp(prefix="autograder-work-"))
-        (self.workdir / "tmp").mkdir()
-        for key, path in self.files.items():
-            shutil.copy(path, self.workdir / f"{MODULES[key]}.py")
-        os.chmod(self.workdir, 0o777)
-        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        p = self.protections
-        config = {
-            "runtime": str(self._runtime), "workdir": str(self.workdir), "modules": MODULES,
-            "control_fd": theirs.fileno(), "pid_namespace": p.bubblewrap,
-            "landlock": p.landlock_abi >= 1,
-            "read_paths": isolation.python_paths() + isolation.SYSTEM_READ + [str(self._runtime), "/dev/null"],
-            "write_paths": [str(self.workdir), "/dev/null"] + (["/dev"] if self.gpu else []),
-        }
-        inner = [sys.executable, "-I", "-X", "faulthandler", str(self._runtime / "worker.py"), json.dumps(config)]
-        cmd = isolation.bwrap_command(inner, runtime=self._runtime, workdir=self.workdir, gpu=self.gpu) \
-            if p.bubblewrap else inner
-        self.cgroup = isolation.Cgroup(p.cgroup, f"w{os.getpid()}-{uuid.uuid4().hex[:8]}", self.limits) \
-            if p.cgroup else None
-        nproc = None if p.root else isolation.user_process_count() + self.limits.processes
-
-        grader = os.getpid()
-
-        def in_child() -> None:
-            isolation.die_with_parent(grader)
-            isolation.set_rlimits(self.limits, nproc)
-            if self.cgroup:
-                self.cgroup.enter()
-
-        # The NVML check answers torch.cuda.is_available() without initialising CUDA, which
-        # must not happen before the zygote forks.
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": str(torch.get_num_threads()),
-               "HOME": str(self.workdir), "TMPDIR": str(self.workdir / "tmp"),
-               "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, pass_fds=(theirs.fileno(),), env=env,
-                                     cwd=self.workdir, start_new_session=True, preexec_fn=in_child)
-        theirs.close()
-        self.launches += 1
-        cap = self.limits.output_kb * 1024
-        self._stdout, self._stderr = _Output(self.proc.stdout, cap), _Output(self.proc.stderr, cap)
-        self._stdout.start()
-        self._stderr.start()
-        self._ready = False
-
-    def ready(self) -> None:
-        """Start the zygote if needed and wait until it has imported torch and locked itself in."""
-        if not self.alive():
-            self.stop()
-            self.launch()
-        if self._ready:
-            return
-        try:
-            info = self._command(None, timeout=self.limits.import_timeout_s).get("info")
-        except SandboxFault as exc:
-            self.stop()
-            # No student code has run yet: the sandbox itself cannot start here.
-            raise isolation.SandboxUnavailable(f"the worker failed to start ({exc}):\n{self.last_output}") from None
-        self.info = info if type(info) is dict else {}
-        self._ready = True
-
-    def spawn(self) -> tuple[int, int, int]:
-        """A fresh worker forked from the zygote: (its pid, request pipe, reply pipe)."""
-        self.ready()
-        req_r, req_w = os.pipe()
-        rep_r, rep_w = os.pipe()
-        try:
-            reply = self._command({"op": "spawn"}, fds=[req_r, rep_w], timeout=self.limits.call_timeout_s)
-        except SandboxFault:
-            for fd in (req_w, rep_r):
-                os.close(fd)
-            self.stop()
-            raise
-        finally:
-            os.close(req_r)
-            os.close(rep_w)
-        if type(reply.get("pid")) is not int:
-            for fd in (req_w, rep_r):
-                os.close(fd)
-            raise WorkerDied(f"no worker could be started: {str(reply.get('error', reply))[:300]}")
-        return reply["pid"], req_w, rep_r
-
-    def kill(self, pid: int) -> int | None:
-        """Kill one worker and whatever it started; its exit code if it had already ended."""
-        if not self.alive():
-            return None
-        try:
-            code = self._command({"op": "kill", "pid": pid}, timeout=10).get("exit")
-        except SandboxFault:
-            self.stop()
-            return None
-        return code if type(code) is int else None
-
-    def _command(self, message: dict | None, *, fds: list[int] = (), timeout: float) -> dict:
-        """Send one control message (None: only read) and read the zygote's answer."""
-        try:
-            self._control.settimeout(timeout)
-            if message is not None:
-                socket.send_fds(self._control, [json.dumps(message).encode()], list(fds))
-            data = self._control.recv(1 << 16)
-        except (OSError, TimeoutError) as exc:
-            raise SandboxFault(f"the sandbox stopped answering ({type(exc).__name__})") from None
-        if not data:
-            raise SandboxFault("the sandbox ended")
-        try:
-            reply = json.loads(data)
-        except ValueError:
-            reply = None
-        if type(reply) is not dict:
-            raise SandboxFault("the sandbox sent an invalid answer")
-        return reply
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        """Kill the zygote and everything in the sandbox; remove its working folder."""
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.kill()
-        self.proc.wait()
-        if self.cgroup:
-            self.cgroup.destroy()
-        self._control.close()
-        for t in (self._stdout, self._stderr):
-            t.join(timeout=2)
-        self.last_output = (self._stdout.text() + self._stderr.text())[-4000:]
-        self.proc = None
-        self._ready = False
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self._runtime, ignore_errors=True)
 
 
 class WorkerProcess:
@@ -375,10 +158,13 @@ class RemoteHomework(Homework):
     remote = True
 
     def __init__(self, files: dict[str, Path], limits: Limits, *, problems: dict[str, str] | None = None,
-                 gpu: str = "auto", allow_weak: bool = False) -> None:
+                 gpu: str = "auto", allow_weak: bool = False, sandbox: Sandbox | None = None) -> None:
+        """`sandbox`: one already started (and kept after close()), else a new one is made."""
         self.limits = limits
         self.gpu_mode = gpu
-        self.sandbox = Sandbox(files, limits, gpu=gpu != "off", allow_weak=allow_weak)
+        self._owns_sandbox = sandbox is None
+        self.sandbox = sandbox or Sandbox(files, limits, gpu=gpu != "off", allow_weak=allow_weak)
+        self.sandbox.use(files)
         self.protections = self.sandbox.protections
         self.workers: dict[str, WorkerProcess] = {}
         # Modules that are missing or unusable, or whose import failed, with the reason.
@@ -484,7 +270,8 @@ class RemoteHomework(Homework):
     def close(self) -> None:
         for w in self.workers.values():
             w.close()
-        self.sandbox.close()
+        if self._owns_sandbox:
+            self.sandbox.close()
 
     # -- calls ------------------------------------------------------------------------------
     def call(self, key: str, target: dict, args: list, kwargs: dict) -> Any:

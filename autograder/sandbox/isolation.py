@@ -190,6 +190,8 @@ def set_rlimits(limits: Limits, nproc: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * mb,) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    # No POSIX message queues: they would outlive the student in a reused sandbox.
+    resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
     if nproc is not None:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 

@@ -19,14 +19,19 @@ import signal
 import socket
 import struct
 import sys
+import time
 import traceback
 
 def main() -> None:
     config = json.loads(sys.argv[1])
     sys.path[:0] = [config["runtime"]]
     protections = {}
+    lock_in = None
     if config.get("landlock"):
         import landlock
+
+        def lock_in() -> None:
+            landlock.restrict(config["read_paths"], config["write_paths"])
 
         protections = landlock.restrict(config["read_paths"], config["write_paths"])
     os.chdir(config["workdir"])
@@ -36,7 +41,7 @@ def main() -> None:
     from harness import probes, simcuda
 
     Zygote(config, lambda fds: Worker(dict(config, request_fd=fds[0], reply_fd=fds[1]),
-                                      wire, probes, simcuda, protections), protections).serve()
+                                      wire, probes, simcuda, protections), protections, lock_in).serve()
 
 
 def _die_with_parent() -> None:
@@ -50,10 +55,12 @@ def _die_with_parent() -> None:
 
 
 class Zygote:
-    """Forks workers on request; kills them (and what they started) when told."""
+    """Forks workers on request; kills them (and what they started) when told; on ``reset``
+    removes everything a student left (processes, System V IPC) so that the next student can
+    be graded here. It never runs student code itself."""
 
-    def __init__(self, config, make_worker, protections) -> None:
-        self.config, self.make_worker = config, make_worker
+    def __init__(self, config, make_worker, protections, lock_in) -> None:
+        self.config, self.make_worker, self.lock_in = config, make_worker, lock_in
         self.control = socket.socket(fileno=config["control_fd"])
         self.children: set[int] = set()
         self.exits: dict[int, int] = {}
@@ -77,6 +84,8 @@ class Zygote:
                     self.send({"pid": self.spawn(fds)})
                 elif command.get("op") == "kill":
                     self.send({"exit": self.kill(int(command["pid"]))})
+                elif command.get("op") == "reset" and self.config.get("pid_namespace"):
+                    self.send(self.reset())
                 else:
                     self.send({"error": "unknown command"})
             except Exception as exc:  # noqa: BLE001 - e.g. fork refused: say so, keep serving
@@ -95,6 +104,10 @@ class Zygote:
                 self.control.close()
                 os.setsid()  # its own process group, so it can be killed with all it starts
                 _die_with_parent()
+                if self.lock_in:
+                    # A Landlock domain nested in the zygote's: the worker (and all it starts)
+                    # can neither trace nor signal the zygote, which outlives the student.
+                    self.lock_in()
                 self.make_worker(fds).serve()
             finally:
                 os._exit(0)
@@ -123,6 +136,24 @@ class Zygote:
         if self.config.get("pid_namespace"):
             self.sweep()
         return self.exits.pop(pid, None)
+
+    def reset(self) -> dict:
+        """Kill every process but this one, remove System V IPC objects, and say what is left."""
+        for pid in list(self.children):
+            self.kill(pid)
+        self.children.clear()
+        own = {1, os.getpid(), os.getppid()}
+        for _ in range(250):  # killed processes linger until the namespace's init has reaped them
+            self.sweep()
+            left = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in own]
+            if not left:
+                break
+            time.sleep(0.02)
+        self.exits.clear()
+        removed = _remove_sysv_ipc()
+        times = os.times()
+        return {"left": len(left), "ipc_removed": removed, "ipc_left": len(_sysv_ipc_ids()),
+                "cpu_s": times.user + times.system}
 
     def reap(self) -> None:
         while True:
@@ -156,6 +187,40 @@ class Zygote:
             self.reap()
             if not killed:
                 return
+
+
+_IPC_RMID = 0
+
+
+def _sysv_ipc_ids() -> list[tuple[str, int]]:
+    """(kind, id) of every System V shared memory segment, semaphore set and message queue."""
+    found = []
+    for kind in ("shm", "sem", "msg"):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as table:
+                rows = table.read().splitlines()[1:]
+        except OSError:
+            continue
+        found += [(kind, int(row.split()[1])) for row in rows if row.split()]
+    return found
+
+
+def _remove_sysv_ipc() -> int:
+    """IPC objects live in the sandbox's IPC namespace, not in a process: a student's would
+    outlive them (and keep their memory charged) unless removed here."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    removed = 0
+    for kind, ident in _sysv_ipc_ids():
+        if kind == "shm":
+            ok = libc.shmctl(ident, _IPC_RMID, None) == 0
+        elif kind == "sem":
+            ok = libc.semctl(ident, 0, _IPC_RMID) == 0
+        else:
+            ok = libc.msgctl(ident, _IPC_RMID, None) == 0
+        removed += ok
+    return removed
 
 
 class Worker:

@@ -236,6 +236,14 @@ def test_reports_carry_no_terminal_escapes_and_cannot_fake_a_score(run):
     assert len(open_fences) % 2 == 1, "the fake score is outside a code block"
 
 
+def test_most_attacks_ran_in_a_sandbox_an_earlier_attack_had_used(run):
+    """The batch reuses a slot's sandbox after a verified reset, so the exact scores above also
+    show that no attack reached the submission graded after it in the same sandbox."""
+    graded = [run.results(name) for name in BY_NAME if run.status(name)["status"] == "graded"]
+    reused = [r for r in graded if "zygote" in r["extra_data"]["sandbox"]]
+    assert len(reused) >= len(graded) // 2, f"only {len(reused)} of {len(graded)} gradings reused a sandbox"
+
+
 def test_the_whole_corpus_grades_within_its_budget(run):
     assert run.seconds < GRADING_BUDGET_S * len(ATTACKS) / 2
 
