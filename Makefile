@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup grade test test-public test-grader stubs check bench clean
+.PHONY: setup grade test test-public test-grader stubs check bench locale clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,9 @@ check: setup
 
 # Grader, batch, nbgrader, memory and timing-harness figures into docs/performance.md (~7 min;
 # BENCH_ARGS=--quick for ~2 min).
+locale: setup
+	$(BIN)/python -m autograder.locale
+
 bench: setup
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 

@@ -74,6 +74,7 @@ class Options:
     gpu: str = "auto"
     grading: Path = REPO / "grading.yml"
     allow_weak: bool = False
+    lang: str | None = None  # None: grading.yml's feedback.lang
     strip_prefix: str | None = None
     student_timeout: float = DEFAULT_STUDENT_TIMEOUT_S
 
@@ -329,6 +330,8 @@ class Batch:
                 "--gpu", self.opts.gpu, "--grading", str(self.opts.grading)]
         if self.opts.allow_weak:
             argv.append("--allow-weak-sandbox")
+        if self.opts.lang:
+            argv += ["--lang", self.opts.lang]
         with self.lock:
             if self.stopping:
                 raise RuntimeError("the batch is stopping")

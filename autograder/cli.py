@@ -36,6 +36,8 @@ def main(argv: list[str] | None = None, *, sandbox=None) -> int:
     g.add_argument("--grading", metavar="FILE", help="grading.yml to use (default: the repository's)")
     g.add_argument("--allow-weak-sandbox", action="store_true",
                    help="grade even if the student's code could read the grader's files (no bubblewrap/Landlock)")
+    g.add_argument("--lang", choices=("en", "ru"), default=None,
+                   help="language of the messages and feedback (default: grading.yml's feedback.lang)")
     g.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output")
 
     sub.add_parser("check", help="validate grading.yml against the suites, assignment/ against solutions/, "
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None, *, sandbox=None) -> int:
     b.add_argument("--gpu", choices=("auto", "off"), default="auto", help="as for `grade`")
     b.add_argument("--grading", metavar="FILE", help="grading.yml to use (default: the repository's)")
     b.add_argument("--allow-weak-sandbox", action="store_true", help="as for `grade`")
+    b.add_argument("--lang", choices=("en", "ru"), default=None, help="as for `grade`")
     b.add_argument("--strip-prefix", metavar="PREFIX",
                    help="strip PREFIX from entry names to get student ids (default: the common '<name>-' prefix)")
     b.add_argument("--student-timeout", type=float, default=None, metavar="SECONDS",
@@ -119,7 +122,7 @@ def _grade_and_report(args: argparse.Namespace, sandbox) -> int:
             err.print("[red]cannot grade:[/] --gpu require needs a CUDA GPU, and torch sees none here")
             return 2
     result = grade(args.submission, grading_path=args.grading, gpu=args.gpu, allow_weak=args.allow_weak_sandbox,
-                   gpu_only=args.gpu == "require", verbose=args.verbose, sandbox=sandbox)
+                   gpu_only=args.gpu == "require", verbose=args.verbose, sandbox=sandbox, lang=args.lang)
     if args.json:
         gradescope.write(result, Path(args.json))
     if args.feedback:
@@ -196,7 +199,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             jobs=args.jobs if args.jobs is not None else os.cpu_count() or 1,
             deadline=batch.parse_deadline(args.deadline), force=args.force, gpu=args.gpu,
             grading=Path(args.grading) if args.grading else REPO / "grading.yml",
-            allow_weak=args.allow_weak_sandbox, strip_prefix=args.strip_prefix,
+            allow_weak=args.allow_weak_sandbox, strip_prefix=args.strip_prefix, lang=args.lang,
             student_timeout=batch.DEFAULT_STUDENT_TIMEOUT_S if args.student_timeout is None
             else args.student_timeout)
         return batch.run(opts, err=err)

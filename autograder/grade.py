@@ -62,7 +62,7 @@ class GraderPlugin:
 
 def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu: str = "auto",
           allow_weak: bool = False, gpu_only: bool = False, verbose: bool = False,
-          sandbox: Sandbox | None = None) -> GradingResult:
+          sandbox: Sandbox | None = None, lang: str | None = None) -> GradingResult:
     """Grade one folder or .zip. Raises GraderError / SubmissionError when grading cannot run.
 
     `sandbox`: a started one to grade in (the CLI's, or a batch's warm one); the caller keeps
@@ -76,16 +76,17 @@ def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu
             sandbox = Sandbox({}, grading.limits, gpu=gpu != "off", allow_weak=allow_weak)
             stack.callback(sandbox.close)
             sandbox.launch()  # imports torch while pytest starts
-        return _grade(submission, grading, grading_path, sandbox, gpu, gpu_only, verbose, started)
+        return _grade(submission, grading, grading_path, sandbox, gpu, gpu_only, verbose, started, lang)
 
 
 def _grade(submission, grading: GradingConfig, grading_path: Path, sandbox: Sandbox, gpu: str, gpu_only: bool,
-           verbose: bool, started: float) -> GradingResult:
+           verbose: bool, started: float, lang: str | None) -> GradingResult:
     with open_submission(submission) as sub, tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\n")
         plug = GraderPlugin(sub.files, sub.problems, grading.limits, gpu, sandbox)
         args = _pytest_args(ini, grading, grading_path) + (["-m", "gpu"] if gpu_only else [])
+        args += ["--lang", lang] if lang else []
         args += [str(REPO / s) for s in SUITES]
         output = io.StringIO()
         with _trusted_environment(), contextlib.redirect_stdout(output):

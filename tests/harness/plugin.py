@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from . import checks, seam
+from . import checks, i18n, seam
 from .grading import GradingConfig, GradingConfigError, load_grading
 from .scoring import CaseOutcome, score, short_name, test_id_of, unscored
 
@@ -28,6 +28,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "or assignment/ in the course repository)")
     group.addoption("--grading", metavar="FILE", default=None,
                     help="grading.yml with the points per test (default: <rootdir>/grading.yml)")
+    group.addoption("--lang", choices=i18n.LANGUAGES, default=None,
+                    help="language of the messages and the points summary (default: grading.yml's "
+                         "feedback.lang, else en)")
     group.addoption("--points-json", metavar="FILE", default=None,
                     help="at the end of the run, write the points per test and per task as JSON to FILE "
                          "(read by `python -m tests.harness.classroom`)")
@@ -50,6 +53,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except GradingConfigError as exc:
         config.stash[GRADING] = None
         config.stash[GRADING_ERROR] = str(exc)
+    grading = config.stash[GRADING]
+    i18n.set_language(config.getoption("--lang") or (grading.feedback.lang if grading else "en"))
 
 
 def submission_dir(config: pytest.Config) -> Path:

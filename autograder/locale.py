@@ -1,0 +1,103 @@
+"""`make locale`: compile the Russian catalogue and check it against the code.
+
+The translations live in ``tests/harness/locale/ru/*.po`` (one file per part of the code, so
+several people can translate at once). This merges them and writes
+``tests/harness/locale/ru/LC_MESSAGES/homework.mo``, which ``tests.harness.i18n`` loads with the
+standard library's gettext. Babel (already a dependency of nbgrader) reads, extracts and writes.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from . import REPO
+
+PARTS = REPO / "tests" / "harness" / "locale" / "ru"
+MO = PARTS / "LC_MESSAGES" / "homework.mo"
+# Where tr("...") messages are written: the tests, the harness and the grader's reports.
+SOURCES = ("tests", "autograder/hidden", "autograder/report", "autograder/grade.py")
+
+
+class LocaleError(Exception):
+    """The catalogue does not match the code; the message lists what to fix."""
+
+
+def code_messages() -> dict[str, str]:
+    """Every tr("...") message in the code -> where it is (file:line)."""
+    found: dict[str, str] = {}
+    for source in SOURCES:
+        path = REPO / source
+        if path.is_file():
+            with open(path, "rb") as f:
+                from babel.messages.extract import extract
+
+                items = [(path.name, *item) for item in extract("python", f, keywords={"tr": None})]
+        else:
+            items = [(name, lineno, message, comments, context) for name, lineno, message, comments, context
+                     in extract_from_dir(path, method_map=[("**.py", "python")], keywords={"tr": None})]
+        for name, lineno, message, _comments, _context in items:
+            if isinstance(message, str) and message:
+                found.setdefault(message, f"{source}/{name}:{lineno}" if path.is_dir() else f"{source}:{lineno}")
+    return found
+
+
+def merged() -> Catalog:
+    """All parts in one catalogue; the same message translated differently in two parts is an error."""
+    catalog = Catalog(locale="ru", domain="homework")
+    seen: dict[str, tuple[str, str]] = {}
+    for part in sorted(PARTS.glob("*.po")):
+        with open(part, "rb") as f:
+            for message in read_po(f, locale="ru"):
+                if not message.id:
+                    continue
+                if message.id in seen and seen[message.id][0] != message.string:
+                    raise LocaleError(f"{part.name} and {seen[message.id][1]} translate {message.id!r} differently")
+                seen[message.id] = (message.string, part.name)
+                catalog.add(message.id, message.string)
+    return catalog
+
+
+def compiled(catalog: Catalog) -> bytes:
+    out = io.BytesIO()
+    write_mo(out, catalog)
+    return out.getvalue()
+
+
+def problems(catalog: Catalog) -> list[str]:
+    """Messages in the code without a Russian translation, and translations of nothing."""
+    code = code_messages()
+    have = {m.id: m.string for m in catalog if m.id}
+    out = [f"{where}: no Russian translation for {msg!r}" for msg, where in code.items() if not have.get(msg)]
+    out += [f"{PARTS.name}/*.po: {msg!r} is no longer in the code" for msg in have if msg not in code]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    check_only = "--check" in (argv if argv is not None else sys.argv[1:])
+    catalog = merged()
+    issues = problems(catalog)
+    for issue in issues:
+        print(issue, file=sys.stderr)
+    data = compiled(catalog)
+    if check_only:
+        stale = not MO.is_file() or MO.read_bytes() != data
+        if stale:
+            print(f"{MO.relative_to(REPO)} is stale: run `make locale`", file=sys.stderr)
+        return 1 if issues or stale else 0
+    MO.parent.mkdir(parents=True, exist_ok=True)
+    tmp = MO.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(MO)
+    print(f"wrote {MO.relative_to(REPO)} ({len(catalog)} messages)")
+    return 1 if issues else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

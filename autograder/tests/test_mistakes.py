@@ -1,0 +1,82 @@
+"""Every mistake in the catalogue is caught by the tests it names, and named in plain words.
+
+The whole catalogue is graded in two batches (English and Russian messages); each mistake must
+fail exactly the tests it lists, and the first of them must show the documented message.
+``MISTAKES_MODULE=tensors`` (or autograd, performance) grades only that module's mistakes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder import REPO
+
+from .conftest import needs_strong_sandbox
+from .mistakes.build import DOC, mistakes_doc
+from .mistakes.catalogue import Mistake, all_mistakes
+
+ONLY = os.environ.get("MISTAKES_MODULE")
+MISTAKES = [m for m in all_mistakes() if ONLY in (None, m.module)]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("mistakes")
+    for mistake in MISTAKES:
+        mistake.write(root / "submissions")
+    out = {}
+    for lang in ("en", "ru"):
+        out[lang] = root / f"out-{lang}"
+        proc = subprocess.run([sys.executable, "-m", "autograder.cli", "batch", str(root / "submissions"),
+                               "--out", str(out[lang]), "-j", "2", "--gpu", "off", "--lang", lang],
+                              cwd=REPO, capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def _tests(out: Path, mistake: Mistake) -> dict[str, dict]:
+    status = json.loads((out / "students" / mistake.id / "status.json").read_text())
+    assert status["status"] == "graded", status["message"]
+    results = json.loads((out / "students" / mistake.id / "results.json").read_text())
+    return {t["name"]: t for t in results["tests"]}
+
+
+@needs_strong_sandbox
+@pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: m.id)
+def test_the_mistake_fails_exactly_its_tests(graded, mistake: Mistake):
+    tests = _tests(graded["en"], mistake)
+    unknown = [t for t in (*mistake.catches, *mistake.also_fails) if t not in tests]
+    assert not unknown, f"no such tests: {unknown}"
+    failed = sorted(name for name, t in tests.items() if t["status"] == "failed")
+    assert failed == sorted({*mistake.catches, *mistake.also_fails})
+
+
+@needs_strong_sandbox
+@pytest.mark.parametrize("lang", ["en", "ru"])
+@pytest.mark.parametrize("mistake", MISTAKES, ids=lambda m: m.id)
+def test_the_student_is_told_what_the_mistake_is(graded, mistake: Mistake, lang: str):
+    expected = mistake.message if lang == "en" else mistake.message_ru
+    output = _tests(graded[lang], mistake)[mistake.catches[0]]["output"]
+    assert expected in output
+
+
+@pytest.mark.skipif(ONLY is not None, reason="the catalogue is checked as a whole")
+def test_the_catalogue_has_twenty_distinct_mistakes_in_every_module():
+    mistakes = all_mistakes()
+    assert len(mistakes) >= 20
+    assert {m.module for m in mistakes} == {"tensors", "autograd", "performance"}
+    assert len({m.message for m in mistakes}) == len(mistakes), "two mistakes share a message"
+    for m in mistakes:
+        assert m.catches and m.message and m.message_ru and m.title_ru and (m.replace or m.append), m.id
+
+
+@pytest.mark.skipif(ONLY is not None, reason="the catalogue is checked as a whole")
+def test_docs_show_the_current_catalogue():
+    assert DOC.read_text(encoding="utf-8") == mistakes_doc(), \
+        "docs/mistakes.md is stale: run `python -m autograder.tests.mistakes.build`"
