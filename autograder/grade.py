@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import i18n
 from tests.harness import plugin as harness_plugin
 from tests.harness.grading import GradingConfig, load_grading
 from tests.harness.scoring import score, unscored
@@ -118,7 +119,7 @@ def _grade(submission, grading: GradingConfig, grading_path: Path, sandbox: Sand
         return build(grading.assignment, str(submission), tasks,
                      execution_time=time.perf_counter() - started, sandbox=described,
                      worker_restarts=homework.restarts if homework else 0,
-                     gpu=gpu, errors=errors)
+                     gpu=gpu, errors=errors, lang=i18n.language())
 
 
 def _pytest_args(ini: Path, grading: GradingConfig, grading_path: Path) -> list[str]:

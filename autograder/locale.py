@@ -20,19 +20,20 @@ from babel.messages.pofile import read_po
 from . import REPO
 
 PARTS = REPO / "tests" / "harness" / "locale" / "ru"
-MO = PARTS / "LC_MESSAGES" / "homework.mo"
+MO_PATH = "tests/harness/locale/ru/LC_MESSAGES/homework.mo"
+MO = REPO / MO_PATH
 # Where tr("...") messages are written: the tests, the harness and the grader's reports.
-SOURCES = ("tests", "autograder/hidden", "autograder/report", "autograder/grade.py")
+SOURCES = ("tests", "autograder/hidden", "autograder/report", "autograder/sandbox/client.py")
 
 
 class LocaleError(Exception):
     """The catalogue does not match the code; the message lists what to fix."""
 
 
-def code_messages() -> dict[str, str]:
+def code_messages(sources: tuple[str, ...] = SOURCES) -> dict[str, str]:
     """Every tr("...") message in the code -> where it is (file:line)."""
     found: dict[str, str] = {}
-    for source in SOURCES:
+    for source in sources:
         path = REPO / source
         if path.is_file():
             with open(path, "rb") as f:
@@ -68,6 +69,17 @@ def compiled(catalog: Catalog) -> bytes:
     out = io.BytesIO()
     write_mo(out, catalog)
     return out.getvalue()
+
+
+def compiled_public() -> bytes:
+    """The catalogue for the student release: only messages of the public tests and harness, so
+    that the hidden tests' messages (what they check) do not ship."""
+    public = code_messages(("tests",))
+    catalog = Catalog(locale="ru", domain="homework")
+    for message in merged():
+        if message.id and message.id in public:
+            catalog.add(message.id, message.string)
+    return compiled(catalog)
 
 
 def problems(catalog: Catalog) -> list[str]:

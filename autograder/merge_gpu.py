@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from tests.harness import i18n
 from tests.harness.grading import GradingConfig, load_grading
 from tests.harness.scoring import CaseOutcome, score
 
@@ -85,7 +86,9 @@ def merge_one(base: dict, gpu: dict, grading: GradingConfig):
             cases[c["nodeid"]] = c
     outcomes = [CaseOutcome(c["nodeid"], c["status"], c.get("message", "")) for c in cases.values()]
     extra = base["extra_data"]
-    return build(grading.assignment, extra.get("submission", ""), score(grading, outcomes),
-                 execution_time=float(base.get("execution_time", 0)) + float(gpu.get("execution_time", 0)),
-                 sandbox=extra.get("sandbox", {}), worker_restarts=int(extra.get("worker_restarts", 0)),
-                 gpu="merged", errors=list(extra.get("errors", [])))
+    lang = extra.get("lang") if extra.get("lang") in i18n.LANGUAGES else "en"
+    with i18n.using(lang):  # messages the re-scoring writes (e.g. "counts once ...") in the student's language
+        return build(grading.assignment, extra.get("submission", ""), score(grading, outcomes),
+                     execution_time=float(base.get("execution_time", 0)) + float(gpu.get("execution_time", 0)),
+                     sandbox=extra.get("sandbox", {}), worker_restarts=int(extra.get("worker_restarts", 0)),
+                     gpu="merged", errors=list(extra.get("errors", [])), lang=lang)

@@ -266,6 +266,8 @@ def render_grading(grading_path: Path, public_files: set[str]) -> tuple[str, Gra
         for name, task in config.tasks.items():
             out.append(f"  {name}:")
             out.append(f"    title: {json.dumps(task.title, ensure_ascii=False)}")
+            if task.titles:
+                out.append(f"    titles: {json.dumps(task.titles, ensure_ascii=False)}")
             out.append(f"    points: {_num(task.points)}")
             if task.manual:
                 out.append("    manual: true\n")
@@ -331,6 +333,9 @@ def render_release(repo: Path | None = None) -> dict[str, bytes]:
     public_files = {rel for rel in tests if Path(rel).name.startswith("test_")}
     grading, config = render_grading(repo / "grading.yml", public_files)
     files["grading.yml"] = grading.encode("utf-8")
+    from . import locale
+
+    files[locale.MO_PATH] = locale.compiled_public()  # (the course catalogue also holds hidden tests' messages)
     files[_stubgen().NOTEBOOK] = render_notebook(solutions / _stubgen().NOTEBOOK, config.assignment).encode("utf-8")
     workflow = repo / WORKFLOW_TEMPLATE
     if workflow.is_file():
@@ -341,6 +346,21 @@ def render_release(repo: Path | None = None) -> dict[str, bytes]:
 # --------------------------------------------------------------------------------------
 # The leak check
 # --------------------------------------------------------------------------------------
+
+def _check_hidden_messages(out: Path, files: list[str], repo: Path) -> list[str]:
+    """No message that only the hidden tests show (it says what they check), e.g. in a catalogue."""
+    from . import locale
+
+    if repo.resolve() != REPO.resolve():
+        return []  # (messages are extracted from this repository's sources)
+    public = locale.code_messages(("tests",))
+    hidden = [m for m in locale.code_messages(("autograder/hidden",)) if m not in public and len(m) >= 20]
+    problems = []
+    for rel in files:
+        data = (out / rel).read_bytes()
+        problems += [f"{rel}: holds a hidden test's message: {m[:60]!r}" for m in hidden if m.encode() in data]
+    return problems
+
 
 def _released_files(out: Path) -> list[str]:
     return sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
@@ -382,6 +402,7 @@ def check_release(out: Path, repo: Path | None = None) -> list[str]:
                 match = pattern.search(line) if pattern else None
                 if match:
                     problems.append(f"{rel}:{number}: {what} ({match.group(0)})")
+    problems.extend(_check_hidden_messages(out, files, repo))
     problems.extend(_check_grading(out, files))
     return problems
 

@@ -19,6 +19,8 @@ class TestResult(BaseModel):
     cases_passed: int = 0
     cases: int = 0
     hidden: bool = False
+    # Position among the task's tests that did not pass, most useful hint first (0); None if passed.
+    hint_rank: int | None = None
 
 
 class TaskResult(BaseModel):
@@ -42,6 +44,7 @@ class GradingResult(BaseModel):
     worker_restarts: int = 0
     gpu: str = "off"
     errors: list[str] = Field(default_factory=list)
+    lang: str = "en"  # of the messages; reports are written in it too
     # Every test case's outcome, so results can be re-scored (e.g. merged with a later GPU run).
     cases: list[dict] = Field(default_factory=list)
 
@@ -65,17 +68,18 @@ def clean_text(text: str, limit: int = MAX_OUTPUT) -> str:
 
 
 def build(assignment: str, submission: str, tasks: list[TaskScore], *, execution_time: float,
-          sandbox: dict, worker_restarts: int, gpu: str, errors: list[str]) -> GradingResult:
+          sandbox: dict, worker_restarts: int, gpu: str, errors: list[str], lang: str = "en") -> GradingResult:
     tests, task_results = [], []
     for task in tasks:
         task_results.append(TaskResult(name=task.name, title=task.title, score=task.score,
                                        max_score=task.max_score, manual=task.manual,
                                        pending_gpu=task.pending_gpu))
+        ranks = {t.test_id: i for i, t in enumerate(task.hints())}
         for t in task.tests:
             tests.append(TestResult(
                 name=t.test_id, task=task.name, score=t.score, max_score=t.max_score, status=t.status,
                 output=clean_text(t.message), cases_passed=t.passed_cases, cases=len(t.cases),
-                hidden=not t.test_id.startswith("tests/")))
+                hidden=not t.test_id.startswith("tests/"), hint_rank=ranks.get(t.test_id)))
     automatic = [t for t in task_results if not t.manual]
     cases = [{"nodeid": c.nodeid, "status": c.status, "message": clean_text(c.message, 1000)}
              for task in tasks for t in task.tests for c in t.cases]
@@ -84,4 +88,4 @@ def build(assignment: str, submission: str, tasks: list[TaskScore], *, execution
         score=round(sum(t.score for t in automatic), 4),
         max_score=round(sum(t.max_score for t in automatic), 4),
         execution_time=round(execution_time, 3), tasks=task_results, tests=tests,
-        sandbox=sandbox, worker_restarts=worker_restarts, gpu=gpu, errors=errors, cases=cases)
+        sandbox=sandbox, worker_restarts=worker_restarts, gpu=gpu, errors=errors, cases=cases, lang=lang)

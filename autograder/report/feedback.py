@@ -5,41 +5,49 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from tests.harness import i18n
+from tests.harness.i18n import tr
+
 from ..results import GradingResult
 
-STATUS = {"passed": "passed", "failed": "failed", "pending_gpu": "pending GPU", "skipped": "skipped",
-          "not_run": "did not run"}
-
-
 def render(result: GradingResult) -> str:
-    lines = [f"# Feedback — {result.assignment}", "",
-             f"**Automatic score: {result.score:g} / {result.max_score:g}**", ""]
+    with i18n.using(result.lang):
+        return _render(result)
+
+
+def _render(result: GradingResult) -> str:
+    lines = [tr("# Feedback — {assignment}", assignment=result.assignment), "",
+             tr("**Automatic score: {score} / {max_score}**", score=f"{result.score:g}",
+                max_score=f"{result.max_score:g}"), ""]
     if result.errors:
-        lines += ["## Problems with the submission", ""] + [f"- {e}" for e in result.errors] + [""]
-    lines += ["## Points per task", "", "| Task | Points | |", "|---|---:|---|"]
+        lines += [tr("## Problems with the submission"), ""] + [f"- {e}" for e in result.errors] + [""]
+    lines += [tr("## Points per task"), "", tr("| Task | Points | |"), "|---|---:|---|"]
     for task in result.tasks:
         if task.manual:
-            lines.append(f"| {task.title} | — / {task.max_score:g} | graded by hand |")
+            by_hand = tr("graded by hand")
+            lines.append(f"| {task.title} | — / {task.max_score:g} | {by_hand} |")
             continue
-        note = f"{task.pending_gpu:g} pending a GPU run" if task.pending_gpu else ""
+        note = tr("{points} pending a GPU run", points=f"{task.pending_gpu:g}") if task.pending_gpu else ""
         lines.append(f"| {task.title} | {task.score:g} / {task.max_score:g} | {note} |")
     lines.append("")
     for task in result.tasks:
         failed = [t for t in result.tests if t.task == task.name and t.status in ("failed", "not_run")]
         if not failed:
             continue
-        lines += [f"## {task.title}: what to fix", ""]
-        # Public tests first (students can run them), then the largest point losses.
-        for t in sorted(failed, key=lambda t: (t.hidden, -(t.max_score - t.score))):
-            where = "hidden test" if t.hidden else f"run it: `pytest \"{t.name}\"`"
-            cases = f", {t.cases_passed}/{t.cases} cases passed" if t.cases > 1 else ""
+        lines += [tr("## {task}: what to fix", task=task.title), ""]
+        # The most useful hint first (see TaskScore.hints): what fixing it is worth, public first.
+        for t in sorted(failed, key=lambda t: (t.hint_rank is None, t.hint_rank or 0)):
+            where = tr("hidden test") if t.hidden else tr("run it: `pytest \"{test}\"`", test=t.name)
+            cases = tr(", {passed}/{cases} cases passed", passed=t.cases_passed, cases=t.cases) \
+                if t.cases > 1 else ""
             lines += [f"### `{t.name.split('::')[1]}` — {t.score:g} / {t.max_score:g} ({where}{cases})", "",
-                      *_fenced(_trim(t.output) or "(no message)"), ""]
+                      *_fenced(_trim(t.output) or tr("(no message)")), ""]
     pending = result.pending_gpu
     if pending:
-        lines += ["## Pending a GPU", "",
-                  "These tests need a real CUDA GPU and will be graded on one; their points are not counted yet:", ""]
-        lines += [f"- `{t.name}` ({t.max_score:g} points)" for t in pending] + [""]
+        lines += [tr("## Pending a GPU"), "",
+                  tr("These tests need a real CUDA GPU and will be graded on one; their points are not counted "
+                     "yet:"), ""]
+        lines += [tr("- `{test}` ({points} points)", test=t.name, points=f"{t.max_score:g}") for t in pending] + [""]
     return "\n".join(lines)
 
 
@@ -52,7 +60,7 @@ def _fenced(text: str) -> list[str]:
 
 def _trim(text: str, limit: int = 3000) -> str:
     text = text.strip()
-    return text if len(text) <= limit else text[:limit] + "\n[... truncated]"
+    return text if len(text) <= limit else text[:limit] + "\n" + tr("[... truncated]")
 
 
 def write(result: GradingResult, path: Path) -> None:

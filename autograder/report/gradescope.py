@@ -5,17 +5,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.harness import i18n
+from tests.harness.i18n import tr
+
 from ..results import GradingResult
 
 
 def to_gradescope(result: GradingResult) -> dict:
+    with i18n.using(result.lang):
+        return _to_gradescope(result)
+
+
+def _to_gradescope(result: GradingResult) -> dict:
     tests = []
     for t in result.tests:
         output = t.output
         if t.status == "pending_gpu":
-            output = "Pending: this test needs a real CUDA GPU; its points are withheld until it runs on one."
+            output = tr("Pending: this test needs a real CUDA GPU; its points are withheld until it runs on one.")
         elif t.status == "not_run":
-            output = "This test did not run."
+            output = tr("This test did not run.")
         tests.append({
             "name": t.name, "score": t.score, "max_score": t.max_score,
             # Gradescope knows only passed/failed; the finer status is in the tags.
@@ -29,7 +37,7 @@ def to_gradescope(result: GradingResult) -> dict:
         "score": result.score,
         "max_score": result.max_score,
         "execution_time": result.execution_time,
-        "output": _summary_line(result),
+        "output": _summary_line(result),  # (in the result's language)
         "tests": tests,
         "extra_data": {
             "assignment": result.assignment,
@@ -42,21 +50,25 @@ def to_gradescope(result: GradingResult) -> dict:
             "errors": result.errors,
             "submission": result.submission,
             "cases": result.cases,
+            "lang": result.lang,
         },
     }
 
 
 def _summary_line(result: GradingResult) -> str:
-    pending = sum(t.max_score for t in result.pending_gpu)
-    line = f"Automatic score: {result.score:g} / {result.max_score:g}."
-    if result.errors:
-        line += " Problems with the submission: " + "; ".join(result.errors) + "."
-    if pending:
-        line += f" {pending:g} points are pending a GPU run."
-    manual = [t for t in result.tasks if t.manual]
-    if manual:
-        line += " " + ", ".join(f"{t.title} ({t.max_score:g} points)" for t in manual) + " is graded by hand."
-    return line
+    with i18n.using(result.lang):
+        pending = sum(t.max_score for t in result.pending_gpu)
+        line = tr("Automatic score: {score} / {max_score}.", score=f"{result.score:g}",
+                  max_score=f"{result.max_score:g}")
+        if result.errors:
+            line += " " + tr("Problems with the submission: {problems}.", problems="; ".join(result.errors))
+        if pending:
+            line += " " + tr("{points} points are pending a GPU run.", points=f"{pending:g}")
+        manual = [t for t in result.tasks if t.manual]
+        if manual:
+            named = [tr("{task} ({points} points)", task=t.title, points=f"{t.max_score:g}") for t in manual]
+            line += " " + tr("{tasks} is graded by hand.", tasks=", ".join(named))
+        return line
 
 
 def write(result: GradingResult, path: Path) -> None:

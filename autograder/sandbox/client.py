@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from tests.harness import checks, probes
+from tests.harness.i18n import tr
 from tests.harness.grading import Limits
 from tests.harness.seam import MODULES, Homework
 
@@ -99,7 +100,8 @@ class WorkerProcess:
             return reply, reply_blobs
         except TimeoutError:
             self.stop()
-            raise CallTimeout(f"timed out after {timeout:g} s (an infinite loop, or far too slow?)") from None
+            raise CallTimeout(tr("timed out after {seconds} s (an infinite loop, or far too slow?)",
+                                 seconds=f"{timeout:g}")) from None
         except (EOFError, BrokenPipeError):
             time.sleep(0.05)  # let the zygote see the death before asking it for the exit code
             sandbox_alive = self.sandbox.alive()
@@ -108,7 +110,7 @@ class WorkerProcess:
                              else "the student's code ended the whole sandbox (killed every process?)") from None
         except wire.ProtocolError as exc:
             self.stop()
-            raise SandboxFault(f"the student's process sent an invalid reply ({exc})") from None
+            raise SandboxFault(tr("your code's process sent an invalid reply ({why})", why=exc)) from None
 
     def _write(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)
@@ -138,13 +140,13 @@ class WorkerProcess:
 
 def _death_message(code: int | None) -> str:
     if code is None:
-        return "the student's process stopped answering"
+        return tr("your code's process stopped answering")
     if code < 0:
         name = signal.Signals(-code).name
-        why = {"SIGKILL": " (killed: out of memory or a limit?)", "SIGSEGV": " (a crash in native code)",
-               "SIGXCPU": " (CPU time limit exceeded)", "SIGXFSZ": " (file size limit exceeded)"}
-        return f"the student's process was killed by {name}{why.get(name, '')}"
-    return f"the student's process exited with code {code} during the call (os._exit / sys.exit?)"
+        why = {"SIGKILL": tr(" (killed: out of memory or a limit?)"), "SIGSEGV": tr(" (a crash in native code)"),
+               "SIGXCPU": tr(" (CPU time limit exceeded)"), "SIGXFSZ": tr(" (file size limit exceeded)")}
+        return tr("your code's process was killed by {signal}", signal=name) + why.get(name, "")
+    return tr("your code's process exited with code {code} during the call (os._exit / sys.exit?)", code=code)
 
 
 # -- the seam -----------------------------------------------------------------------------
@@ -201,7 +203,8 @@ class RemoteHomework(Homework):
             except pytest.exit.Exception:
                 raise
             except Exception as exc:  # noqa: BLE001 - whatever the import did, the module is unusable
-                self._unavailable[key] = f"{name}.py could not be imported: {type(exc).__name__}: {exc}"
+                self._unavailable[key] = tr("{module}.py could not be imported: {error}", module=name,
+                                            error=f"{type(exc).__name__}: {exc}")
                 pytest.fail(self._unavailable[key], pytrace=False)
             self._imported[key] = worker.starts
         return RemoteObject(self, key, {"module": key}, name, name)
@@ -217,7 +220,8 @@ class RemoteHomework(Homework):
                 ctx.save_for_backward(*inputs)
                 out = homework.call(module, target, [i.detach() for i in inputs], {})
                 if type(out) is not torch.Tensor:
-                    raise TypeError(f"{name}.apply returned {checks.describe(out)}, not a torch.Tensor")
+                    raise TypeError(tr("{name}.apply returned {what}, not a torch.Tensor", name=name,
+                                       what=checks.describe(out)))
                 return out.clone()
 
             @staticmethod
@@ -227,11 +231,12 @@ class RemoteHomework(Homework):
                                           args=[i.detach() for i in inputs],
                                           kwargs={"grad_output": grad_output.detach()})["value"]
                 if type(grads) is not list or len(grads) != len(inputs):
-                    raise TypeError(f"{name}.backward returned the wrong number of gradients")
+                    raise TypeError(tr("{name}.backward returned the wrong number of gradients (one per "
+                                       "input of forward)", name=name))
                 for g, x in zip(grads, inputs):
                     if g is not None and (type(g) is not torch.Tensor or g.shape != x.shape):
-                        raise TypeError(f"{name}.backward returned {checks.describe(g)} for an input "
-                                        f"of shape {tuple(x.shape)}")
+                        raise TypeError(tr("{name}.backward returned {what} for an input of shape {shape}",
+                                           name=name, what=checks.describe(g), shape=tuple(x.shape)))
                 return tuple(None if g is None else g.clone() for g in grads)
 
         RemoteFunction.__name__ = name
@@ -283,9 +288,9 @@ class RemoteHomework(Homework):
                               args=args, kwargs=kwargs)
         for tensor, before in given:
             if not _same_values(tensor.detach(), before):
-                checks.fail(f"{self._name(key, target)} changed the values of a tensor it was given — a "
-                            "function must not modify its inputs in place (avoid `+=`, `.add_()`, "
-                            "`.zero_()`, `.clamp_()` on arguments); work on a copy instead")
+                checks.fail(tr("{function} changed the values of a tensor it was given — a function must not "
+                               "modify its inputs in place (avoid `+=`, `.add_()`, `.zero_()`, `.clamp_()` on "
+                               "arguments); work on a copy instead", function=self._name(key, target)))
         return reply["value"]
 
     @staticmethod
@@ -323,7 +328,7 @@ class RemoteHomework(Homework):
             out = {k: decoder.decode(v) for k, v in ok.items()}
         except wire.ProtocolError as exc:
             worker.stop()
-            raise SandboxFault(f"the student's process sent an invalid reply ({exc})") from None
+            raise SandboxFault(tr("your code's process sent an invalid reply ({why})", why=exc)) from None
         if "args" in out:
             _sync_back(args, out["args"])
             _sync_back(kwargs, out["kwargs"])
@@ -390,7 +395,8 @@ def _student_exception(error: Any) -> BaseException:
     where = _student_location(tb)
     text = message + (f"  [{where}]" if where else "")
     if kind == "SystemExit":
-        exc: BaseException = StudentError(f"your code called sys.exit({message}) — return a value instead")
+        exc: BaseException = StudentError(tr("your code called sys.exit({code}) — return a value instead",
+                                             code=message))
     else:
         for name in mro:
             cls = getattr(builtins, name, None)

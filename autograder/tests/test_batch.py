@@ -360,6 +360,40 @@ def test_a_grading_past_the_student_timeout_is_killed_and_recorded_as_an_error(t
     assert "| errors | 1 |" in (out / "report.md").read_text()
 
 
+@needs_strong_sandbox
+def test_a_slot_that_dies_before_answering_is_reported_and_a_new_slot_grades(tmp_path):
+    import signal
+    import threading
+
+    def sandboxes() -> set[int]:
+        return {int(p.parent.name) for p in Path("/proc").glob("[0-9]*/comm")
+                if p.exists() and _read(p).strip() == "bwrap"}
+
+    before = sandboxes()
+    opts = batch.Options(submissions=tmp_path, out=tmp_path / "out", gpu="off")
+    slot = batch.Slot(opts, tmp_path)
+    threading.Timer(1.0, lambda: os.killpg(slot.proc.pid, signal.SIGKILL)).start()
+    argv = ["grade", str(REPO / "solutions"), "--gpu", "off"]
+    assert slot.grade(argv, tmp_path / "stdout", tmp_path / "stderr", timeout=120) is None
+    assert not slot.timed_out and not slot.alive()
+    assert wait_for(lambda: sandboxes() <= before, timeout=10), "the dead slot's sandbox outlived it"
+    fresh = batch.Slot(opts, tmp_path)
+    try:
+        assert fresh.grade(argv + ["--json", str(tmp_path / "r.json")], tmp_path / "stdout", tmp_path / "stderr",
+                           timeout=300) == 0
+        assert json.loads((tmp_path / "r.json").read_text())["score"] == 83.75
+    finally:
+        fresh.close()
+    assert not fresh.alive()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
 # -- real batches ----------------------------------------------------------------------------------
 @needs_strong_sandbox
 def test_batch_grades_folders_zips_and_git_repositories_at_the_deadline(tmp_path, capsys):

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import torch
 
+from .i18n import tr
+
 # The grader's wire sets this attribute on tensors that came back from the student's process,
 # recording what autograd looked like there (a tensor's autograd graph cannot cross processes).
 REMOTE_META = "_homework_remote_meta"
@@ -35,9 +37,9 @@ def too_slow(message: str) -> None:
 
 def describe(value: Any) -> str:
     if type(value) is torch.Tensor:
-        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+        return tr("a {dtype} tensor of shape {shape}", dtype=value.dtype, shape=tuple(value.shape))
     name = getattr(value, "remote_type", None) or type(value).__name__
-    return f"a {name}" + (f" ({value!r})" if isinstance(value, (int, float, bool, str)) else "")
+    return tr("a {type}", type=name) + (f" ({value!r})" if isinstance(value, (int, float, bool, str)) else "")
 
 
 def tensor(value: Any, name: str, *, shape: tuple | None = None, dtype: torch.dtype | None = None,
@@ -47,24 +49,27 @@ def tensor(value: Any, name: str, *, shape: tuple | None = None, dtype: torch.dt
     if type(value) is not torch.Tensor:
         hint = ""
         if isinstance(value, (int, float)):
-            hint = " — you returned a Python number; keep it a tensor (e.g. `a.sum()`, not `a.sum().item()`)"
+            hint = tr(" — you returned a Python number; keep it a tensor (e.g. `a.sum()`, not `a.sum().item()`)")
         elif isinstance(value, torch.Tensor):
-            hint = " — a subclass of Tensor is not accepted; return a plain torch.Tensor"
-        fail(f"{name} should be a torch.Tensor, but it is {describe(value)}{hint}")
+            hint = tr(" — a subclass of Tensor is not accepted; return a plain torch.Tensor")
+        fail(tr("{name} should be a torch.Tensor, but it is {what}", name=name, what=describe(value)) + hint)
     if shape is not None and tuple(value.shape) != tuple(shape):
         hint = ""
         if len(shape) == 2 and tuple(value.shape) == tuple(reversed(shape)) and shape[0] != shape[1]:
-            hint = " — that is the transposed shape; check the order of your operands or dimensions"
+            hint = tr(" — that is the transposed shape; check the order of your operands or dimensions")
         elif value.numel() == _numel(shape):
-            hint = " — same number of elements, wrong arrangement"
-        fail(f"{name} should have shape {tuple(shape)}, but it has shape {tuple(value.shape)}{hint}")
+            hint = tr(" — same number of elements, wrong arrangement")
+        fail(tr("{name} should have shape {expected}, but it has shape {actual}", name=name, expected=tuple(shape),
+                actual=tuple(value.shape)) + hint)
     if dtype is not None and value.dtype != dtype:
         hint = ""
         if dtype == torch.int64 and value.dtype.is_floating_point:
-            hint = " — torch.arange(16) gives int64; a float argument like 16.0 gives float32"
-        fail(f"{name} should have dtype {dtype}, but it has dtype {value.dtype}{hint}")
+            hint = tr(" — torch.arange(16) gives int64; a float argument like 16.0 gives float32")
+        fail(tr("{name} should have dtype {expected}, but it has dtype {actual}", name=name, expected=dtype,
+                actual=value.dtype) + hint)
     if device is not None and value.device.type != device:
-        fail(f"{name} should be on {device}, but it is on {value.device}")
+        fail(tr("{name} should be on {expected}, but it is on {actual}", name=name, expected=device,
+                actual=value.device))
     return value
 
 
@@ -77,15 +82,15 @@ def close(actual: Any, expected: torch.Tensor, name: str, *, rtol: float | None 
         torch.testing.assert_close(actual.detach(), expected.detach(), rtol=rtol, atol=atol,
                                    check_device=False)
     except AssertionError as exc:
-        fail(f"{name} has wrong values{' — ' + hint if hint else ''}.\n{exc}")
+        fail(tr("{name} has wrong values", name=name) + (f" — {hint}" if hint else "") + f".\n{exc}")
 
 
 def number(actual: Any, name: str) -> float:
     """A real Python float/int (not bool, not a tensor)."""
     __tracebackhide__ = True
     if type(actual) not in (float, int):
-        hint = " — convert with float(...) or .item()" if type(actual) is torch.Tensor else ""
-        fail(f"{name} should be a Python float, but it is {describe(actual)}{hint}")
+        hint = tr(" — convert with float(...) or .item()") if type(actual) is torch.Tensor else ""
+        fail(tr("{name} should be a Python float, but it is {what}", name=name, what=describe(actual)) + hint)
     return float(actual)
 
 
@@ -93,10 +98,11 @@ def mapping(actual: Any, name: str, keys: list) -> dict:
     """Exactly a dict holding at least these keys."""
     __tracebackhide__ = True
     if type(actual) is not dict:
-        fail(f"{name} should return a dict, but it returned {describe(actual)}")
+        fail(tr("{name} should return a dict, but it returned {what}", name=name, what=describe(actual)))
     missing = [k for k in keys if k not in actual]
     if missing:
-        fail(f"{name} is missing the key(s) {missing}; it has {sorted(actual, key=repr)}")
+        fail(tr("{name} is missing the key(s) {missing}; it has {keys}", name=name, missing=missing,
+                keys=sorted(actual, key=repr)))
     return actual
 
 
@@ -109,16 +115,16 @@ def view_of(result: Any, base: torch.Tensor, name: str) -> None:
     __tracebackhide__ = True
     tensor(result, name)
     if not shares_memory(result, base):
-        fail(f"{name} must be a view of the input (sharing its memory), but it is a copy — "
-             "use slicing / .view(), not .clone(), .contiguous(), torch.tensor(...) or fancy indexing")
+        fail(tr("{name} must be a view of the input (sharing its memory), but it is a copy — use slicing / "
+                ".view(), not .clone(), .contiguous(), torch.tensor(...) or fancy indexing", name=name))
 
 
 def not_a_view(result: Any, base: torch.Tensor, name: str) -> None:
     __tracebackhide__ = True
     tensor(result, name)
     if shares_memory(result, base):
-        fail(f"{name} must be a new tensor (a real copy), but it shares memory with the input — "
-             "a transpose is only a view until you call .contiguous() (or use torch.transpose_copy)")
+        fail(tr("{name} must be a new tensor (a real copy), but it shares memory with the input — a transpose "
+                "is only a view until you call .contiguous() (or use torch.transpose_copy)", name=name))
 
 
 def snapshot(*tensors: torch.Tensor) -> list[tuple]:
@@ -132,14 +138,14 @@ def unchanged(tensors: tuple, before: list[tuple], names: tuple[str, ...]) -> No
     __tracebackhide__ = True
     for t, (values, requires_grad, grad), name in zip(tensors, before, names):
         if not torch.equal(t.detach(), values):
-            fail(f"your function changed the caller's tensor `{name}` in place — work on a copy "
-                 "(avoid in-place ops like `+=`, `.add_()`, `.clamp_()` on inputs)")
+            fail(tr("your function changed the caller's tensor `{name}` in place — work on a copy (avoid "
+                    "in-place ops like `+=`, `.add_()`, `.clamp_()` on inputs)", name=name))
         if t.requires_grad != requires_grad:
-            fail(f"your function changed `{name}.requires_grad` of the caller's tensor — "
-                 f"use `{name}.detach().clone().requires_grad_(True)` instead of modifying it")
+            fail(tr("your function changed `{name}.requires_grad` of the caller's tensor — use "
+                    "`{name}.detach().clone().requires_grad_(True)` instead of modifying it", name=name))
         if (t.grad is None) != (grad is None) or (grad is not None and not torch.equal(t.grad, grad)):
-            fail(f"your function left a gradient in the caller's `{name}.grad` — compute gradients "
-                 "on a detached copy, or use torch.autograd.grad, so the input stays untouched")
+            fail(tr("your function left a gradient in the caller's `{name}.grad` — compute gradients on a "
+                    "detached copy, or use torch.autograd.grad, so the input stays untouched", name=name))
 
 
 def detached(value: torch.Tensor, name: str) -> None:
@@ -149,9 +155,9 @@ def detached(value: torch.Tensor, name: str) -> None:
     grad_fn = meta.get("grad_fn") if meta else (type(value.grad_fn).__name__ if value.grad_fn else None)
     requires_grad = meta.get("requires_grad") if meta else value.requires_grad
     if grad_fn or requires_grad:
-        fail(f"{name} should be a plain result without autograd history (requires_grad=False), "
-             f"but it still has requires_grad=True{f' ({grad_fn})' if grad_fn else ''} — "
-             "return `.detach()`-ed tensors")
+        fail(tr("{name} should be a plain result without autograd history (requires_grad=False), but it "
+                "still has requires_grad=True{grad_fn} — return `.detach()`-ed tensors", name=name,
+                grad_fn=f" ({grad_fn})" if grad_fn else ""))
 
 
 def has_grad_fn(value: torch.Tensor, name: str) -> None:
@@ -160,8 +166,8 @@ def has_grad_fn(value: torch.Tensor, name: str) -> None:
     meta = getattr(value, REMOTE_META, None)
     grad_fn = meta.get("grad_fn") if meta else value.grad_fn
     if not grad_fn:
-        fail(f"{name} must stay connected to the autograd graph (so .backward() works), but it "
-             "has no grad_fn — don't call .detach(), .item() or torch.tensor(...) on it")
+        fail(tr("{name} must stay connected to the autograd graph (so .backward() works), but it has no "
+                "grad_fn — don't call .detach(), .item() or torch.tensor(...) on it", name=name))
 
 
 def raises(kind: type[Exception], call: str, function, *args, **kwargs) -> None:
@@ -174,8 +180,9 @@ def raises(kind: type[Exception], call: str, function, *args, **kwargs) -> None:
     except kind:
         return
     except Exception as exc:  # noqa: BLE001 - any other error is a wrong answer; say which
-        fail(f"{call} should raise {kind.__name__}, but it raised {type(exc).__name__}: {exc}")
-    fail(f"{call} should raise {kind.__name__}, but it returned normally")
+        fail(tr("{call} should raise {expected}, but it raised {actual}", call=call, expected=kind.__name__,
+                actual=f"{type(exc).__name__}: {exc}"))
+    fail(tr("{call} should raise {expected}, but it returned normally", call=call, expected=kind.__name__))
 
 
 

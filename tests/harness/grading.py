@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -24,6 +24,8 @@ class Task(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str
+    # The title in other languages (feedback.lang / --lang), e.g. {ru: "Задание 1 — тензоры"}.
+    titles: dict[Literal["ru"], str] = Field(default_factory=dict)
     points: float = Field(ge=0)
     manual: bool = False
     # Points of tests that exist but are not listed here (the released, public grading.yml

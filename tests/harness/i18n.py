@@ -10,8 +10,10 @@ as they are; the task statements in the stubs stay English.
 
 from __future__ import annotations
 
+import contextlib
 import gettext
 from pathlib import Path
+from typing import Iterator
 
 LANGUAGES = ("en", "ru")
 LOCALE = Path(__file__).resolve().parent / "locale"
@@ -33,6 +35,17 @@ def set_language(lang: str) -> None:
 
 def language() -> str:
     return _language
+
+
+@contextlib.contextmanager
+def using(lang: str) -> Iterator[None]:
+    """Messages in `lang` inside the block (e.g. a report written for a result graded earlier)."""
+    before = _language
+    set_language(lang)
+    try:
+        yield
+    finally:
+        set_language(before)
 
 
 def tr(message: str, /, **values: object) -> str:

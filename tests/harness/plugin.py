@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from . import checks, i18n, seam
+from .i18n import tr
 from .grading import GradingConfig, GradingConfigError, load_grading
 from .scoring import CaseOutcome, score, short_name, test_id_of, unscored
 
@@ -84,9 +85,13 @@ def hw(request: pytest.FixtureRequest) -> seam.Homework:
     return homework(request.config)
 
 
+def gpu_skip_message() -> str:
+    return tr("needs a real CUDA GPU; none is available here")
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("gpu") and not homework(item.config).cuda_available():
-        pytest.skip(f"{GPU_SKIP}; none is available here")
+        pytest.skip(gpu_skip_message())
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -121,7 +126,7 @@ class _Recorder:
         message = ""
         if report.skipped and isinstance(report.longrepr, tuple):
             message = str(report.longrepr[2]).removeprefix("Skipped: ")
-            if GPU_SKIP in message:
+            if message == gpu_skip_message():
                 status = "pending_gpu"
         elif report.failed:
             message = failure_message(report)
@@ -144,41 +149,41 @@ def failure_message(report: pytest.TestReport) -> str:
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     grading: GradingConfig | None = config.stash.get(GRADING, None)
-    tr = terminalreporter
+    out = terminalreporter
     if grading is None:
-        tr.write_sep("=", "points per task")
-        tr.write_line(f"no points summary: {config.stash.get(GRADING_ERROR, '')}", yellow=True)
+        out.write_sep("=", tr("points per task"))
+        out.write_line(tr("no points summary: {why}", why=config.stash.get(GRADING_ERROR, "")), yellow=True)
         return
     outcomes: list[CaseOutcome] = config.stash[OUTCOMES]
     if not outcomes:
         return
     run_files = {test_id_of(o.nodeid).split("::")[0] for o in outcomes}
     tasks = score(grading, outcomes, run_files)
-    tr.write_sep("=", "points per task (from grading.yml)")
-    width = max(len(t.title) for t in tasks)
+    out.write_sep("=", tr("points per task (from grading.yml)"))
+    total = tr("Total (tests run here)")
+    width = max(len(total), *(len(t.title) for t in tasks))
     earned = possible = 0.0
     for task in tasks:
         if task.manual:
-            tr.write_line(f"{task.title:<{width}}   graded by hand ({task.max_score:g} points)")
+            out.write_line(f"{task.title:<{width}}   " + tr("graded by hand ({points} points)",
+                                                            points=f"{task.max_score:g}"))
             continue
-        ran = [t for t in task.tests if t.status != "not_run"]
-        if not ran:
+        if not any(t.status != "not_run" for t in task.tests):
             continue
         earned += task.score
         possible += task.run_max
-        extra = f"  (+{task.hidden_points:g} in tests not run here)" if task.hidden_points else ""
+        extra = "  " + tr("(+{points} in tests not run here)", points=f"{task.hidden_points:g}") \
+            if task.hidden_points else ""
         full = task.score >= task.run_max
-        tr.write_line(f"{task.title:<{width}}  {task.score:5.1f} / {task.run_max:<5g}{extra}",
-                      green=full, red=not full, bold=True)
-        for test in ran:
-            if test.status in ("failed", "pending_gpu", "skipped"):
-                first_line = (test.message.strip().splitlines() or [""])[0][:160]
-                tr.write_line(f"    {test.score:4.1f}/{test.max_score:<3g} {test.test_id.split('::')[1]}: "
-                              f"{first_line}")
-    tr.write_line(f"{'Total (tests run here)':<{width}}  {earned:5.1f} / {possible:g}", bold=True)
+        out.write_line(f"{task.title:<{width}}  {task.score:5.1f} / {task.run_max:<5g}{extra}",
+                       green=full, red=not full, bold=True)
+        for test in task.hints():  # the most useful hint first
+            first_line = (test.message.strip().splitlines() or [""])[0][:160]
+            out.write_line(f"    {test.score:4.1f}/{test.max_score:<3g} {short_name(test.test_id)}: {first_line}")
+    out.write_line(f"{total:<{width}}  {earned:5.1f} / {possible:g}", bold=True)
     missing = unscored(grading, outcomes)
     if missing:
-        tr.write_line(f"tests without points in grading.yml: {', '.join(missing)}", yellow=True)
+        out.write_line(tr("tests without points in grading.yml: {tests}", tests=", ".join(missing)), yellow=True)
 
 
 # --points-json: the points above as data, for CI summaries (tests/harness/classroom.py).

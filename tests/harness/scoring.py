@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from .grading import GradingConfig
+from .i18n import language, tr
 
 Status = Literal["passed", "failed", "skipped", "pending_gpu", "not_run"]
 
@@ -35,6 +36,8 @@ class TestScore:
     # Set when the test this one requires (grading.yml `requires`) has not passed a single case:
     # ("failed" | "pending_gpu", why). Its own cases then earn nothing yet.
     gate: tuple[Status, str] | None = None
+    # Points of other tests that wait for this one (their `requires`): fixing it unlocks them.
+    unlocks: float = 0.0
 
     @property
     def passed_cases(self) -> int:
@@ -106,6 +109,25 @@ class TaskScore:
     def pending_gpu(self) -> float:
         return round(sum(t.max_score - t.score for t in self.tests if t.status == "pending_gpu"), 4)
 
+    def hints(self) -> list[TestScore]:
+        """The tests that did not pass, the most useful hint first.
+
+        First the tests others wait for (``requires``: fixing one unlocks several), then public
+        tests (the student can run and debug them), then hidden ones; within each, the most
+        points at stake (its own missing points plus those of the tests waiting for it). A test
+        that only waits for another comes after it; GPU-pending and skipped tests come last.
+        """
+        order = {"failed": 0, "pending_gpu": 2, "skipped": 2}
+        waiting = [t for t in self.tests if t.status not in ("passed", "not_run")]
+
+        def key(item: tuple[int, TestScore]) -> tuple:
+            index, t = item
+            kind = 1 if t.gate and t.own_status == "passed" else order.get(t.status, 2)
+            at_stake = t.max_score - t.score + t.unlocks
+            return kind, not t.unlocks, not t.test_id.startswith("tests/"), -at_stake, index
+
+        return [t for _, t in sorted(enumerate(waiting), key=key)]
+
 
 def test_id_of(nodeid: str) -> str:
     """``tests/test_a.py::test_b[cpu-3]`` -> ``tests/test_a.py::test_b``."""
@@ -120,7 +142,8 @@ def score(grading: GradingConfig, outcomes: list[CaseOutcome],
         by_test.setdefault(outcome.test_id, []).append(outcome)
     tasks = []
     for name, task in grading.tasks.items():
-        ts = TaskScore(name=name, title=task.title, max_score=task.points, manual=task.manual,
+        ts = TaskScore(name=name, title=task.titles.get(language(), task.title), max_score=task.points,
+                       manual=task.manual,
                        hidden_points=task.hidden_points)
         for test_id, points in task.tests.items():
             file = test_id.split("::", 1)[0]
@@ -140,11 +163,12 @@ def _apply_requires(tests: list[TestScore], requires: dict[str, str]) -> None:
         if dep is None or pre is None or pre.passed_cases > 0:
             continue
         function = short_name(prerequisite)
+        pre.unlocks += dep.max_score
         if pre.status == "pending_gpu":
-            dep.gate = ("pending_gpu", f"counts once {function} has passed on a GPU")
+            dep.gate = ("pending_gpu", tr("counts once {test} has passed on a GPU", test=function))
         else:
-            dep.gate = ("failed", f"this test counts only once your function gives a right answer: "
-                                  f"make {function} pass first")
+            dep.gate = ("failed", tr("this test counts only once your function gives a right answer: "
+                                     "make {test} pass first", test=function))
 
 
 def short_name(test_id: str) -> str:

@@ -23,6 +23,7 @@ import pytest
 import torch
 
 from . import simcuda
+from .i18n import tr
 from .modules import MODULES
 
 
@@ -97,7 +98,8 @@ class InProcessHomework(Homework):
         name = MODULES[key]
         path = self.submission / f"{name}.py"
         if not path.is_file():
-            return ModuleUnavailable(f"{name}.py was not found in {self.submission.resolve()}")
+            return ModuleUnavailable(tr("{module}.py was not found in {folder}", module=name,
+                                        folder=self.submission.resolve()))
         # Student modules may import each other by their plain names.
         if str(self.submission.resolve()) not in sys.path:
             sys.path.insert(0, str(self.submission.resolve()))
@@ -112,13 +114,14 @@ class InProcessHomework(Homework):
             if isinstance(exc, KeyboardInterrupt):
                 raise
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
-            return ModuleUnavailable(f"{name}.py could not be imported:\n{tb}")
+            return ModuleUnavailable(tr("{module}.py could not be imported: {error}", module=name, error="\n" + tb))
         return module
 
     def autograd_function(self, name: str, module: str = "autograd") -> Callable[..., torch.Tensor]:
         cls = getattr(self.module(module), name)
         if not (isinstance(cls, type) and issubclass(cls, torch.autograd.Function)):
-            pytest.fail(f"{name} must be a class that subclasses torch.autograd.Function", pytrace=False)
+            pytest.fail(tr("{name} must be a class that subclasses torch.autograd.Function", name=name),
+                        pytrace=False)
         return cls.apply
 
     @contextlib.contextmanager
