@@ -18,7 +18,7 @@ import pytest
 import yaml
 from nbgrader.nbgraderformat import MetadataValidator
 
-from autograder import REPO, release, stubgen
+from autograder import REPO, locale, release, stubgen
 from tests.harness.grading import load_grading
 
 SOLUTIONS = REPO / "solutions"
@@ -31,7 +31,7 @@ def expected_files() -> set[str]:
              [REPO / "tests" / "__init__.py", REPO / "tests" / "conftest.py",
               *(REPO / "tests").glob("test_*.py"), *(REPO / "tests" / "harness").glob("*.py")]}
     files = {*MODULES, "analysis.ipynb", "README.md", "grading.yml", "requirements.txt", "pytest.ini",
-             ".gitignore", *tests}
+             ".gitignore", locale.MO_PATH, *tests}
     if (REPO / "autograder" / "templates" / "autograde.yml").is_file():
         files.add(".github/workflows/autograde.yml")
     return files
@@ -104,8 +104,10 @@ def test_stubs_readme_requirements_and_pytest_ini(built):
         assert "NotImplementedError" in (out / name).read_text(encoding="utf-8")
     assert (out / "README.md").read_bytes() == (REPO / "docs" / "student-readme.md").read_bytes()
     for rel in tree(out):
-        if rel.startswith("tests/"):
+        if rel.startswith("tests/") and rel != locale.MO_PATH:
             assert (out / rel).read_bytes() == (REPO / rel).read_bytes(), rel
+    # The Russian messages of the public tests only (see test_feedback.py for the hidden ones).
+    assert (out / locale.MO_PATH).read_bytes() == locale.compiled_public()
 
     pins = dict(line.split("==") for line in (out / "requirements.txt").read_text().splitlines()
                 if line and not line.startswith("#"))
