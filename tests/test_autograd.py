@@ -13,6 +13,7 @@ import torch
 from torch.autograd.gradcheck import GradcheckError
 
 from tests.harness import checks, probes
+from tests.harness.i18n import tr
 
 pytestmark = pytest.mark.task2
 
@@ -47,7 +48,7 @@ def _simple_expected(x, y, z) -> dict[str, torch.Tensor]:
     }
 
 
-SIMPLE_HINTS = {
+SIMPLE_HINTS = {  # formulas: the same in every language
     "f": "f = x**2 + y**2 + z**2 + 2*x*y*z",
     "df_dx": "df/dx = 2x + 2yz",
     "df_dy": "df/dy = 2y + 2xz",
@@ -98,7 +99,11 @@ def test_mse_value(hw):
     y_pred = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
     y_true = torch.tensor([[1.0, 4.0], [2.0, 0.0]])
     checks.close(hw.autograd.mse(y_pred, y_true), torch.tensor(5.25), "mse(y_pred, y_true)", **F32,
-                 hint="the MEAN over all elements of (y_pred - y_true) ** 2")
+                 hint=tr("the MEAN over all elements of (y_pred - y_true) ** 2"),
+                 mistakes={tr("it is the SUM of the squared errors — the mean squared error divides by the "
+                              "number of elements: ((y_pred - y_true) ** 2).mean()"): torch.tensor(21.0),
+                           tr("it is the mean of the absolute errors — square the differences: "
+                              "(y_pred - y_true) ** 2"): torch.tensor(1.75)})
 
 
 def test_mse_keeps_autograd_history(hw):
@@ -113,7 +118,7 @@ def test_mse_keeps_autograd_history(hw):
 
 def test_mse_rejects_mismatched_shapes(hw):
     # (4, 1) against (4,) would broadcast to a 4 x 4 comparison: a classic silent bug.
-    checks.raises(ValueError, "mse(y_pred, y_true) for shapes (4, 1) and (4,)",
+    checks.raises(ValueError, tr("mse(y_pred, y_true) for shapes (4, 1) and (4,)"),
                  hw.autograd.mse, torch.zeros(4, 1), torch.zeros(4))
 
 
@@ -141,11 +146,20 @@ def _linear_expected(x, w, b, y_true) -> dict[str, torch.Tensor]:
     return {"loss": loss.detach(), "dw": w_leaf.grad, "db": b_leaf.grad}
 
 
-LINEAR_HINTS = {
-    "loss": "the mean of (x @ w + b - y_true) ** 2 over all elements",
-    "dw": "dLoss/dw = x.T @ (2 * r / r.numel()) with r = x @ w + b - y_true; it has w's shape",
-    "db": "dLoss/db = 2 * r / r.numel() summed down to b's shape (e.g. r.sum_to_size(b.shape))",
-}
+LINEAR_HINTS = ["loss", "dw", "db"]
+
+
+def _linear_hint(key: str) -> str:
+    return {"loss": tr("the mean of (x @ w + b - y_true) ** 2 over all elements"),
+            "dw": tr("dLoss/dw = x.T @ (2 * r / r.numel()) with r = x @ w + b - y_true; it has w's shape"),
+            "db": tr("dLoss/db = 2 * r / r.numel() summed down to b's shape (e.g. r.sum_to_size(b.shape))")}[key]
+
+
+def _linear_mistakes(expected: dict[str, torch.Tensor], key: str) -> dict[str, torch.Tensor]:
+    if key in ("dw", "db"):
+        return {tr("it is half the gradient — the derivative of r ** 2 is 2 * r: "
+                   "grad_pred = 2 * r / r.numel()"): expected[key] / 2}
+    return {}
 
 
 def _check_linear(hw_function, case: str, name: str) -> None:
@@ -154,8 +168,9 @@ def _check_linear(hw_function, case: str, name: str) -> None:
     result = checks.mapping(hw_function(x, w, b, y_true), name, list(LINEAR_HINTS))
     checks.unchanged((x, w, b, y_true), before, ("x", "w", "b", "y_true"))
     expected = _linear_expected(x, w, b, y_true)
-    for key, hint in LINEAR_HINTS.items():
-        checks.close(result[key], expected[key], f'{name}["{key}"]', **F32, hint=hint)
+    for key in LINEAR_HINTS:
+        checks.close(result[key], expected[key], f'{name}["{key}"]', **F32, hint=_linear_hint(key),
+                     mistakes=_linear_mistakes(expected, key))
         checks.detached(result[key], f'{name}["{key}"]')
 
 
@@ -177,9 +192,9 @@ def test_linear_mse_gradients_known_values(hw):
                             "linear_mse_gradients(x, w, b, y_true)", ["loss", "dw", "db"])
     checks.close(result["loss"], torch.tensor(7.25), 'linear_mse_gradients(...)["loss"]', **F32)
     checks.close(result["dw"], torch.tensor([9.0, 11.0]), 'linear_mse_gradients(...)["dw"]', **F32,
-                 hint=LINEAR_HINTS["dw"])
+                 hint=_linear_hint("dw"))
     checks.close(result["db"], torch.tensor([2.0]), 'linear_mse_gradients(...)["db"]', **F32,
-                 hint=LINEAR_HINTS["db"])
+                 hint=_linear_hint("db"))
 
 
 # -- 2.3 chain rule ---------------------------------------------------------------------------------
@@ -207,7 +222,9 @@ def test_chain_rule(hw, function, case):
     checks.unchanged((x,), before, ("x",))
     name = f"{function}(x)"
     checks.close(result, _chain_expected(x), name, **F32,
-                 hint="d/dx sin(x**2 + 1) = cos(x**2 + 1) * 2x, element by element")
+                 hint=tr("d/dx sin(x**2 + 1) = cos(x**2 + 1) * 2x, element by element"),
+                 mistakes={tr("it is cos(x**2 + 1) without the inner derivative — the chain rule multiplies "
+                              "by d/dx (x**2 + 1) = 2x"): torch.cos(x.detach() ** 2 + 1)})
     checks.detached(result, name)
 
 
@@ -226,20 +243,32 @@ def test_custom_relu_forward_matches_torch_relu(hw):
     y = relu(x)
     checks.unchanged((x,), before, ("x",))
     checks.close(y, torch.relu(x), "CustomReLU.apply(x)", rtol=0.0, atol=0.0,
-                 hint="forward must return max(input, 0) element-wise, e.g. input.clamp(min=0)")
+                 hint=tr("forward must return max(input, 0) element-wise, e.g. input.clamp(min=0)"))
 
 
 def test_custom_relu_backward_matches_torch_relu(hw):
     relu = hw.autograd_function("CustomReLU")
     values = torch.tensor([-2.0, -0.5, 0.0, 0.5, 3.0])
-    grad_out = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    grad_out = torch.tensor([1.0, -2.0, 3.0, -4.0, 5.0])  # signs vary: a mask from grad_output shows
     (x,) = _leaves(values)
     relu(x).backward(grad_out)
     (x_ref,) = _leaves(values)
     torch.relu(x_ref).backward(grad_out)
-    checks.close(x.grad, x_ref.grad, "the gradient of CustomReLU", rtol=0.0, atol=0.0,
-                 hint="backward must return grad_output where the input was > 0 and 0 elsewhere "
-                      "(also 0 at input == 0, like torch.relu)")
+    checks.close(x.grad, x_ref.grad, tr("the gradient of CustomReLU"), rtol=0.0, atol=0.0,
+                 hint=tr("backward must return grad_output where the input was > 0 and 0 elsewhere "
+                         "(also 0 at input == 0, like torch.relu)"), mistakes=_relu_mistakes(values, grad_out))
+
+
+def _relu_mistakes(values: torch.Tensor, grad_out: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {
+        tr("it is relu(grad_output) — backward masked the gradient by its own sign; the mask comes from "
+           "the forward INPUT: grad_output * (input > 0)"): grad_out.clamp(min=0),
+        tr("it passes the gradient through at input == 0 (`input >= 0`) — like torch.relu, use 0 there: "
+           "input > 0"): grad_out * (values >= 0),
+        tr("it is grad_output unchanged — backward must zero it where the input was <= 0"): grad_out,
+        tr("it is grad_output * relu(input) — multiply by the mask (input > 0), not by the forward's "
+           "output"): grad_out * values.clamp(min=0),
+    }
 
 
 def test_custom_relu_gradcheck(hw):
@@ -249,9 +278,9 @@ def test_custom_relu_gradcheck(hw):
     try:
         torch.autograd.gradcheck(relu, (x,), eps=1e-6, atol=1e-5, rtol=1e-3)
     except GradcheckError as exc:
-        checks.fail("torch.autograd.gradcheck disagrees with CustomReLU.backward: the gradient you "
-                    "return is not the derivative of your forward — it must be grad_output * (input > 0)"
-                    f".\n{exc}")
+        checks.fail(tr("torch.autograd.gradcheck disagrees with CustomReLU.backward: the gradient you return "
+                       "is not the derivative of your forward — it must be grad_output * (input > 0)")
+                    + f".\n{exc}")
 
 
 # -- 2.5 second derivatives ------------------------------------------------------------------------
@@ -290,7 +319,9 @@ def test_second_derivative(hw, name):
     checks.unchanged((x,), before, ("x",))
     call = f"second_derivative(f, x) for f(t) = {SECOND_FORMULAS[name]}"
     checks.close(result, _second(name, x), call, **F32_LOOSE,
-                 hint="differentiate twice with torch.autograd.grad; the first call needs create_graph=True")
+                 hint=tr("differentiate twice with torch.autograd.grad; the first call needs create_graph=True"),
+                 mistakes={tr("it is all zeros — the first derivative was taken without create_graph=True, "
+                              "so it has no graph to differentiate a second time"): torch.zeros_like(x)})
     checks.detached(result, call)
 
 
@@ -310,17 +341,20 @@ def test_quadratic_form_hessian(hw):
     result = hw.autograd.quadratic_form_hessian(X, w)
     checks.unchanged((X, w), before, ("X", "w"))
     checks.close(result, 2 * X.T @ X, "quadratic_form_hessian(X, w)", **F32,
-                 hint="the Hessian of w @ X.T @ X @ w is 2 * X.T @ X: differentiate the gradient "
-                      "(computed with create_graph=True) once more, one row per component")
+                 hint=tr("the Hessian of w @ X.T @ X @ w is 2 * X.T @ X: differentiate the gradient "
+                         "(computed with create_graph=True) once more, one row per component"),
+                 mistakes={tr("it is X.T @ X, half the Hessian — the gradient of w @ A @ w is 2 * A @ w"): X.T @ X,
+                           tr("it is all zeros — the gradient was computed without create_graph=True, so it "
+                              "cannot be differentiated again"): torch.zeros(3, 3)})
     checks.detached(result, "quadratic_form_hessian(X, w)")
 
 
 @pytest.mark.parametrize("X_shape, w_shape", [((4, 3), (4,)), ((4, 3), (3, 1)), ((12,), (3,))],
                          ids=["w-too-long", "w-2-D", "X-1-D"])
 def test_quadratic_form_hessian_rejects_bad_shapes(hw, X_shape, w_shape):
-    checks.raises(ValueError, f"quadratic_form_hessian(X, w) for X of shape {X_shape} and w of shape {w_shape} "
-                 "(X must be (N, D) and w (D,))", hw.autograd.quadratic_form_hessian,
-                 torch.ones(X_shape), torch.ones(w_shape))
+    checks.raises(ValueError, tr("quadratic_form_hessian(X, w) for X of shape {X_shape} and w of shape {w_shape} "
+                                 "(X must be (N, D) and w (D,))", X_shape=X_shape, w_shape=w_shape),
+                  hw.autograd.quadratic_form_hessian, torch.ones(X_shape), torch.ones(w_shape))
 
 
 # -- 2.6 gradient accumulation ---------------------------------------------------------------------
@@ -338,6 +372,18 @@ def _full_gradient(X, y, w) -> torch.Tensor:
     return 2.0 / X.shape[0] * X.T @ (X @ w - y)
 
 
+def accumulation_mistakes(X, y, w, batch_size: int) -> dict[str, torch.Tensor]:
+    """What the usual slips of gradient accumulation give."""
+    batches = [(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
+    unweighted = sum(_full_gradient(Xb, yb, w) for Xb, yb in batches)
+    return {
+        tr("it is the SUM of the batches' mean-loss gradients — weight each batch's mean loss by "
+           "(rows in the batch / N) before .backward()"): unweighted,
+        tr("it is the average of the batches' gradients — a smaller last batch must count less: weight "
+           "by (rows in the batch / N), not 1 / number of batches"): unweighted / len(batches),
+    }
+
+
 @pytest.mark.parametrize("batch_size", [1, 2, 3, 4, 10, 16],
                          ids=lambda b: f"batch_size={b}")
 def test_accumulated_gradient_equals_full_batch(hw, batch_size):
@@ -345,10 +391,12 @@ def test_accumulated_gradient_equals_full_batch(hw, batch_size):
     before = checks.snapshot(X, y, w)
     result = hw.autograd.accumulated_gradient(X, y, w, batch_size)
     checks.unchanged((X, y, w), before, ("X", "y", "w"))
-    name = f"accumulated_gradient(X, y, w, batch_size={batch_size}) with N={X.shape[0]} rows"
-    hint = ("the accumulated gradient must equal the full-batch gradient: weight each batch's mean "
-            "loss by (rows in the batch / N) before .backward() — a smaller last batch counts less")
-    checks.close(result, _full_gradient(X, y, w), name, **F32_LOOSE, hint=hint)
+    name = tr("accumulated_gradient(X, y, w, batch_size={batch_size}) with N={rows} rows", batch_size=batch_size,
+              rows=X.shape[0])
+    hint = tr("the accumulated gradient must equal the full-batch gradient: weight each batch's mean loss by "
+              "(rows in the batch / N) before .backward() — a smaller last batch counts less")
+    mistakes = accumulation_mistakes(X, y, w, batch_size) if batch_size < X.shape[0] else {}
+    checks.close(result, _full_gradient(X, y, w), name, **F32_LOOSE, hint=hint, mistakes=mistakes)
     checks.detached(result, name)
 
 
@@ -364,5 +412,5 @@ def test_accumulated_gradient_leaves_w_alone(hw):
 @pytest.mark.parametrize("batch_size", [0, -3])
 def test_accumulated_gradient_rejects_bad_batch_size(hw, batch_size):
     X, y, w = _regression()
-    checks.raises(ValueError, f"accumulated_gradient(X, y, w, batch_size={batch_size})",
+    checks.raises(ValueError, tr("accumulated_gradient(X, y, w, batch_size={batch_size})", batch_size=batch_size),
                  hw.autograd.accumulated_gradient, X, y, w, batch_size)

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tests.harness import checks
+from tests.harness.i18n import tr
 
 pytestmark = pytest.mark.task1
 
@@ -32,6 +33,10 @@ CREATED = {
 def test_create_tensors_shapes_and_dtypes(hw, key):
     result = checks.mapping(hw.tensors.create_tensors(), "create_tensors()", list(CREATED))
     shape, dtype = CREATED[key]
+    if key == "range_4x4" and type(result[key]) is torch.Tensor and result[key].dtype.is_floating_point:
+        checks.fail(tr('create_tensors()["range_4x4"] holds floats ({dtype}) — a float argument such as '
+                       "torch.arange(16.0) makes float numbers; torch.arange(16) gives the integers (int64) "
+                       "asked for", dtype=result[key].dtype))
     checks.tensor(result[key], f'create_tensors()["{key}"]', shape=shape, dtype=dtype)
 
 
@@ -40,16 +45,16 @@ def test_create_tensors_values(hw):
     checks.close(result["zeros_2x3x4"], torch.zeros(2, 3, 4), 'create_tensors()["zeros_2x3x4"]', **EXACT)
     checks.close(result["ones_5x5"], torch.ones(5, 5), 'create_tensors()["ones_5x5"]', **EXACT)
     checks.close(result["range_4x4"], torch.arange(16).reshape(4, 4), 'create_tensors()["range_4x4"]',
-                 **EXACT, hint="row i must hold 4*i, 4*i+1, 4*i+2, 4*i+3 (torch.arange(16).reshape(4, 4))")
+                 **EXACT, hint=tr("row i must hold 4*i, 4*i+1, 4*i+2, 4*i+3 (torch.arange(16).reshape(4, 4))"))
     rand = checks.tensor(result["random_3x4"], 'create_tensors()["random_3x4"]', shape=(3, 4),
                          dtype=torch.float32)
     if not bool(((rand >= 0) & (rand < 1)).all()):
-        checks.fail('create_tensors()["random_3x4"] must hold numbers from [0, 1) — use torch.rand '
-                    f"(uniform), not torch.randn (normal); got min {rand.min().item():.3f}, "
-                    f"max {rand.max().item():.3f}")
+        checks.fail(tr('create_tensors()["random_3x4"] must hold numbers from [0, 1) — use torch.rand '
+                       "(uniform), not torch.randn (normal); got min {low}, max {high}",
+                       low=f"{rand.min().item():.3f}", high=f"{rand.max().item():.3f}"))
     if torch.unique(rand).numel() < 6:
-        checks.fail('create_tensors()["random_3x4"] should hold 12 random numbers, but most of them '
-                    "are equal — draw them with torch.rand(3, 4)")
+        checks.fail(tr('create_tensors()["random_3x4"] should hold 12 random numbers, but most of them '
+                       "are equal — draw them with torch.rand(3, 4)"))
 
 
 # -- 1.2 tensor_operations ----------------------------------------------------------------------
@@ -65,18 +70,26 @@ def test_tensor_operations_values(hw):
     result = checks.mapping(hw.tensors.tensor_operations(a, b), "tensor_operations(a, b)",
                             ["transpose", "matmul", "elementwise", "sum"])
     checks.close(result["transpose"], a.T, 'tensor_operations(a, b)["transpose"]', **EXACT,
-                 hint="the transpose swaps rows and columns: a.T")
+                 hint=tr("the transpose swaps rows and columns: a.T"))
     checks.close(result["matmul"], a @ b, 'tensor_operations(a, b)["matmul"]', **FLOAT32,
-                 hint="the matrix product a @ b (not the element-wise product)")
+                 hint=tr("the matrix product a @ b (not the element-wise product)"),
+                 mistakes={tr("it is b @ a — the operands of the matrix product are swapped; "
+                              "a (n x m) @ b (m x n) gives n x n"): b @ a,
+                           tr("it is a @ b transposed — compute a @ b, not (a @ b).T or b.T @ a.T"): (a @ b).T,
+                           tr("it is the element-wise product a * b.T — the matrix product is a @ b "
+                              "(or torch.matmul(a, b))"): a * b.T})
     checks.close(result["elementwise"], a * b.T, 'tensor_operations(a, b)["elementwise"]', **FLOAT32,
-                 hint="multiply a element by element with the TRANSPOSE of b: a * b.T")
+                 hint=tr("multiply a element by element with the TRANSPOSE of b: a * b.T"),
+                 mistakes={tr("it is the matrix product a @ b — the element-wise product is a * b.T"): a @ b})
 
 
 def test_tensor_operations_sum_is_a_0dim_tensor(hw):
     a, b = _matrices()
     result = checks.mapping(hw.tensors.tensor_operations(a, b), "tensor_operations(a, b)", ["sum"])
     checks.close(result["sum"], a.sum(), 'tensor_operations(a, b)["sum"]', **FLOAT32,
-                 hint="the sum of ALL elements of a")
+                 hint=tr("the sum of ALL elements of a"),
+                 mistakes={tr("it is the sum of each column (a.sum(dim=0)) — sum ALL elements: a.sum()"): a.sum(0),
+                           tr("it is the sum of each row (a.sum(dim=1)) — sum ALL elements: a.sum()"): a.sum(1)})
 
 
 def test_tensor_operations_does_not_modify_inputs(hw):
@@ -94,8 +107,9 @@ def test_tensor_operations_does_not_modify_inputs(hw):
 ], ids=["same-shape", "wrong-rows", "1-D", "3-D"])
 def test_tensor_operations_rejects_bad_shapes(hw, a_shape, b_shape):
     a, b = torch.ones(a_shape), torch.ones(b_shape)
-    checks.raises(ValueError, f"tensor_operations(a, b) with a of shape {a_shape} and b of shape {b_shape} "
-                 "(b must be 2-D with the transposed shape of a)", hw.tensors.tensor_operations, a, b)
+    checks.raises(ValueError, tr("tensor_operations(a, b) with a of shape {a_shape} and b of shape {b_shape} "
+                                 "(b must be 2-D with the transposed shape of a)", a_shape=a_shape, b_shape=b_shape),
+                  hw.tensors.tensor_operations, a, b)
 
 
 # -- 1.3 index_tensor -----------------------------------------------------------------------------
@@ -111,12 +125,31 @@ def _expected_index(t: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
-INDEX_HINTS = {
-    "first_row": "the first row of the first matrix: t[0, 0, :]",
-    "last_column": "the last column of every matrix, without a size-1 axis: t[:, :, -1]",
-    "center_2x2": "rows r, r+1 and columns c, c+1 of every matrix, r = (H-2)//2 and c = (W-2)//2",
-    "even_indices": "every second element along every axis: t[::2, ::2, ::2]",
-}
+INDEX_HINTS = ["first_row", "last_column", "center_2x2", "even_indices"]
+
+
+def _index_hint(key: str) -> str:
+    # (each text written out so that it is found for translation)
+    return {"first_row": tr("the first row of the first matrix: t[0, 0, :]"),
+            "last_column": tr("the last column of every matrix, without a size-1 axis: t[:, :, -1]"),
+            "center_2x2": tr("rows r, r+1 and columns c, c+1 of every matrix, r = (H-2)//2 and c = (W-2)//2"),
+            "even_indices": tr("every second element along every axis: t[::2, ::2, ::2]")}[key]
+
+
+def _index_mistakes(t: torch.Tensor, key: str) -> dict[str, torch.Tensor]:
+    """What common slips give for `key`."""
+    _, h, w = t.shape
+    if key == "center_2x2":
+        return {tr("it starts at row H//2 and column W//2 — the 2x2 centre starts at r = (H-2)//2, "
+                   "c = (W-2)//2"): t[:, h // 2:h // 2 + 2, w // 2:w // 2 + 2]}
+    if key == "last_column":
+        return {tr("`t[:, :, -1:]` keeps a size-1 axis — index with -1, not with the slice -1:"): t[:, :, -1:],
+                tr("it is the last row, not the last column — the column index is the last one: t[:, :, -1]"):
+                    t[:, -1, :]}
+    if key == "first_row":
+        return {tr("it is the first column — the first row is t[0, 0, :]"): t[0, :, 0]}
+    return {tr("it takes every second element along the first axis only — step 2 along every axis: "
+               "t[::2, ::2, ::2]"): t[::2]}
 
 
 @pytest.mark.parametrize("shape", [(5, 5, 5), (2, 4, 6)], ids=lambda s: "x".join(map(str, s)))
@@ -125,8 +158,9 @@ def test_index_tensor_values(hw, key, shape):
     t = torch.arange(torch.Size(shape).numel()).reshape(shape)
     result = checks.mapping(hw.tensors.index_tensor(t), f"index_tensor(t) for t of shape {shape}",
                             list(INDEX_HINTS))
-    checks.close(result[key], _expected_index(t)[key], f'index_tensor(t)["{key}"] for t of shape {shape}',
-                 **EXACT, hint=INDEX_HINTS[key])
+    checks.close(result[key], _expected_index(t)[key], tr('index_tensor(t)["{key}"] for t of shape {shape}',
+                                                         key=key, shape=shape),
+                 **EXACT, hint=_index_hint(key), mistakes=_index_mistakes(t, key))
 
 
 @pytest.mark.parametrize("key", list(INDEX_HINTS))
@@ -146,8 +180,8 @@ def test_index_tensor_does_not_modify_input(hw):
 @pytest.mark.parametrize("shape", [(4, 4), (2, 3, 4, 5), (1, 4, 4), (4, 1, 4), (4, 4, 1)],
                          ids=["2-D", "4-D", "D=1", "H=1", "W=1"])
 def test_index_tensor_rejects_bad_shapes(hw, shape):
-    checks.raises(ValueError, f"index_tensor(t) for t of shape {shape} (it needs 3 dimensions, each >= 2)",
-                 hw.tensors.index_tensor, torch.zeros(shape))
+    checks.raises(ValueError, tr("index_tensor(t) for t of shape {shape} (it needs 3 dimensions, each >= 2)",
+                                 shape=shape), hw.tensors.index_tensor, torch.zeros(shape))
 
 
 # -- 1.4 reshape_tensor --------------------------------------------------------------------------
@@ -161,7 +195,10 @@ def test_reshape_tensor_values_and_views(hw, shape):
     result = checks.mapping(hw.tensors.reshape_tensor(t), "reshape_tensor(t)", TARGETS)
     name = f"reshape_tensor(t)[{shape}]"
     checks.close(result[shape], t.view(shape), name, **EXACT,
-                 hint=f"the 24 numbers in their original order, arranged as {shape}: t.view{shape}")
+                 hint=tr("the 24 numbers in their original order, arranged as {shape}: t.view{shape}", shape=shape),
+                 mistakes={tr("the numbers are in column order — `t.view(reversed shape).T` (or .permute) "
+                              "reorders them; keep their order: t.view{shape}", shape=shape):
+                           t.view(tuple(reversed(shape))).permute(*reversed(range(len(shape))))})
     checks.view_of(result[shape], t, name)
 
 
@@ -174,5 +211,5 @@ def test_reshape_tensor_does_not_modify_input(hw):
 
 @pytest.mark.parametrize("shape", [(23,), (25,), (4, 6)], ids=["23-elements", "25-elements", "2-D"])
 def test_reshape_tensor_rejects_bad_input(hw, shape):
-    checks.raises(ValueError, f"reshape_tensor(t) for t of shape {shape} (it needs a 1-D tensor of 24 elements)",
-                 hw.tensors.reshape_tensor, torch.zeros(shape))
+    checks.raises(ValueError, tr("reshape_tensor(t) for t of shape {shape} (it needs a 1-D tensor of 24 elements)",
+                                 shape=shape), hw.tensors.reshape_tensor, torch.zeros(shape))

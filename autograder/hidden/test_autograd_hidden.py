@@ -15,7 +15,8 @@ from torch.autograd.gradcheck import GradcheckError
 
 from solutions import homework_autograd as ref
 from tests.harness import checks, probes
-from tests.test_autograd import LINEAR_HINTS, SIMPLE_HINTS
+from tests.harness.i18n import tr
+from tests.test_autograd import SIMPLE_HINTS, _linear_hint, accumulation_mistakes
 
 pytestmark = pytest.mark.task2
 
@@ -40,11 +41,11 @@ def _seed(case: str) -> int:
     return sum(map(ord, case))
 
 
-def _compare(result: dict, expected: dict, name: str, tol: dict, hints: dict, where: str = "") -> None:
+def _compare(result: dict, expected: dict, name: str, tol: dict, hint, where: str = "") -> None:
     __tracebackhide__ = True
     result = checks.mapping(result, name, list(expected))
     for key, value in expected.items():
-        checks.close(result[key], value.detach(), f'{name}["{key}"]{where}', **tol, hint=hints[key])
+        checks.close(result[key], value.detach(), f'{name}["{key}"]{where}', **tol, hint=hint(key))
         checks.detached(result[key], f'{name}["{key}"]')
 
 
@@ -79,8 +80,8 @@ def test_simple_gradients_match_reference(hw, case, function):
     result = getattr(hw.autograd, function)(x, y, z)
     checks.unchanged((x, y, z), before, ("x", "y", "z"))
     expected = ref.analytic_simple_gradients(x.detach(), y.detach(), z.detach())
-    _compare(result, expected, f"{function}(x, y, z)", TOL[x.dtype], SIMPLE_HINTS,
-             f" for inputs of shape {tuple(x.shape)} and dtype {x.dtype}")
+    _compare(result, expected, f"{function}(x, y, z)", TOL[x.dtype], SIMPLE_HINTS.get,
+             tr(" for inputs of shape {shape} and dtype {dtype}", shape=tuple(x.shape), dtype=x.dtype))
 
 
 # -- 2.2 loss function -----------------------------------------------------------------------------
@@ -107,7 +108,7 @@ def test_mse_matches_reference(hw, case):
 @pytest.mark.parametrize("shapes", [((3,), (1, 3)), ((2, 3), (3, 2)), ((5, 1), (5,))],
                          ids=["3-vs-1x3", "2x3-vs-3x2", "5x1-vs-5"])
 def test_mse_rejects_mismatched_shapes_hidden(hw, shapes):
-    checks.raises(ValueError, f"mse(y_pred, y_true) for shapes {shapes[0]} and {shapes[1]}",
+    checks.raises(ValueError, tr("mse(y_pred, y_true) for shapes {a} and {b}", a=shapes[0], b=shapes[1]),
                  hw.autograd.mse, torch.zeros(shapes[0]), torch.zeros(shapes[1]))
 
 
@@ -144,8 +145,8 @@ def test_linear_mse_gradients_match_reference(hw, case, function):
     result = getattr(hw.autograd, function)(x, w, b, y_true)
     checks.unchanged((x, w, b, y_true), before, ("x", "w", "b", "y_true"))
     expected = ref.linear_mse_gradients(*(t.detach().clone() for t in (x, w, b, y_true)))
-    _compare(result, expected, f"{function}(x, w, b, y_true)", F64, LINEAR_HINTS,
-             f" for w of shape {tuple(w.shape)} and b of shape {tuple(b.shape)}")
+    _compare(result, expected, f"{function}(x, w, b, y_true)", F64, _linear_hint,
+             tr(" for w of shape {w} and b of shape {b}", w=tuple(w.shape), b=tuple(b.shape)))
 
 
 # -- 2.3 chain rule ------------------------------------------------------------------------------------
@@ -168,9 +169,10 @@ def test_chain_rule_matches_reference(hw, case, function):
     result = getattr(hw.autograd, function)(x)
     checks.unchanged((x,), before, ("x",))
     expected = ref.chain_rule_analytic(x.detach())
-    name = f"{function}(x) for x of shape {tuple(x.shape)} and dtype {x.dtype}"
+    name = tr("{function}(x) for x of shape {shape} and dtype {dtype}", function=function, shape=tuple(x.shape),
+              dtype=x.dtype)
     checks.close(result, expected, name, **TOL[x.dtype],
-                 hint="d/dx sin(x**2 + 1) = cos(x**2 + 1) * 2x, element by element")
+                 hint=tr("d/dx sin(x**2 + 1) = cos(x**2 + 1) * 2x, element by element"))
     checks.detached(result, name)
 
 
@@ -189,8 +191,8 @@ def test_custom_relu_gradcheck_hidden(hw, shape):
     try:
         torch.autograd.gradcheck(relu, (x,), eps=1e-6, atol=1e-5, rtol=1e-3)
     except GradcheckError as exc:
-        checks.fail("torch.autograd.gradcheck disagrees with CustomReLU.backward: return "
-                    f"grad_output * (input > 0).\n{exc}")
+        checks.fail(tr("torch.autograd.gradcheck disagrees with CustomReLU.backward: return "
+                       "grad_output * (input > 0).") + f"\n{exc}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -202,13 +204,15 @@ def test_custom_relu_matches_torch_relu_hidden(hw, dtype):
     x = _leaf(values)
     y = relu(x)
     checks.close(y, torch.relu(values), "CustomReLU.apply(x)", rtol=0.0, atol=0.0)
+    wrong = {tr("it passes the gradient through at input == 0 (`input >= 0`) — like torch.relu, use 0 there: "
+                "input > 0"): grad_out * (values >= 0)}
     y.backward(grad_out)
     x_ref = _leaf(values)
     torch.relu(x_ref).backward(grad_out)
-    checks.close(x.grad, x_ref.grad, "the gradient of CustomReLU", rtol=0.0, atol=0.0,
-                 hint="grad_output where input > 0, and 0 where input <= 0 (0 at input == 0 too)")
-    checks.close(x.detach(), values, "x after CustomReLU.apply(x)", rtol=0.0, atol=0.0,
-                 hint="forward must not modify its input in place — return input.clamp(min=0)")
+    checks.close(x.grad, x_ref.grad, tr("the gradient of CustomReLU"), rtol=0.0, atol=0.0,
+                 hint=tr("grad_output where input > 0, and 0 where input <= 0 (0 at input == 0 too)"), mistakes=wrong)
+    checks.close(x.detach(), values, tr("x after CustomReLU.apply(x)"), rtol=0.0, atol=0.0,
+                 hint=tr("forward must not modify its input in place — return input.clamp(min=0)"))
 
 
 def test_custom_relu_inside_a_bigger_graph(hw):
@@ -261,9 +265,11 @@ def test_second_derivative_matches_reference(hw, name, inputs):
     before = checks.snapshot(x)
     result = hw.autograd.second_derivative(probes.Elementwise(name), x)
     checks.unchanged((x,), before, ("x",))
-    call = f"second_derivative(f, x) for f = {name} and x of shape {tuple(x.shape)}"
+    call = tr("second_derivative(f, x) for f = {name} and x of shape {shape}", name=name, shape=tuple(x.shape))
     checks.close(result, _second(name, x), call, rtol=1e-8, atol=1e-10,
-                 hint="call torch.autograd.grad twice; the first call needs create_graph=True")
+                 hint=tr("call torch.autograd.grad twice; the first call needs create_graph=True"),
+                 mistakes={tr("it is all zeros — the first derivative was taken without create_graph=True, "
+                              "so it has no graph to differentiate a second time"): torch.zeros_like(x.detach())})
     checks.close(result, ref.second_derivative(probes.ELEMENTWISE[name], x.detach()), call, rtol=1e-8, atol=1e-10)
     checks.detached(result, call)
 
@@ -282,8 +288,8 @@ def test_quadratic_form_hessian_matches_reference(hw, case):
     before = checks.snapshot(X, w)
     result = hw.autograd.quadratic_form_hessian(X, w)
     checks.unchanged((X, w), before, ("X", "w"))
-    name = f"quadratic_form_hessian(X, w) for X of shape {tuple(X.shape)}"
-    checks.close(result, 2 * X.T @ X, name, **F64, hint="the Hessian of w @ X.T @ X @ w is 2 * X.T @ X")
+    name = tr("quadratic_form_hessian(X, w) for X of shape {shape}", shape=tuple(X.shape))
+    checks.close(result, 2 * X.T @ X, name, **F64, hint=tr("the Hessian of w @ X.T @ X @ w is 2 * X.T @ X"))
     checks.close(result, ref.quadratic_form_hessian(X.detach(), w.detach()), name, **F64)
     checks.detached(result, name)
 
@@ -291,9 +297,9 @@ def test_quadratic_form_hessian_matches_reference(hw, case):
 @pytest.mark.parametrize("X_shape, w_shape", [((5, 4), (5,)), ((5, 4), ()), ((2, 3, 4), (4,))],
                          ids=["w-length-N", "w-0-dim", "X-3-D"])
 def test_quadratic_form_hessian_rejects_bad_shapes_hidden(hw, X_shape, w_shape):
-    checks.raises(ValueError, f"quadratic_form_hessian(X, w) for X of shape {X_shape} and w of shape {w_shape} "
-                 "(X must be (N, D) and w (D,))", hw.autograd.quadratic_form_hessian,
-                 torch.ones(X_shape), torch.ones(w_shape))
+    checks.raises(ValueError, tr("quadratic_form_hessian(X, w) for X of shape {X_shape} and w of shape {w_shape} "
+                                 "(X must be (N, D) and w (D,))", X_shape=X_shape, w_shape=w_shape),
+                  hw.autograd.quadratic_form_hessian, torch.ones(X_shape), torch.ones(w_shape))
 
 
 # -- 2.6 gradient accumulation ---------------------------------------------------------------------
@@ -318,11 +324,13 @@ def test_accumulated_gradient_matches_reference(hw, case):
     before = checks.snapshot(X, y, w)
     result = hw.autograd.accumulated_gradient(X, y, w, batch_size)
     checks.unchanged((X, y, w), before, ("X", "y", "w"))
-    name = f"accumulated_gradient(X, y, w, batch_size={batch_size}) with N={n} rows"
+    name = tr("accumulated_gradient(X, y, w, batch_size={batch_size}) with N={rows} rows", batch_size=batch_size,
+              rows=n)
     full = 2.0 / n * X.T @ (X @ w - y)
     checks.close(result, full, name, **F64,
-                 hint="weight each mini-batch's mean loss by (rows in the batch / N) before calling "
-                      ".backward(), so that the accumulated sum equals the full-batch gradient")
+                 hint=tr("weight each mini-batch's mean loss by (rows in the batch / N) before calling "
+                         ".backward(), so that the accumulated sum equals the full-batch gradient"),
+                 mistakes=accumulation_mistakes(X, y, w, batch_size) if batch_size < n else {})
     checks.close(result, ref.accumulated_gradient(X, y, w, batch_size), name, **F64)
     checks.detached(result, name)
 
@@ -334,13 +342,13 @@ def test_accumulated_gradient_leaves_existing_grad_alone(hw):
     result = hw.autograd.accumulated_gradient(X, y, w, 4)
     checks.unchanged((X, y, w), before, ("X", "y", "w"))
     checks.close(result, ref.accumulated_gradient(X, y, w.detach(), 4),
-                 "accumulated_gradient(X, y, w, 4) for a w that already has a .grad", **F64,
-                 hint="weight each mini-batch's mean loss by (rows in the batch / N) before .backward(), "
-                      "and accumulate into a private leaf copy of w, never into the caller's w.grad")
+                 tr("accumulated_gradient(X, y, w, 4) for a w that already has a .grad"), **F64,
+                 hint=tr("weight each mini-batch's mean loss by (rows in the batch / N) before .backward(), "
+                         "and accumulate into a private leaf copy of w, never into the caller's w.grad"))
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, -100])
 def test_accumulated_gradient_rejects_bad_batch_size_hidden(hw, batch_size):
     X, y, w = _randn((5, 2), 61), _randn((5,), 62), _randn((2,), 63)
-    checks.raises(ValueError, f"accumulated_gradient(X, y, w, batch_size={batch_size})",
+    checks.raises(ValueError, tr("accumulated_gradient(X, y, w, batch_size={batch_size})", batch_size=batch_size),
                  hw.autograd.accumulated_gradient, X, y, w, batch_size)

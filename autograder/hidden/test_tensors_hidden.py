@@ -11,7 +11,8 @@ import torch
 
 from solutions import homework_tensors as ref
 from tests.harness import checks
-from tests.test_tensors import INDEX_HINTS
+from tests.harness.i18n import tr
+from tests.test_tensors import _index_hint, _index_mistakes
 
 pytestmark = pytest.mark.task1
 
@@ -42,9 +43,9 @@ def test_create_tensors_matches_reference(hw, key):
     actual = checks.tensor(result[key], name, shape=tuple(expected.shape), dtype=expected.dtype)
     if key == "random_3x4":
         if not bool(((actual >= 0) & (actual < 1)).all()):
-            checks.fail(f"{name} must hold uniform random numbers from [0, 1): use torch.rand(3, 4)")
+            checks.fail(tr("{name} must hold uniform random numbers from [0, 1): use torch.rand(3, 4)", name=name))
         if torch.unique(actual).numel() < 6:
-            checks.fail(f"{name} should hold 12 random numbers, but most of them are equal")
+            checks.fail(tr("{name} should hold 12 random numbers, but most of them are equal", name=name))
     else:
         checks.close(actual, expected, name, **EXACT)
 
@@ -69,15 +70,27 @@ def _operation_inputs(case: str) -> tuple[torch.Tensor, torch.Tensor]:
     return _random((m, n), dtype, seed), _random((n, m), dtype, seed + 1)
 
 
-OPERATION_HINTS = {
-    "transpose": "a.T",
-    "matmul": "the matrix product a @ b",
-    "elementwise": "a times the TRANSPOSE of b, element by element: a * b.T (even when a is square)",
-    "sum": "the sum of all elements of a, as a 0-dim tensor of a's dtype: a.sum()",
-}
+OPERATION_HINTS = ["transpose", "matmul", "elementwise", "sum"]
 
 
-@pytest.mark.parametrize("key", list(OPERATION_HINTS))
+def _operation_hint(key: str) -> str:
+    return {"transpose": "a.T", "matmul": tr("the matrix product a @ b"),
+            "elementwise": tr("a times the TRANSPOSE of b, element by element: a * b.T (even when a is square)"),
+            "sum": tr("the sum of all elements of a, as a 0-dim tensor of a's dtype: a.sum()")}[key]
+
+
+def _operation_mistakes(a: torch.Tensor, b: torch.Tensor, key: str) -> dict[str, torch.Tensor]:
+    if key == "matmul":
+        return {tr("it is b @ a — the operands of the matrix product are swapped; "
+                   "a (n x m) @ b (m x n) gives n x n"): b @ a,
+                tr("it is a @ b transposed — compute a @ b, not (a @ b).T or b.T @ a.T"): (a @ b).T}
+    if key == "elementwise" and a.shape[0] == a.shape[1]:
+        return {tr("it is a * b — multiply by the TRANSPOSE of b: a * b.T (a square a hides this "
+                   "mistake in the public test)"): a * b}
+    return {}
+
+
+@pytest.mark.parametrize("key", OPERATION_HINTS)
 @pytest.mark.parametrize("case", list(OPERATION_CASES))
 def test_tensor_operations_matches_reference(hw, case, key):
     a, b = _operation_inputs(case)
@@ -86,17 +99,19 @@ def test_tensor_operations_matches_reference(hw, case, key):
     checks.unchanged((a, b), before, ("a", "b"))
     expected = ref.tensor_operations(a.clone(), b.clone())[key]
     m, n, dtype, _ = OPERATION_CASES[case]
-    checks.close(result[key], expected, f'tensor_operations(a, b)["{key}"] for a {m}x{n} {dtype} matrix a',
-                 **TOL[dtype], hint=OPERATION_HINTS[key])
+    checks.close(result[key], expected, tr('tensor_operations(a, b)["{key}"] for a {m}x{n} {dtype} matrix a',
+                                           key=key, m=m, n=n, dtype=dtype),
+                 **TOL[dtype], hint=_operation_hint(key), mistakes=_operation_mistakes(a, b, key))
 
 
 @pytest.mark.parametrize("a_shape, b_shape", [
     ((1, 7), (1, 7)), ((5, 3), (3, 4)), ((4, 4), (4, 4, 1)), ((), ()), ((2, 3, 1), (3, 2)),
 ], ids=["1x7-1x7", "5x3-3x4", "b-3-D", "0-dim", "a-3-D"])
 def test_tensor_operations_rejects_bad_shapes_hidden(hw, a_shape, b_shape):
-    checks.raises(ValueError, f"tensor_operations(a, b) with a of shape {a_shape} and b of shape {b_shape} "
-                 "(both must be 2-D, b with the transposed shape of a)",
-                 hw.tensors.tensor_operations, torch.ones(a_shape), torch.ones(b_shape))
+    checks.raises(ValueError, tr("tensor_operations(a, b) with a of shape {a_shape} and b of shape {b_shape} "
+                                 "(both must be 2-D, b with the transposed shape of a)", a_shape=a_shape,
+                                 b_shape=b_shape),
+                  hw.tensors.tensor_operations, torch.ones(a_shape), torch.ones(b_shape))
 
 
 # -- 1.3 index_tensor ------------------------------------------------------------------------------------
@@ -126,16 +141,17 @@ def test_index_tensor_matches_reference(hw, case, key):
     before = checks.snapshot(t)
     result = checks.mapping(hw.tensors.index_tensor(t), "index_tensor(t)", [key])
     checks.unchanged((t,), before, ("t",))
-    name = f'index_tensor(t)["{key}"] for t of shape {tuple(t.shape)}'
-    checks.close(result[key], ref.index_tensor(t)[key], name, **EXACT, hint=INDEX_HINTS[key])
+    name = tr('index_tensor(t)["{key}"] for t of shape {shape}', key=key, shape=tuple(t.shape))
+    checks.close(result[key], ref.index_tensor(t)[key], name, **EXACT, hint=_index_hint(key),
+                 mistakes=_index_mistakes(t, key))
     checks.view_of(result[key], t, name)
 
 
 @pytest.mark.parametrize("shape", [(), (8,), (2, 2, 1), (1, 1, 1), (2, 2, 2, 2), (3, 1, 5)],
                          ids=["0-dim", "1-D", "W=1", "1x1x1", "4-D", "H=1"])
 def test_index_tensor_rejects_bad_shapes_hidden(hw, shape):
-    checks.raises(ValueError, f"index_tensor(t) for t of shape {shape} (it needs 3 dimensions, each >= 2)",
-                 hw.tensors.index_tensor, torch.zeros(shape))
+    checks.raises(ValueError, tr("index_tensor(t) for t of shape {shape} (it needs 3 dimensions, each >= 2)",
+                                 shape=shape), hw.tensors.index_tensor, torch.zeros(shape))
 
 
 # -- 1.4 reshape_tensor ----------------------------------------------------------------------------------
@@ -156,14 +172,20 @@ def test_reshape_tensor_matches_reference(hw, case):
     result = checks.mapping(hw.tensors.reshape_tensor(t), "reshape_tensor(t)", list(expected))
     checks.unchanged((t,), before, ("t",))
     for shape, value in expected.items():
-        name = f"reshape_tensor(t)[{shape}] for a {case} input"
+        name = tr("reshape_tensor(t)[{shape}] for a {case} input", shape=shape, case=case)
         checks.close(result[shape], value, name, **EXACT,
-                     hint=f"the 24 numbers in their original order, arranged as {shape}: t.view{shape}")
+                     hint=tr("the 24 numbers in their original order, arranged as {shape}: t.view{shape}",
+                             shape=shape))
+        if not t.is_contiguous() and type(result[shape]) is torch.Tensor \
+                and not checks.shares_memory(result[shape], t):
+            checks.fail(tr("{name} is a copy: this input is a strided (non-contiguous) view, and "
+                           "`.contiguous()` or `.clone()` before `.view` copies it — `t.view(shape)` works on it "
+                           "directly (a 1-D view with any stride can be viewed as {shape})", name=name, shape=shape))
         checks.view_of(result[shape], t, name)
 
 
 @pytest.mark.parametrize("shape", [(), (24, 1), (2, 12), (0,), (48,)],
                          ids=["0-dim", "24x1", "2x12", "empty", "48-elements"])
 def test_reshape_tensor_rejects_bad_input_hidden(hw, shape):
-    checks.raises(ValueError, f"reshape_tensor(t) for t of shape {shape} (it needs a 1-D tensor of 24 elements)",
-                 hw.tensors.reshape_tensor, torch.zeros(shape))
+    checks.raises(ValueError, tr("reshape_tensor(t) for t of shape {shape} (it needs a 1-D tensor of 24 elements)",
+                                 shape=shape), hw.tensors.reshape_tensor, torch.zeros(shape))
