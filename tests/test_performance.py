@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from tests.harness import checks, probes
+from tests.harness.i18n import tr
 
 pytestmark = pytest.mark.task3
 
@@ -23,9 +24,12 @@ OPERATION_NAMES = ["matmul", "add", "mul", "transpose", "sum"]
 ROW_KEYS = ["operation", "shape", "device", "ms"]
 TABLE_KEYS = ["operation", "shape", "cpu_ms", "cuda_ms", "speedup"]
 F32 = {"rtol": 1e-5, "atol": 1e-5}
-SYNC_HINT = ("CUDA calls return as soon as the work is queued, long before the GPU has finished it: "
-             "record torch.cuda.Event(enable_timing=True) before and after each call, call "
-             "torch.cuda.synchronize(), then read start.elapsed_time(end)")
+
+
+def sync_hint() -> str:
+    return tr("CUDA calls return as soon as the work is queued, long before the GPU has finished it: record "
+              "torch.cuda.Event(enable_timing=True) before and after each call, call torch.cuda.synchronize(), "
+              "then read start.elapsed_time(end)")
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -39,11 +43,11 @@ def check_ms(measured, expected: float, call: str, mistakes: dict | None = None)
     float) or to a (low, high) range; the failure message names the mistake that explains it.
     """
     __tracebackhide__ = True
-    ms = checks.number(measured, f"the result of {call}")
+    ms = checks.number(measured, tr("the result of {call}", call=call))
     low, high = 0.85 * expected - 0.5, 1.6 * expected + 3.0
     if low <= ms <= high:
         return ms
-    candidates = {"that is the time in SECONDS — multiply by 1000 to return milliseconds": expected / 1000}
+    candidates = {tr("that is the time in SECONDS — multiply by 1000 to return milliseconds"): expected / 1000}
     candidates.update(mistakes or {})
     hint = ""
     points = {k: v for k, v in candidates.items() if not isinstance(v, tuple)}
@@ -56,8 +60,9 @@ def check_ms(measured, expected: float, call: str, mistakes: dict | None = None)
             if isinstance(value, tuple) and value[0] <= ms <= value[1]:
                 hint = f" — {explanation}"
                 break
-    message = (f"{call} returned {ms:.3f} ms instead of about {expected:g} ms{hint} "
-               f"(accepted: {max(low, 0.0):.2f} to {high:.2f} ms)")
+    message = tr("{call} returned {ms} ms instead of about {expected} ms", call=call, ms=f"{ms:.3f}",
+                 expected=f"{expected:g}") + hint + " " + tr("(accepted: {low} to {high} ms)",
+                                                             low=f"{max(low, 0.0):.2f}", high=f"{high:.2f}")
     if ms > high:
         checks.too_slow(message)  # the test runs once more: a busy machine only makes timings longer
     checks.fail(message)
@@ -70,14 +75,15 @@ def _log_ratio(a: float, b: float) -> float:
 
 def no_sync(expected: float) -> dict:
     """The mistake of timing a CUDA call on the host without waiting for the GPU: ~0 ms."""
-    return {SYNC_HINT: (float("-inf"), 0.3 * expected)}
+    return {sync_hint(): (float("-inf"), 0.3 * expected)}
 
 
 def check_calls(probe, expected: int, call: str, *, warmup: int, repeat: int) -> None:
     __tracebackhide__ = True
     if probe.calls != expected:
-        checks.fail(f"{call} called the function {probe.calls} times, but with warmup={warmup} and "
-                    f"repeat={repeat} it must call it warmup + repeat = {expected} times")
+        checks.fail(tr("{call} called the function {calls} times, but with warmup={warmup} and repeat={repeat} "
+                       "it must call it warmup + repeat = {expected} times", call=call, calls=probe.calls,
+                       warmup=warmup, repeat=repeat, expected=expected))
 
 
 def timed(function, *args, **kwargs) -> tuple:
@@ -104,15 +110,17 @@ def check_spent(spent: float, least_ms: float, call: str) -> None:
     """
     __tracebackhide__ = True
     if spent * 1000 < 0.9 * least_ms - 1.0:
-        checks.fail(f"{call} returned after {spent * 1000:.1f} ms, but the calls of f it reports take at "
-                    f"least {least_ms:.1f} ms — measure_time must really call f and time those calls")
+        checks.fail(tr("{call} returned after {spent} ms, but the calls of f it reports take at least {least} ms "
+                       "— measure_time must really call f and time those calls", call=call,
+                       spent=f"{spent * 1000:.1f}", least=f"{least_ms:.1f}"))
 
 
 def tensor_list(result, count: int, call: str) -> list:
     __tracebackhide__ = True
     if type(result) is not list or len(result) != count:
-        checks.fail(f"{call} should return a list with one tensor per shape ({count}), but it returned "
-                    f"{checks.describe(result) if type(result) is not list else f'{len(result)} item(s)'}")
+        got = checks.describe(result) if type(result) is not list else tr("{n} item(s)", n=len(result))
+        checks.fail(tr("{call} should return a list with one tensor per shape ({count}), but it returned {got}",
+                       call=call, count=count, got=got))
     return result
 
 
@@ -132,11 +140,14 @@ def test_make_tensors_values(hw):
     for i, (tensor, shape) in enumerate(zip(result, SMALL_SHAPES)):
         checks.close(tensor, torch.rand(shape, generator=g), f"make_tensors(shapes, seed=7)[{i}]",
                      rtol=0.0, atol=0.0,
-                     hint="use g = torch.Generator().manual_seed(seed) and torch.rand(shape, generator=g) "
-                          "for each shape in order")
+                     hint=tr("use g = torch.Generator().manual_seed(seed) and torch.rand(shape, generator=g) "
+                             "for each shape in order"),
+                     mistakes={tr("each tensor restarts the generator — seed ONE generator once and draw the "
+                                  "shapes from it in order"): torch.rand(shape, generator=torch.Generator()
+                                                                         .manual_seed(7))} if i else {})
         checks.tensor(tensor, f"make_tensors(...)[{i}]", device="cpu")
     if [tuple(s) for s in hw.performance.DEFAULT_SHAPES] != [(64, 1024, 1024), (128, 512, 512), (256, 256, 256)]:
-        checks.fail("DEFAULT_SHAPES must be [(64, 1024, 1024), (128, 512, 512), (256, 256, 256)]")
+        checks.fail(tr("DEFAULT_SHAPES must be [(64, 1024, 1024), (128, 512, 512), (256, 256, 256)]"))
 
 
 def test_make_tensors_is_reproducible(hw):
@@ -145,13 +156,13 @@ def test_make_tensors_is_reproducible(hw):
         tensor_list(hw.performance.make_tensors(shapes, **kwargs), len(shapes), f"make_tensors(shapes, {kwargs})")
         for kwargs in ({"seed": 3}, {"seed": 3}, {"seed": 4}, {}, {"seed": 0}))
     for i in range(len(shapes)):
-        checks.close(again[i], first[i], f"make_tensors(shapes, seed=3)[{i}] (second call)", rtol=0.0,
-                     atol=0.0, hint="the same seed must give the same numbers every time")
+        checks.close(again[i], first[i], tr("make_tensors(shapes, seed=3)[{i}] (second call)", i=i), rtol=0.0,
+                     atol=0.0, hint=tr("the same seed must give the same numbers every time"))
         checks.close(default[i], zero[i], f"make_tensors(shapes)[{i}]", rtol=0.0, atol=0.0,
-                     hint="the default seed is 0")
+                     hint=tr("the default seed is 0"))
         if torch.equal(other[i], first[i]):
-            checks.fail("make_tensors(shapes, seed=4) returned the same numbers as seed=3 — "
-                        "seed the generator with the `seed` argument")
+            checks.fail(tr("make_tensors(shapes, seed=4) returned the same numbers as seed=3 — seed the generator "
+                           "with the `seed` argument"))
 
 
 # -- 3.2 measure_time on the CPU ------------------------------------------------------------------
@@ -160,10 +171,9 @@ def test_measure_time_leaves_out_warmup(hw):
     p = probes.Sleep(ms=8, first_ms=100)  # the first call is slow, like a cold start
     ms, spent = timed(hw.performance.measure_time, p, repeat=4)
     check_calls(p, 5, "measure_time(f, repeat=4)", warmup=1, repeat=4)
-    check_ms(ms, 8, "measure_time(f, repeat=4) for f taking 100 ms once, then 8 ms", {
-        "the slow first call was timed: make `warmup` untimed calls before the timed ones":
-            (100 + 3 * 8) / 4,
-        "that is the TOTAL of the timed calls — return the mean (total / repeat)": 32,
+    check_ms(ms, 8, tr("measure_time(f, repeat=4) for f taking 100 ms once, then 8 ms"), {
+        tr("the slow first call was timed: make `warmup` untimed calls before the timed ones"): (100 + 3 * 8) / 4,
+        tr("that is the TOTAL of the timed calls — return the mean (total / repeat)"): 32,
     })
     check_spent(spent, busy_ms(p, 5), "measure_time(f, repeat=4)")
 
@@ -172,8 +182,8 @@ def test_measure_time_returns_mean_not_total(hw):
     p = probes.Sleep(ms=6)
     ms, spent = timed(hw.performance.measure_time, p, repeat=4, warmup=0)
     check_calls(p, 4, "measure_time(f, repeat=4, warmup=0)", warmup=0, repeat=4)
-    check_ms(ms, 6, "measure_time(f, repeat=4, warmup=0) for f taking 6 ms", {
-        "that is the TOTAL of the 4 timed calls — return the mean (total / repeat)": 24,
+    check_ms(ms, 6, tr("measure_time(f, repeat=4, warmup=0) for f taking 6 ms"), {
+        tr("that is the TOTAL of the 4 timed calls — return the mean (total / repeat)"): 24,
     })
     check_spent(spent, busy_ms(p, 4), "measure_time(f, repeat=4, warmup=0)")
 
@@ -186,8 +196,8 @@ def test_measure_time_calls_warmup_plus_repeat_times(hw, repeat, warmup):
     check_calls(p, repeat + warmup, call, warmup=warmup, repeat=repeat)
     check_spent(spent, busy_ms(p, repeat + warmup), call)
     # (a single 0.5 ms call is too short to judge its timing on a busy machine: only its type here)
-    if not checks.number(ms, f"the result of {call}") > 0:
-        checks.fail(f"{call} returned {ms} ms — a measured time must be positive")
+    if not checks.number(ms, tr("the result of {call}", call=call)) > 0:
+        checks.fail(tr("{call} returned {ms} ms — a measured time must be positive", call=call, ms=ms))
 
 
 def test_measure_time_defaults(hw):
@@ -205,11 +215,12 @@ def test_measure_time_passes_arguments(hw):
     # KwargSleep records [number of positional args, ms, other keyword names] for every call.
     for seen in p.seen:
         if seen != [2, 5.0, []]:
-            checks.fail("measure_time(f, t, 'second', ms=5.0, repeat=3) must call f(t, 'second', ms=5.0) "
-                        f"— forward *args and **kwargs, but not device/repeat/warmup; f saw "
-                        f"{seen[0]} positional argument(s), ms={seen[1]} and other keywords {seen[2]}")
-    check_ms(ms, 5.0, "measure_time(f, t, 'second', ms=5.0, repeat=3) for f taking `ms` milliseconds", {
-        "that is the TOTAL of the timed calls — return the mean (total / repeat)": 15,
+            checks.fail(tr("measure_time(f, t, 'second', ms=5.0, repeat=3) must call f(t, 'second', ms=5.0) — "
+                           "forward *args and **kwargs, but not device/repeat/warmup; f saw {args} positional "
+                           "argument(s), ms={ms} and other keywords {keywords}", args=seen[0], ms=seen[1],
+                           keywords=seen[2]))
+    check_ms(ms, 5.0, tr("measure_time(f, t, 'second', ms=5.0, repeat=3) for f taking `ms` milliseconds"), {
+        tr("that is the TOTAL of the timed calls — return the mean (total / repeat)"): 15,
     })
     check_spent(spent, 5.0 * len(p.seen), "measure_time(f, t, 'second', ms=5.0, repeat=3)")
 
@@ -219,12 +230,13 @@ def test_measure_time_times_a_torch_function(hw):
     result, spent = timed(hw.performance.measure_time, probes.TORCH_FUNCTIONS["torch.matmul"], a, a, repeat=3)
     ms = checks.number(result, "measure_time(torch.matmul, a, a, repeat=3)")
     if not 0 < ms < 1000:
-        checks.fail(f"measure_time(torch.matmul, a, a, repeat=3) returned {ms} ms for a tiny matmul — "
-                    "expected a small positive number of milliseconds")
+        checks.fail(tr("measure_time(torch.matmul, a, a, repeat=3) returned {ms} ms for a tiny matmul — expected "
+                       "a small positive number of milliseconds", ms=ms))
     # The mean of 3 timed calls cannot be longer than the whole call to measure_time took.
     if ms * 3 > spent * 1000 * 1.05 + 0.5:
-        checks.fail(f"measure_time(torch.matmul, a, a, repeat=3) returned {ms:.3f} ms per call, but the "
-                    f"whole call took only {spent * 1000:.3f} ms — the time must be measured, not made up")
+        checks.fail(tr("measure_time(torch.matmul, a, a, repeat=3) returned {ms} ms per call, but the whole call "
+                       "took only {spent} ms — the time must be measured, not made up", ms=f"{ms:.3f}",
+                       spent=f"{spent * 1000:.3f}"))
 
 
 @pytest.mark.parametrize("kwargs", [{"device": "tpu"}, {"device": "gpu"}, {"repeat": 0},
@@ -241,13 +253,13 @@ def test_measure_time_cuda_needs_a_gpu(hw):
         # Nothing to refuse on this machine: check the real GPU path instead.
         gpu = probes.CudaSleep(ms=5)
         check_ms(hw.performance.measure_time(gpu, device="cuda", repeat=3), 5,
-                 "measure_time(f, device='cuda', repeat=3) for a 5 ms GPU kernel", no_sync(5))
+                 tr("measure_time(f, device='cuda', repeat=3) for a 5 ms GPU kernel"), no_sync(5))
         return
-    checks.raises(RuntimeError, "measure_time(f, device='cuda') on a machine without CUDA",
+    checks.raises(RuntimeError, tr("measure_time(f, device='cuda') on a machine without CUDA"),
                  hw.performance.measure_time, p, device="cuda")
     if p.calls:
-        checks.fail("measure_time(f, device='cuda') called f before noticing that CUDA is missing — "
-                    "check torch.cuda.is_available() first and raise RuntimeError")
+        checks.fail(tr("measure_time(f, device='cuda') called f before noticing that CUDA is missing — check "
+                       "torch.cuda.is_available() first and raise RuntimeError"))
 
 
 # -- 3.2 measure_time on the (simulated) GPU ---------------------------------------------------------
@@ -261,12 +273,13 @@ def _measure_cuda(hw, kernel, call: str, **kwargs) -> tuple[float, float]:
         except NotImplementedError:
             raise
         except RuntimeError as exc:
-            checks.fail(f"{call} raised RuntimeError: {exc}\nHint: {SYNC_HINT}")
+            checks.fail(tr("{call} raised RuntimeError: {error}", call=call, error=exc) + "\n"
+                        + tr("Hint: {hint}", hint=sync_hint()))
 
 
 def test_measure_time_cuda_waits_for_the_gpu(hw):
     kernel = probes.SimKernel(ms=20)
-    call = "measure_time(f, device='cuda', repeat=3) for a 20 ms GPU kernel"
+    call = tr("measure_time(f, device='cuda', repeat=3) for a 20 ms GPU kernel")
     ms, spent = _measure_cuda(hw, kernel, call, repeat=3)
     check_calls(kernel, 4, call, warmup=1, repeat=3)
     check_ms(ms, 20, call, no_sync(20))
@@ -275,14 +288,14 @@ def test_measure_time_cuda_waits_for_the_gpu(hw):
 
 def test_measure_time_cuda_leaves_out_warmup(hw):
     kernel = probes.SimKernel(ms=10, first_ms=100)
-    call = "measure_time(f, device='cuda', repeat=3) for a GPU kernel taking 100 ms once, then 10 ms"
+    call = tr("measure_time(f, device='cuda', repeat=3) for a GPU kernel taking 100 ms once, then 10 ms")
     ms, spent = _measure_cuda(hw, kernel, call, repeat=3)
     check_calls(kernel, 4, call, warmup=1, repeat=3)
     check_ms(ms, 10, call, {
         **no_sync(10),
-        "the slow first call was timed: make `warmup` untimed calls, then torch.cuda.synchronize(), "
-        "before the timed ones": (100 + 2 * 10) / 3,
-        "that is the TOTAL of the timed calls — return the mean (total / repeat)": 30,
+        tr("the slow first call was timed: make `warmup` untimed calls, then torch.cuda.synchronize(), before "
+           "the timed ones"): (100 + 2 * 10) / 3,
+        tr("that is the TOTAL of the timed calls — return the mean (total / repeat)"): 30,
     })
     check_spent(spent, busy_ms(kernel, 4), call)
 
@@ -299,12 +312,10 @@ def _expected_operation(name: str, t: torch.Tensor) -> torch.Tensor:
     }[name]()
 
 
-OPERATION_HINTS = {
-    "matmul": "the batched matrix product of t with itself: t @ t",
-    "add": "t + t", "mul": "t * t",
-    "transpose": "swap the last two axes: t.transpose(-2, -1), then make it a copy",
-    "sum": "the sum of all elements as a 0-dim tensor: t.sum()",
-}
+def operation_hint(name: str) -> str:
+    return {"matmul": tr("the batched matrix product of t with itself: t @ t"), "add": "t + t", "mul": "t * t",
+            "transpose": tr("swap the last two axes: t.transpose(-2, -1), then make it a copy"),
+            "sum": tr("the sum of all elements as a 0-dim tensor: t.sum()")}[name]
 
 
 @pytest.mark.parametrize("name", OPERATION_NAMES)
@@ -315,36 +326,38 @@ def test_operations(hw, name):
     result = operations[name](t)
     checks.unchanged((t,), before, ("t",))
     checks.close(result, _expected_operation(name, t), f'OPERATIONS["{name}"](t)', **F32,
-                 hint=OPERATION_HINTS[name])
+                 hint=operation_hint(name))
 
 
 def test_operations_transpose_is_a_copy(hw):
     t = _rand(2, 3, 5, seed=6)
     result = checks.mapping(hw.performance.OPERATIONS, "OPERATIONS", ["transpose"])["transpose"](t)
-    checks.close(result, t.transpose(-2, -1), 'OPERATIONS["transpose"](t) for t of shape (2, 3, 5)',
-                 rtol=0.0, atol=0.0, hint=OPERATION_HINTS["transpose"])
+    checks.close(result, t.transpose(-2, -1), tr('OPERATIONS["transpose"](t) for t of shape (2, 3, 5)'),
+                 rtol=0.0, atol=0.0, hint=operation_hint("transpose"))
     checks.not_a_view(result, t, 'OPERATIONS["transpose"](t)')
 
 
 def _check_rows(rows, shapes, devices, call: str) -> list:
     __tracebackhide__ = True
     if type(rows) is not list:
-        checks.fail(f"{call} should return a list of dicts, but it returned {checks.describe(rows)}")
+        checks.fail(tr("{call} should return a list of dicts, but it returned {what}", call=call,
+                       what=checks.describe(rows)))
     expected = [(op, tuple(shape), device) for device in devices for shape in shapes for op in OPERATION_NAMES]
     if len(rows) != len(expected):
-        checks.fail(f"{call} returned {len(rows)} rows, but {len(devices)} device(s) x {len(shapes)} "
-                    f"shape(s) x {len(OPERATION_NAMES)} operations make {len(expected)}")
+        checks.fail(tr("{call} returned {rows} rows, but {devices} device(s) x {shapes} shape(s) x {operations} "
+                       "operations make {expected}", call=call, rows=len(rows), devices=len(devices),
+                       shapes=len(shapes), operations=len(OPERATION_NAMES), expected=len(expected)))
     for i, (row, (op, shape, device)) in enumerate(zip(rows, expected)):
         row = checks.mapping(row, f"{call}[{i}]", ROW_KEYS)
         got = (row["operation"], tuple(row["shape"]) if isinstance(row["shape"], (tuple, list)) else row["shape"],
                row["device"])
         if got != (op, shape, device):
-            checks.fail(f"{call}[{i}] is {got} (operation, shape, device), but it should be "
-                        f"{(op, shape, device)} — order the rows: for each device, for each shape, for "
-                        "each operation in the order of OPERATIONS")
+            checks.fail(tr("{call}[{i}] is {got} (operation, shape, device), but it should be {want} — order the "
+                           "rows: for each device, for each shape, for each operation in the order of OPERATIONS",
+                           call=call, i=i, got=got, want=(op, shape, device)))
         ms = checks.number(row["ms"], f'{call}[{i}]["ms"]')
         if not ms > 0:
-            checks.fail(f'{call}[{i}]["ms"] is {ms}: a measured time must be positive')
+            checks.fail(tr('{call}[{i}]["ms"] is {ms}: a measured time must be positive', call=call, i=i, ms=ms))
     return rows
 
 
@@ -364,7 +377,8 @@ def test_benchmark_default_devices(hw):
 def _table_by_key(table, call: str) -> list:
     __tracebackhide__ = True
     if type(table) is not list:
-        checks.fail(f"{call} should return a list of dicts, but it returned {checks.describe(table)}")
+        checks.fail(tr("{call} should return a list of dicts, but it returned {what}", call=call,
+                       what=checks.describe(table)))
     for i, entry in enumerate(table):
         checks.mapping(entry, f"{call}[{i}]", TABLE_KEYS)
     return [(entry["operation"], tuple(entry["shape"])) for entry in table]
@@ -376,14 +390,19 @@ def _check_entry(entry: dict, expected: dict, call: str) -> None:
         want, got = expected[key], entry[key]
         if want is None:
             if got is not None:
-                checks.fail(f'{call}: "{key}" of {expected["operation"]} {expected["shape"]} should be None '
-                            f"(there is no measurement for it), but it is {got!r}")
+                checks.fail(tr('{call}: "{key}" of {operation} {shape} should be None (there is no measurement for '
+                               "it), but it is {got}", call=call, key=key, operation=expected["operation"],
+                               shape=expected["shape"], got=repr(got)))
             continue
         got = checks.number(got, f'{call}: "{key}" of {expected["operation"]} {expected["shape"]}')
         if abs(got - want) > 1e-9 * max(1.0, abs(want)):
-            hint = " — speedup = cpu_ms / cuda_ms (how many times faster the GPU is)" if key == "speedup" else ""
-            checks.fail(f'{call}: "{key}" of {expected["operation"]} {expected["shape"]} should be {want!r}, '
-                        f"but it is {got!r}{hint}")
+            hint = tr(" — speedup = cpu_ms / cuda_ms (how many times faster the GPU is)") if key == "speedup" else ""
+            if key == "speedup" and abs(got * want - 1) < 1e-6:
+                hint = tr(" — that is cuda_ms / cpu_ms, upside down: speedup = cpu_ms / cuda_ms (how many times "
+                          "faster the GPU is)")
+            checks.fail(tr('{call}: "{key}" of {operation} {shape} should be {want}, but it is {got}', call=call,
+                           key=key, operation=expected["operation"], shape=expected["shape"], want=repr(want),
+                           got=repr(got)) + hint)
 
 
 def test_speedup_table_cpu_only(hw):
@@ -392,13 +411,13 @@ def test_speedup_table_cpu_only(hw):
         {"operation": "sum", "shape": (2, 3, 3), "device": "cpu", "ms": 0.25},
         {"operation": "add", "shape": (4, 2, 2), "device": "cpu", "ms": 2.0},
     ]
-    call = "speedup_table(rows) for CPU-only rows"
+    call = tr("speedup_table(rows) for CPU-only rows")
     table = hw.performance.speedup_table(rows)
     keys = _table_by_key(table, call)
     expected = [("add", (2, 3, 3)), ("sum", (2, 3, 3)), ("add", (4, 2, 2))]
     if keys != expected:
-        checks.fail(f"{call} should have one entry per (operation, shape) in the order they first "
-                    f"appear: {expected}, but it has {keys}")
+        checks.fail(tr("{call} should have one entry per (operation, shape) in the order they first appear: "
+                       "{expected}, but it has {keys}", call=call, expected=expected, keys=keys))
     for entry, row in zip(table, rows):
         _check_entry(entry, {"operation": row["operation"], "shape": row["shape"], "cpu_ms": row["ms"],
                              "cuda_ms": None, "speedup": None}, call)
@@ -411,13 +430,13 @@ def test_speedup_table_with_cuda_rows(hw):
         {"operation": "matmul", "shape": (2, 3, 3), "device": "cuda", "ms": 1.5},
         {"operation": "add", "shape": (2, 3, 3), "device": "cuda", "ms": 4.0},
     ]
-    call = "speedup_table(rows) for CPU and CUDA rows"
+    call = tr("speedup_table(rows) for CPU and CUDA rows")
     table = hw.performance.speedup_table(rows)
     keys = _table_by_key(table, call)
     expected = {("matmul", (2, 3, 3)): (6.0, 1.5, 4.0), ("add", (2, 3, 3)): (1.0, 4.0, 0.25)}
     if keys != list(expected):
-        checks.fail(f"{call} should have one entry per (operation, shape) in the order they first "
-                    f"appear: {list(expected)}, but it has {keys}")
+        checks.fail(tr("{call} should have one entry per (operation, shape) in the order they first appear: "
+                       "{expected}, but it has {keys}", call=call, expected=list(expected), keys=keys))
     for entry, ((op, shape), (cpu, cuda, speedup)) in zip(table, expected.items()):
         _check_entry(entry, {"operation": op, "shape": shape, "cpu_ms": cpu, "cuda_ms": cuda,
                              "speedup": speedup}, call)
@@ -430,23 +449,23 @@ def test_format_table(hw):
     ]
     text = hw.performance.format_table(table)
     if type(text) is not str:
-        checks.fail(f"format_table(table) should return a str, but it returned {checks.describe(text)}")
+        checks.fail(tr("format_table(table) should return a str, but it returned {what}", what=checks.describe(text)))
     lines = text.splitlines()
     header = lines[0] if lines else ""
     for column in ["Operation", "Shape", "CPU (ms)", "CUDA (ms)", "Speed-up"]:
         if column not in header:
-            checks.fail(f"the first line of format_table(table) should be the header with the column "
-                        f"{column!r}; it is {header!r}")
+            checks.fail(tr("the first line of format_table(table) should be the header with the column {column}; "
+                           "it is {header}", column=repr(column), header=repr(header)))
     expected_cells = [["matmul", "2x3x3", "3.000", "1.500", "2.00x"], ["transpose", "16x128x64", "0.250", "-"]]
     for cells in expected_cells:
         matching = [line for line in lines[1:] if line.split()[:1] == [cells[0]]]
         if not matching:
-            checks.fail(f"format_table(table) has no line for {cells[0]!r}:\n{text}")
+            checks.fail(tr("format_table(table) has no line for {operation}:", operation=repr(cells[0])) + f"\n{text}")
         for cell in cells[1:]:
             if cell not in matching[0].split():
-                checks.fail(f"the line for {cells[0]!r} should contain {cell!r} (shapes like 2x3x3, times with "
-                            f"3 decimals, speed-ups like 2.00x, '-' for a missing value), but it is "
-                            f"{matching[0]!r}")
+                checks.fail(tr("the line for {operation} should contain {cell} (shapes like 2x3x3, times with 3 "
+                               "decimals, speed-ups like 2.00x, '-' for a missing value), but it is {line}",
+                               operation=repr(cells[0]), cell=repr(cell), line=repr(matching[0])))
 
 
 # -- 3.4 transfer_overhead --------------------------------------------------------------------------
@@ -461,7 +480,7 @@ def test_transfer_overhead_needs_a_gpu(hw):
         for key in TRANSFER_KEYS:
             checks.number(result[key], f'transfer_overhead(...)["{key}"]')
         return
-    checks.raises(RuntimeError, "transfer_overhead() on a machine without CUDA",
+    checks.raises(RuntimeError, tr("transfer_overhead() on a machine without CUDA"),
                  hw.performance.transfer_overhead, (8, 8), 2)
 
 
@@ -472,7 +491,7 @@ def test_gpu_measure_time_real_kernel(hw):
     kernel = probes.CudaSleep(ms=20)
     ms, spent = timed(hw.performance.measure_time, kernel, device="cuda", repeat=3)
     check_calls(kernel, 4, "measure_time(f, device='cuda', repeat=3)", warmup=1, repeat=3)
-    check_ms(ms, 20, "measure_time(f, device='cuda', repeat=3) for a 20 ms GPU kernel", no_sync(20))
+    check_ms(ms, 20, tr("measure_time(f, device='cuda', repeat=3) for a 20 ms GPU kernel"), no_sync(20))
     check_spent(spent, busy_ms(kernel, 4), "measure_time(f, device='cuda', repeat=3)")
 
 
@@ -488,7 +507,8 @@ def test_gpu_benchmark_and_speedups(hw):
         cuda = checks.number(entry["cuda_ms"], "cuda_ms")
         speedup = checks.number(entry["speedup"], "speedup")
         if abs(speedup - cpu / cuda) > 1e-6 * max(1.0, speedup):
-            checks.fail(f"speedup of {entry['operation']} is {speedup}, but cpu_ms / cuda_ms = {cpu / cuda}")
+            checks.fail(tr("speedup of {operation} is {speedup}, but cpu_ms / cuda_ms = {ratio}",
+                           operation=entry["operation"], speedup=speedup, ratio=cpu / cuda))
 
 
 @pytest.mark.gpu
@@ -498,5 +518,5 @@ def test_gpu_transfer_overhead(hw):
     for key in TRANSFER_KEYS:
         value = checks.number(result[key], f'transfer_overhead(...)["{key}"]')
         if not 0 < value < 10_000:
-            checks.fail(f'transfer_overhead(...)["{key}"] is {value} ms — expected a positive time in '
-                        "milliseconds, measured with measure_time(..., device='cuda')")
+            checks.fail(tr('transfer_overhead(...)["{key}"] is {value} ms — expected a positive time in '
+                           "milliseconds, measured with measure_time(..., device='cuda')", key=key, value=value))

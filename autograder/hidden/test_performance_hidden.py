@@ -16,13 +16,29 @@ import torch
 
 from solutions import homework_performance as ref
 from tests.harness import checks, probes
-from tests.test_performance import (SYNC_HINT, busy_ms, check_calls, check_ms, check_spent, no_sync,
+from tests.harness.i18n import tr
+from tests.test_performance import (busy_ms, check_calls, check_ms, check_spent, no_sync, sync_hint,
                                     tensor_list, timed)
 
 pytestmark = pytest.mark.task3
 
-TOTAL = "that is the TOTAL of the timed calls — return the mean (total / repeat)"
-COLD = "the slow first call(s) were timed: make `warmup` untimed calls before the timed ones"
+# Known mistakes in the case tables below, named when a test runs (in the student's language).
+TOTAL, COLD, WARMUP0, NO_SYNC = "total", "cold", "warmup0", "no-sync"
+
+
+def _named(mistakes: dict, expected: float) -> dict:
+    sentences = {
+        TOTAL: lambda: tr("that is the TOTAL of the timed calls — return the mean (total / repeat)"),
+        COLD: lambda: tr("the slow first call(s) were timed: make `warmup` untimed calls before the timed ones"),
+        WARMUP0: lambda: tr("with warmup=0 every call is timed, the slow first one included"),
+    }
+    named = {}
+    for key, value in mistakes.items():
+        if key == NO_SYNC:
+            named.update(no_sync(expected))
+        else:
+            named[sentences[key]()] = value
+    return named
 
 
 def _rand(shape: tuple, seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -53,13 +69,13 @@ def test_make_tensors_matches_reference(hw, case):
                          f"make_tensors({shapes}, 'cpu', {seed})")
     for i, (actual, want) in enumerate(zip(result, expected)):
         checks.close(actual, want, f"make_tensors({shapes}, seed={seed})[{i}]", rtol=0.0, atol=0.0,
-                     hint="one private torch.Generator().manual_seed(seed) for the whole list, and "
-                          "torch.rand(shape, generator=g) for each shape in order")
+                     hint=tr("one private torch.Generator().manual_seed(seed) for the whole list, and "
+                             "torch.rand(shape, generator=g) for each shape in order"))
 
 
 def test_make_tensors_leaves_global_rng_alone(hw):
-    message = ("make_tensors changed the GLOBAL random state (e.g. with torch.manual_seed) — draw from "
-               "a private generator: g = torch.Generator().manual_seed(seed); torch.rand(shape, generator=g)")
+    message = tr("make_tensors changed the GLOBAL random state (e.g. with torch.manual_seed) — draw from a private "
+                 "generator: g = torch.Generator().manual_seed(seed); torch.rand(shape, generator=g)")
     # Draw from the global generator where make_tensors runs: after a global re-seed to the
     # same seed, the two draws would be equal.
     draws = []
@@ -77,8 +93,7 @@ CPU_CASES = {
     "warmup=3,slow_calls=3": (dict(ms=5, first_ms=40, slow_calls=3), dict(warmup=3, repeat=4), 5.0,
                               {COLD: (40 + 40 + 5 + 5) / 4, TOTAL: 20}),
     "repeat=1": (dict(ms=8, first_ms=60), dict(warmup=1, repeat=1), 8.0, {COLD: 60}),
-    "warmup=0": (dict(ms=4, first_ms=12), dict(warmup=0, repeat=4), 6.0,
-                 {"with warmup=0 every call is timed, the slow first one included": 4.0}),
+    "warmup=0": (dict(ms=4, first_ms=12), dict(warmup=0, repeat=4), 6.0, {WARMUP0: 4.0}),
     "repeat=7,warmup=2": (dict(ms=3, first_ms=60), dict(warmup=2, repeat=7), 3.0,
                           {COLD: (60 + 6 * 3) / 7, TOTAL: 21}),
 }
@@ -91,8 +106,9 @@ def test_measure_time_warmup_and_repeat_hidden(hw, case):
     ms, spent = timed(hw.performance.measure_time, p, **kwargs)
     call = f"measure_time(f, {', '.join(f'{k}={v}' for k, v in kwargs.items())})"
     check_calls(p, kwargs["warmup"] + kwargs["repeat"], call, **kwargs)
-    check_ms(ms, expected, f"{call} for f taking {probe_args['first_ms']} ms on its first "
-                           f"{probe_args.get('slow_calls', 1)} call(s), then {probe_args['ms']} ms", mistakes)
+    check_ms(ms, expected, tr("{call} for f taking {first} ms on its first {slow} call(s), then {ms} ms", call=call,
+                              first=probe_args["first_ms"], slow=probe_args.get("slow_calls", 1),
+                              ms=probe_args["ms"]), _named(mistakes, expected))
     check_spent(spent, busy_ms(p, kwargs["warmup"] + kwargs["repeat"]), call)
 
 
@@ -108,10 +124,11 @@ def test_measure_time_randomized_durations(hw, seed, low, high, repeats):
     repeat = rng.randint(*repeats)
     p = probes.Sleep(ms=ms_per_call, first_ms=first_ms)
     ms, spent = timed(hw.performance.measure_time, p, repeat=repeat)
-    call = f"measure_time(f, repeat={repeat}) for f taking {first_ms} ms once, then {ms_per_call} ms"
+    call = tr("measure_time(f, repeat={repeat}) for f taking {first} ms once, then {ms} ms", repeat=repeat,
+              first=first_ms, ms=ms_per_call)
     check_calls(p, repeat + 1, call, warmup=1, repeat=repeat)
-    check_ms(ms, ms_per_call, call, {COLD: (first_ms + (repeat - 1) * ms_per_call) / repeat,
-                                     TOTAL: repeat * ms_per_call})
+    check_ms(ms, ms_per_call, call, _named({COLD: (first_ms + (repeat - 1) * ms_per_call) / repeat,
+                                            TOTAL: repeat * ms_per_call}, ms_per_call))
     check_spent(spent, busy_ms(p, repeat + 1), call)
 
 
@@ -119,13 +136,13 @@ def test_measure_time_forwards_every_argument(hw):
     p = probes.KwargSleep()
     ms, spent = timed(hw.performance.measure_time, p, 1, "two", [3], ms=2.5, alpha=1, beta="x", repeat=2, warmup=2)
     if p.calls != 4:
-        checks.fail(f"measure_time(f, ..., repeat=2, warmup=2) called f {p.calls} times instead of 4")
+        checks.fail(tr("measure_time(f, ..., repeat=2, warmup=2) called f {calls} times instead of 4", calls=p.calls))
     for seen in p.seen:
         if seen != [3, 2.5, ["alpha", "beta"]]:
-            checks.fail("measure_time(f, 1, 'two', [3], ms=2.5, alpha=1, beta='x', repeat=2, warmup=2) must "
-                        "call f(1, 'two', [3], ms=2.5, alpha=1, beta='x') — every positional and keyword "
-                        f"argument except device/repeat/warmup; f saw {seen[0]} positional argument(s), "
-                        f"ms={seen[1]} and other keywords {seen[2]}")
+            checks.fail(tr("measure_time(f, 1, 'two', [3], ms=2.5, alpha=1, beta='x', repeat=2, warmup=2) must call "
+                           "f(1, 'two', [3], ms=2.5, alpha=1, beta='x') — every positional and keyword argument "
+                           "except device/repeat/warmup; f saw {args} positional argument(s), ms={ms} and other "
+                           "keywords {keywords}", args=seen[0], ms=seen[1], keywords=seen[2]))
     check_ms(ms, 2.5, "measure_time(f, ..., ms=2.5, repeat=2, warmup=2)")
     check_spent(spent, 2.5 * 4, "measure_time(f, ..., ms=2.5, repeat=2, warmup=2)")
 
@@ -135,7 +152,8 @@ def test_measure_time_forwards_every_argument(hw):
                          ids=["device=''", "device=npu", "repeat=-10", "warmup=-5", "repeat=0,warmup=0"])
 def test_measure_time_rejects_bad_arguments_hidden(hw, kwargs):
     shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-    checks.raises(ValueError, f"measure_time(f, {shown})", hw.performance.measure_time, probes.Sleep(ms=0.1), **kwargs)
+    checks.raises(ValueError, f"measure_time(f, {shown})", hw.performance.measure_time, probes.Sleep(ms=0.1),
+                  **kwargs)
 
 
 @pytest.mark.parametrize("device", ["cuda", "cuda:0"])
@@ -145,13 +163,16 @@ def test_measure_time_without_cuda_never_calls_f(hw, device):
         # This machine has a GPU, so there is nothing to refuse: time a real kernel instead.
         kernel = probes.CudaSleep(ms=4)
         check_ms(hw.performance.measure_time(kernel, device=device, repeat=2), 4,
-                 f"measure_time(f, device={device!r}, repeat=2) for a 4 ms GPU kernel", no_sync(4))
+                 tr("measure_time(f, device={device}, repeat=2) for a 4 ms GPU kernel", device=repr(device)),
+                 no_sync(4))
         return
-    checks.raises(RuntimeError, f"measure_time(f, device={device!r}, warmup=0, repeat=1) without CUDA",
+    checks.raises(RuntimeError, tr("measure_time(f, device={device}, warmup=0, repeat=1) without CUDA",
+                                   device=repr(device)),
                  hw.performance.measure_time, p, device=device, warmup=0, repeat=1, ms=1.0)
     if p.calls:
-        checks.fail(f"measure_time(f, device={device!r}) called f {p.calls} time(s) before raising — "
-                    "check torch.cuda.is_available() before the first call (warm-up included)")
+        checks.fail(tr("measure_time(f, device={device}) called f {calls} time(s) before raising — check "
+                       "torch.cuda.is_available() before the first call (warm-up included)", device=repr(device),
+                       calls=p.calls))
 
 
 # -- 3.2 measure_time on the simulated GPU ---------------------------------------------------------
@@ -159,12 +180,11 @@ def test_measure_time_without_cuda_never_calls_f(hw, device):
 SIM_CASES = {
     # name: (SimKernel arguments, measure_time keyword arguments, expected ms, known mistakes)
     "warmup=2,slow_calls=2": (dict(ms=10, first_ms=60, slow_calls=2), dict(warmup=2, repeat=2), 10.0,
-                              {COLD: (60 + 10) / 2, TOTAL: 20, **no_sync(10)}),
-    "repeat=1,warmup=0": (dict(ms=12), dict(warmup=0, repeat=1), 12.0, no_sync(12)),
+                              {COLD: (60 + 10) / 2, TOTAL: 20, NO_SYNC: None}),
+    "repeat=1,warmup=0": (dict(ms=12), dict(warmup=0, repeat=1), 12.0, {NO_SYNC: None}),
     "warmup=0,slow-first": (dict(ms=10, first_ms=40), dict(warmup=0, repeat=2), 25.0,
-                            {"with warmup=0 every call is timed, the slow first one included": 10.0,
-                             **no_sync(25)}),
-    "device=cuda:0": (dict(ms=8), dict(warmup=1, repeat=4, device="cuda:0"), 8.0, {**no_sync(8), TOTAL: 32}),
+                            {WARMUP0: 10.0, NO_SYNC: None}),
+    "device=cuda:0": (dict(ms=8), dict(warmup=1, repeat=4, device="cuda:0"), 8.0, {NO_SYNC: None, TOTAL: 32}),
 }
 
 
@@ -177,7 +197,8 @@ def _measure_sim(hw, kernel, call: str, **kwargs) -> tuple[float, float]:
         except NotImplementedError:
             raise
         except RuntimeError as exc:
-            checks.fail(f"{call} raised RuntimeError: {exc}\nHint: {SYNC_HINT}")
+            checks.fail(tr("{call} raised RuntimeError: {error}", call=call, error=exc) + "\n"
+                        + tr("Hint: {hint}", hint=sync_hint()))
 
 
 @pytest.mark.parametrize("case", list(SIM_CASES))
@@ -188,8 +209,9 @@ def test_measure_time_simulated_gpu_hidden(hw, case):
     call = f"measure_time(f, {', '.join(f'{k}={v!r}' for k, v in shown.items())})"
     ms, spent = _measure_sim(hw, kernel, call, **kwargs)
     check_calls(kernel, kwargs["warmup"] + kwargs["repeat"], call, warmup=kwargs["warmup"], repeat=kwargs["repeat"])
-    check_ms(ms, expected, f"{call} for a GPU kernel of {kernel_args['ms']} ms"
-             + (f" ({kernel_args['first_ms']} ms at first)" if "first_ms" in kernel_args else ""), mistakes)
+    check_ms(ms, expected, tr("{call} for a GPU kernel of {ms} ms", call=call, ms=kernel_args["ms"])
+             + (tr(" ({ms} ms at first)", ms=kernel_args["first_ms"]) if "first_ms" in kernel_args else ""),
+             _named(mistakes, expected))
     check_spent(spent, busy_ms(kernel, kwargs["warmup"] + kwargs["repeat"]), call)
 
 
@@ -200,11 +222,12 @@ def test_measure_time_simulated_gpu_randomized(hw, seed, low, high):
     kernel_ms = round(rng.uniform(low, high), 2)
     repeat = rng.randint(2, 3)
     kernel = probes.SimKernel(ms=kernel_ms, first_ms=3 * kernel_ms + 20)
-    call = f"measure_time(f, device='cuda', repeat={repeat}) for a GPU kernel of {kernel_ms} ms"
+    call = tr("measure_time(f, device='cuda', repeat={repeat}) for a GPU kernel of {ms} ms", repeat=repeat,
+              ms=kernel_ms)
     ms, spent = _measure_sim(hw, kernel, call, repeat=repeat)
     check_calls(kernel, repeat + 1, call, warmup=1, repeat=repeat)
-    check_ms(ms, kernel_ms, call, {**no_sync(kernel_ms), TOTAL: repeat * kernel_ms,
-                                   COLD: (3 * kernel_ms + 20 + (repeat - 1) * kernel_ms) / repeat})
+    check_ms(ms, kernel_ms, call, _named({NO_SYNC: None, TOTAL: repeat * kernel_ms,
+                                          COLD: (3 * kernel_ms + 20 + (repeat - 1) * kernel_ms) / repeat}, kernel_ms))
     check_spent(spent, busy_ms(kernel, repeat + 1), call)
 
 
@@ -231,7 +254,8 @@ def test_operations_match_reference(hw, case, name):
     result = operations[name](t)
     checks.unchanged((t,), before, ("t",))
     expected = ref.OPERATIONS[name](t.clone())
-    call = f'OPERATIONS["{name}"](t) for t of shape {tuple(t.shape)} and dtype {t.dtype}'
+    call = tr('OPERATIONS["{name}"](t) for t of shape {shape} and dtype {dtype}', name=name, shape=tuple(t.shape),
+              dtype=t.dtype)
     tol = {"rtol": 1e-12, "atol": 1e-12} if t.dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-5}
     checks.close(result, expected, call, **tol)
     if name == "transpose" and t.is_contiguous():
@@ -247,20 +271,22 @@ def test_benchmark_rows_match_reference_order(hw):
     call = "benchmark([(1, 5, 5), (2, 3, 3), (3, 1, 1)], devices=['cpu'], repeat=1)"
     expected = [(op, shape, "cpu") for shape in shapes for op in ref.OPERATIONS]
     if type(rows) is not list or len(rows) != len(expected):
-        checks.fail(f"{call} should return {len(expected)} rows (3 shapes x 5 operations), "
-                    f"but it returned {checks.describe(rows) if type(rows) is not list else len(rows)}")
+        checks.fail(tr("{call} should return {n} rows (3 shapes x 5 operations), but it returned {got}", call=call,
+                       n=len(expected), got=checks.describe(rows) if type(rows) is not list else len(rows)))
     for i, (row, (op, shape, device)) in enumerate(zip(rows, expected)):
         row = checks.mapping(row, f"{call}[{i}]", ["operation", "shape", "device", "ms"])
         if type(row["shape"]) is not tuple or row["shape"] != shape:
-            checks.fail(f'{call}[{i}]["shape"] should be the tuple {shape}, but it is {row["shape"]!r}')
+            checks.fail(tr('{call}[{i}]["shape"] should be the tuple {shape}, but it is {got}', call=call, i=i,
+                           shape=shape, got=repr(row["shape"])))
         if (row["operation"], row["device"]) != (op, device):
-            checks.fail(f"{call}[{i}] should be {op} on {device}, but it is {row['operation']!r} on "
-                        f"{row['device']!r} — order: for each device, for each shape, for each operation")
+            checks.fail(tr("{call}[{i}] should be {op} on {device}, but it is {got_op} on {got_device} — order: for "
+                           "each device, for each shape, for each operation", call=call, i=i, op=op, device=device,
+                           got_op=repr(row["operation"]), got_device=repr(row["device"])))
         checks.number(row["ms"], f'{call}[{i}]["ms"]')
 
 
 def test_benchmark_rejects_unknown_device(hw):
-    checks.raises(ValueError, "benchmark(shapes, devices=['mps'])  (only 'cpu' and 'cuda' are supported)",
+    checks.raises(ValueError, tr("benchmark(shapes, devices=['mps'])  (only 'cpu' and 'cuda' are supported)"),
                  hw.performance.benchmark, [(1, 2, 2)], ["mps"], 1)
 
 
@@ -268,9 +294,9 @@ def test_benchmark_cuda_without_gpu(hw):
     if hw.cuda_available():
         rows = hw.performance.benchmark([(1, 4, 4)], ["cuda"], 1)
         if type(rows) is not list or {r.get("device") for r in rows if type(r) is dict} != {"cuda"}:
-            checks.fail("benchmark(shapes, devices=['cuda']) should return rows with device 'cuda' only")
+            checks.fail(tr("benchmark(shapes, devices=['cuda']) should return rows with device 'cuda' only"))
         return
-    checks.raises(RuntimeError, "benchmark(shapes, devices=['cuda']) on a machine without CUDA",
+    checks.raises(RuntimeError, tr("benchmark(shapes, devices=['cuda']) on a machine without CUDA"),
                  hw.performance.benchmark, [(1, 2, 2)], ["cuda"], 1)
 
 
@@ -309,22 +335,29 @@ def test_speedup_table_matches_reference(hw, case):
     expected = ref.speedup_table(rows)
     call = f"speedup_table(rows) ({case})"
     if type(table) is not list or len(table) != len(expected):
-        checks.fail(f"{call} should return {len(expected)} entries, one per (operation, shape), but it "
-                    f"returned {checks.describe(table) if type(table) is not list else len(table)}")
+        checks.fail(tr("{call} should return {n} entries, one per (operation, shape), but it returned {got}",
+                       call=call, n=len(expected), got=checks.describe(table) if type(table) is not list
+                       else len(table)))
     for i, (entry, want) in enumerate(zip(table, expected)):
         entry = checks.mapping(entry, f"{call}[{i}]", list(want))
         if (entry["operation"], tuple(entry["shape"])) != (want["operation"], want["shape"]):
-            checks.fail(f"{call}[{i}] is for {entry['operation']} {tuple(entry['shape'])}, but it should be for "
-                        f"{want['operation']} {want['shape']} — keep the order in which pairs first appear")
+            checks.fail(tr("{call}[{i}] is for {op} {shape}, but it should be for {want_op} {want_shape} — keep the "
+                           "order in which pairs first appear", call=call, i=i, op=entry["operation"],
+                           shape=tuple(entry["shape"]), want_op=want["operation"], want_shape=want["shape"]))
         for key in ("cpu_ms", "cuda_ms", "speedup"):
             if want[key] is None:
                 if entry[key] is not None:
-                    checks.fail(f'{call}[{i}]["{key}"] should be None (no measurement), but it is {entry[key]!r}')
+                    checks.fail(tr('{call}[{i}]["{key}"] should be None (no measurement), but it is {got}',
+                                   call=call, i=i, key=key, got=repr(entry[key])))
                 continue
             got = checks.number(entry[key], f'{call}[{i}]["{key}"]')
             if abs(got - want[key]) > 1e-9 * max(1.0, abs(want[key])):
-                checks.fail(f'{call}[{i}]["{key}"] for {want["operation"]} {want["shape"]} should be '
-                            f"{want[key]!r}, but it is {got!r} (speedup = cpu_ms / cuda_ms)")
+                upside_down = key == "speedup" and abs(got * want[key] - 1) < 1e-6
+                checks.fail(tr('{call}[{i}]["{key}"] for {op} {shape} should be {want}, but it is {got} '
+                               "(speedup = cpu_ms / cuda_ms)", call=call, i=i, key=key, op=want["operation"],
+                               shape=want["shape"], want=repr(want[key]), got=repr(got))
+                            + (tr(" — that is cuda_ms / cpu_ms, upside down: speedup = cpu_ms / cuda_ms (how many "
+                                  "times faster the GPU is)") if upside_down else ""))
 
 
 @pytest.mark.parametrize("rows", [
@@ -332,7 +365,8 @@ def test_speedup_table_matches_reference(hw, case):
     [_row("add", (2, 2), "tpu", 1.0)],
 ], ids=["duplicate-row", "unknown-device"])
 def test_speedup_table_rejects_bad_rows(hw, rows):
-    checks.raises(ValueError, f"speedup_table(rows) for the rows {rows}", hw.performance.speedup_table, rows)
+    checks.raises(ValueError, tr("speedup_table(rows) for the rows {rows}", rows=rows), hw.performance.speedup_table,
+                  rows)
 
 
 FORMAT_CASES = {
@@ -351,7 +385,7 @@ def _format_table(hw, case: str) -> tuple[list, str]:
     table = FORMAT_CASES[case]
     text = hw.performance.format_table(table)
     if type(text) is not str:
-        checks.fail(f"format_table(table) should return a str, but it returned {checks.describe(text)}")
+        checks.fail(tr("format_table(table) should return a str, but it returned {what}", what=checks.describe(text)))
     return table, text
 
 
@@ -360,17 +394,17 @@ def test_format_table_contents_hidden(hw, case):
     table, text = _format_table(hw, case)
     lines = text.splitlines()
     if len(lines) != len(table) + 2:
-        checks.fail(f"format_table(table) should have {len(table) + 2} lines (header, dashes, one per "
-                    f"entry), but it has {len(lines)}:\n{text}")
+        checks.fail(tr("format_table(table) should have {n} lines (header, dashes, one per entry), but it has "
+                       "{got}:", n=len(table) + 2, got=len(lines)) + f"\n{text}")
     for entry, line in zip(table, lines[2:]):
         cells = line.split()
         wanted = [entry["operation"], _fmt_shape(entry["shape"])]
         for key, template in (("cpu_ms", "{:.3f}"), ("cuda_ms", "{:.3f}"), ("speedup", "{:.2f}x")):
             wanted.append("-" if entry[key] is None else template.format(entry[key]))
         if cells != wanted:
-            checks.fail(f"the line for {entry['operation']} {entry['shape']} should hold the cells {wanted} "
-                        f"(shape like 64x1024x1024, 3 decimals for times, 2 decimals and 'x' for the "
-                        f"speed-up, '-' for None), but it is {line!r}")
+            checks.fail(tr("the line for {op} {shape} should hold the cells {wanted} (shape like 64x1024x1024, 3 "
+                           "decimals for times, 2 decimals and 'x' for the speed-up, '-' for None), but it is {line}",
+                           op=entry["operation"], shape=entry["shape"], wanted=wanted, line=repr(line)))
 
 
 @pytest.mark.parametrize("case", list(FORMAT_CASES))
@@ -379,9 +413,10 @@ def test_format_table_layout_matches_reference(hw, case):
     expected = ref.format_table(table)
     actual_lines = [line.rstrip() for line in text.rstrip("\n").splitlines()]
     if actual_lines != expected.splitlines():
-        checks.fail("format_table(table) is not laid out as described: pad every cell to the widest cell "
-                    "of its column (text left-aligned, numbers right-aligned), two spaces between columns, "
-                    f"a line of dashes under the header.\nExpected:\n{expected}\nGot:\n{text}")
+        checks.fail(tr("format_table(table) is not laid out as described: pad every cell to the widest cell of its "
+                       "column (text left-aligned, numbers right-aligned), two spaces between columns, a line of "
+                       "dashes under the header.") + "\n" + tr("Expected:") + f"\n{expected}\n" + tr("Got:")
+                    + f"\n{text}")
 
 
 # -- real GPU (pending without one) ------------------------------------------------------------------
@@ -390,10 +425,11 @@ def test_format_table_layout_matches_reference(hw, case):
 @pytest.mark.parametrize("warmup, repeat, kernel_ms", [(2, 2, 15.0), (1, 5, 7.0)])
 def test_gpu_measure_time_hidden(hw, warmup, repeat, kernel_ms):
     kernel = probes.CudaSleep(ms=kernel_ms)
-    call = f"measure_time(f, device='cuda', warmup={warmup}, repeat={repeat}) for a {kernel_ms} ms GPU kernel"
+    call = tr("measure_time(f, device='cuda', warmup={warmup}, repeat={repeat}) for a {ms} ms GPU kernel",
+              warmup=warmup, repeat=repeat, ms=kernel_ms)
     ms, spent = timed(hw.performance.measure_time, kernel, device="cuda", warmup=warmup, repeat=repeat)
     check_calls(kernel, warmup + repeat, call, warmup=warmup, repeat=repeat)
-    check_ms(ms, kernel_ms, call, {**no_sync(kernel_ms), TOTAL: repeat * kernel_ms})
+    check_ms(ms, kernel_ms, call, _named({NO_SYNC: None, TOTAL: repeat * kernel_ms}, kernel_ms))
     check_spent(spent, busy_ms(kernel, warmup + repeat), call)
 
 
@@ -403,14 +439,15 @@ def test_gpu_benchmark_device_order_hidden(hw):
     rows = hw.performance.benchmark(shapes, ["cuda", "cpu"], 1)
     expected = [(op, shape, device) for device in ("cuda", "cpu") for shape in shapes for op in ref.OPERATIONS]
     if type(rows) is not list or len(rows) != len(expected):
-        checks.fail(f"benchmark(shapes, devices=['cuda', 'cpu'], repeat=1) should return {len(expected)} rows")
+        checks.fail(tr("benchmark(shapes, devices=['cuda', 'cpu'], repeat=1) should return {n} rows",
+                       n=len(expected)))
     for i, (row, want) in enumerate(zip(rows, expected)):
         row = checks.mapping(row, f"benchmark(...)[{i}]", ["operation", "shape", "device", "ms"])
         if (row["operation"], tuple(row["shape"]), row["device"]) != want:
-            checks.fail(f"benchmark(...)[{i}] should be {want} (devices in the order given), but it is "
-                        f"{(row['operation'], tuple(row['shape']), row['device'])}")
+            checks.fail(tr("benchmark(...)[{i}] should be {want} (devices in the order given), but it is {got}", i=i,
+                           want=want, got=(row["operation"], tuple(row["shape"]), row["device"])))
         if not checks.number(row["ms"], f'benchmark(...)[{i}]["ms"]') > 0:
-            checks.fail(f'benchmark(...)[{i}]["ms"] must be a positive time')
+            checks.fail(tr('benchmark(...)[{i}]["ms"] must be a positive time', i=i))
 
 
 @pytest.mark.gpu
@@ -421,8 +458,9 @@ def test_gpu_transfer_overhead_hidden(hw, shape):
     for key in keys:
         value = checks.number(result[key], f'transfer_overhead({shape}, 2)["{key}"]')
         if not 0 < value < 10_000:
-            checks.fail(f'transfer_overhead({shape}, 2)["{key}"] is {value} ms — expected a positive time in '
-                        "milliseconds measured with measure_time(..., device='cuda')")
+            checks.fail(tr('transfer_overhead({shape}, 2)["{key}"] is {value} ms — expected a positive time in '
+                           "milliseconds measured with measure_time(..., device='cuda')", shape=shape, key=key,
+                           value=value))
 
 
 @pytest.mark.gpu
@@ -433,6 +471,7 @@ def test_gpu_make_tensors_on_cuda(hw):
     for i, (actual, want) in enumerate(zip(result, expected)):
         checks.tensor(actual, f"make_tensors(shapes, 'cuda', 9)[{i}]")
         if _device_type(actual) != "cuda":
-            checks.fail(f"make_tensors(shapes, 'cuda', 9)[{i}] should be on the GPU — move it with .to(device)")
+            checks.fail(tr("make_tensors(shapes, 'cuda', 9)[{i}] should be on the GPU — move it with .to(device)",
+                           i=i))
         checks.close(actual.cpu(), want, f"make_tensors(shapes, 'cuda', 9)[{i}]", rtol=0.0, atol=0.0,
-                     hint="draw the numbers on the CPU with the seeded generator, then .to(device)")
+                     hint=tr("draw the numbers on the CPU with the seeded generator, then .to(device)"))
