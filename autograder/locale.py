@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -49,9 +50,15 @@ def code_messages(sources: tuple[str, ...] = SOURCES) -> dict[str, str]:
     return found
 
 
+def _catalog() -> Catalog:
+    # Fixed dates: the compiled file must only change when a translation does.
+    fixed = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    return Catalog(locale="ru", domain="homework", creation_date=fixed, revision_date=fixed, fuzzy=False)
+
+
 def merged() -> Catalog:
     """All parts in one catalogue; the same message translated differently in two parts is an error."""
-    catalog = Catalog(locale="ru", domain="homework")
+    catalog = _catalog()
     seen: dict[str, tuple[str, str]] = {}
     for part in sorted(PARTS.glob("*.po")):
         with open(part, "rb") as f:
@@ -75,7 +82,7 @@ def compiled_public() -> bytes:
     """The catalogue for the student release: only messages of the public tests and harness, so
     that the hidden tests' messages (what they check) do not ship."""
     public = code_messages(("tests",))
-    catalog = Catalog(locale="ru", domain="homework")
+    catalog = _catalog()
     for message in merged():
         if message.id and message.id in public:
             catalog.add(message.id, message.string)

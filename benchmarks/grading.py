@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import resource
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,7 +33,9 @@ def public_suite(n: int) -> dict:
 
 
 def batches(n_students: int, jobs: list[int]) -> dict:
-    """(b) `autograder batch` of n correct submissions, once per -j value (one run each)."""
+    """(b) `autograder batch` of n correct submissions, once per -j value (one run each): wall
+    time, CPU time of the whole process tree, gradebook rows, students graded in a reused
+    sandbox, and the median / largest per-student seconds from status.json."""
     from autograder.examples import materialize
 
     out: dict = {"students": n_students}
@@ -41,9 +45,18 @@ def batches(n_students: int, jobs: list[int]) -> dict:
             materialize(subs / f"student{i:03d}", {})
         for j in jobs:
             dest = Path(tmp) / f"out-j{j}"
-            out[f"j{j}"] = wall([str(BIN / "autograder"), "batch", str(subs), "--out", str(dest),
-                                 "-j", str(j), "--gpu", "off"])
+            # RUSAGE_CHILDREN counts every descendant that was waited for; the batch waits for its
+            # slots and they for their grading processes, so the delta is the whole tree's CPU.
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            seconds = wall([str(BIN / "autograder"), "batch", str(subs), "--out", str(dest),
+                            "-j", str(j), "--gpu", "off"])
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
             rows = (dest / "gradebook.csv").read_text(encoding="utf-8").strip().splitlines()
-            out[f"j{j}_rows"] = len(rows) - 1
+            per_student = [json.loads(p.read_text())["seconds"] for p in dest.glob("students/*/status.json")]
+            reused = sum("zygote" in json.loads(p.read_text()).get("extra_data", {}).get("sandbox", {})
+                         for p in dest.glob("students/*/results.json"))
+            out[j] = {"wall": seconds, "rows": len(rows) - 1, "reused": reused,
+                      "cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+                      "median_student": median(per_student), "max_student": max(per_student)}
             shutil.rmtree(dest, ignore_errors=True)
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gettext
+import io
 import subprocess
 import sys
 
@@ -82,10 +84,10 @@ def test_every_message_has_a_russian_translation_and_the_catalogue_is_compiled()
 def test_the_students_catalogue_holds_no_hidden_test_message():
     public = locale.code_messages(("tests",))
     hidden = [m for m in locale.code_messages(("autograder/hidden",)) if m not in public]
-    shipped = locale.compiled_public()
+    shipped = set(gettext.GNUTranslations(io.BytesIO(locale.compiled_public()))._catalog)
     assert hidden, "expected the hidden tests to have messages of their own"
-    assert not [m for m in hidden if m.encode() in shipped]
-    assert all(m.encode() in shipped for m in list(public)[:20])
+    assert not [m for m in hidden if m in shipped]
+    assert set(public) <= shipped
 
 
 @pytest.mark.parametrize("how", ["--lang ru", "feedback.lang in grading.yml"])
