@@ -65,9 +65,11 @@ def _started_sandbox(args: argparse.Namespace) -> Sandbox | None:
 
 
 def _recycled(sandbox: Sandbox) -> Sandbox | None:
+    """The sandbox reset for the next student, or None if no sandbox can start any more (each
+    grading process then starts its own and reports why that fails)."""
     try:
         sandbox.recycle()
-    except isolation.SandboxUnavailable:
+    except Exception:  # noqa: BLE001 - e.g. SandboxUnavailable, or a cgroup that cannot be made
         sandbox.close()
         return None
     return sandbox

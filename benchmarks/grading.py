@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import tempfile
 from pathlib import Path
 
-from .common import BIN, median, runs, wall
+from .common import BIN, median, runs, sample, wall
 
 GRADE = [str(BIN / "autograder"), "grade", "solutions", "--gpu", "off"]
 # In-process pytest over the same files; --noconftest -p loads the plugin once (tests/conftest.py
@@ -45,18 +44,13 @@ def batches(n_students: int, jobs: list[int]) -> dict:
             materialize(subs / f"student{i:03d}", {})
         for j in jobs:
             dest = Path(tmp) / f"out-j{j}"
-            # RUSAGE_CHILDREN counts every descendant that was waited for; the batch waits for its
-            # slots and they for their grading processes, so the delta is the whole tree's CPU.
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            seconds = wall([str(BIN / "autograder"), "batch", str(subs), "--out", str(dest),
-                            "-j", str(j), "--gpu", "off"])
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            run = sample([str(BIN / "autograder"), "batch", str(subs), "--out", str(dest),
+                          "-j", str(j), "--gpu", "off"])
             rows = (dest / "gradebook.csv").read_text(encoding="utf-8").strip().splitlines()
             per_student = [json.loads(p.read_text())["seconds"] for p in dest.glob("students/*/status.json")]
             reused = sum("zygote" in json.loads(p.read_text()).get("extra_data", {}).get("sandbox", {})
                          for p in dest.glob("students/*/results.json"))
-            out[j] = {"wall": seconds, "rows": len(rows) - 1, "reused": reused,
-                      "cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+            out[j] = {"wall": run["wall"], "cpu": run["cpu"], "rows": len(rows) - 1, "reused": reused,
                       "median_student": median(per_student), "max_student": max(per_student)}
             shutil.rmtree(dest, ignore_errors=True)
     return out
