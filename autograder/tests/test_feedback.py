@@ -105,3 +105,13 @@ def test_the_students_pytest_summary_speaks_russian(tmp_path, how):
     assert proc.returncode == 1, proc.stdout[-2000:]
     assert "баллы по заданиям (из grading.yml)" in proc.stdout
     assert "Задание 1 — тензоры" in proc.stdout and "Итого (тесты, запущенные здесь)" in proc.stdout
+
+
+def test_a_known_pytorch_error_is_explained_first():
+    from tests.harness.explain import explain
+
+    raw = "RuntimeError: element 0 of tensors does not require grad and does not have a grad_fn"
+    assert explain(raw).startswith("PyTorch could not differentiate") and explain(raw).endswith(raw)
+    with i18n.using("ru"):
+        assert explain(raw).startswith("PyTorch не смог продифференцировать")
+    assert explain("ValueError: something of the student's own") == "ValueError: something of the student's own"

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from . import checks, i18n, seam
-from .i18n import tr
+from .explain import explain
 from .grading import GradingConfig, GradingConfigError, load_grading
+from .i18n import tr
 from .scoring import CaseOutcome, score, short_name, test_id_of, unscored
 
 GPU_SKIP = "needs a real CUDA GPU"
@@ -141,10 +142,11 @@ class _Recorder:
 
 
 def failure_message(report: pytest.TestReport) -> str:
-    """The assertion message without pytest's code listing, when there is one."""
+    """The assertion message without pytest's code listing, when there is one; a known PyTorch
+    error gets its plain-words explanation first."""
     crash = getattr(report.longrepr, "reprcrash", None)
     text = report.longreprtext if crash is None else crash.message
-    return text.removeprefix("Failed: ").strip()
+    return explain(text.removeprefix("Failed: ").strip())
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

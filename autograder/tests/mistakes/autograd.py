@@ -39,6 +39,18 @@ MISTAKES: list[Mistake] = [
         message="your function changed `x.requires_grad` of the caller's tensor",
         message_ru="ваша функция изменила `x.requires_grad` у переданного ей тензора"),
     Mistake(
+        id="forgot_requires_grad", module="autograd",
+        title="Forgetting `requires_grad`", title_ru="Забыли `requires_grad`",
+        story="Copies of x, y, z without `.requires_grad_(True)`: `.backward()` has nothing to differentiate.",
+        replace=(("xs, ys, zs = (v.detach().clone().requires_grad_(True) for v in (x, y, z))",
+                  "xs, ys, zs = (v.detach().clone() for v in (x, y, z))"),),
+        catches=(PUBLIC + "test_simple_gradients", PUBLIC + "test_simple_gradients_known_values",
+                 HIDDEN + "test_simple_gradients_match_reference"),
+        message="PyTorch could not differentiate: the tensor you called .backward() (or torch.autograd.grad) on "
+                "does not depend on any tensor with requires_grad=True",
+        message_ru="PyTorch не смог продифференцировать: тензор, у которого вы вызвали .backward() (или "
+                   "torch.autograd.grad), не зависит ни от одного тензора с requires_grad=True"),
+    Mistake(
         id="missing_factor_two_in_mse_gradient", module="autograd",
         title="The derivative of r² without its 2", title_ru="Производная r² без множителя 2",
         story="`grad_pred = r / r.numel()` in the hand-written gradient: every gradient is half the right one.",
