@@ -176,6 +176,21 @@ def test_classroom_step_reports_an_error_when_pytest_did_not_finish(tmp_path, ca
     assert "a \\| b &lt;script&gt;red" in md and "<script>" not in md and "\x1b" not in md
 
 
+def test_classroom_summary_speaks_the_runs_language_and_puts_the_most_useful_hint_first():
+    def test(name, rank, status="failed"):
+        return {"id": f"tests/test_x.py::{name}", "name": name, "task": "task1", "score": 0, "max_score": 1,
+                "status": status, "message": f"{name} is wrong", "cases": 1, "cases_passed": 0, "hint_rank": rank}
+
+    points = {"version": 1, "exitstatus": 1, "error": None, "lang": "ru",
+              "tasks": [{"name": "task1", "title": "Задание 1 — тензоры", "points": 3, "manual": False}],
+              "tests": [test("test_late", 1), test("test_first", 0), test("test_ok", None, "passed")]}
+    md = classroom.summary_markdown(points, classroom.classroom_result(points))
+    assert "Баллы за домашнее задание — открытые тесты" in md and "### Тесты, в которых потеряны баллы (2)" in md
+    assert md.index("test_first is wrong") < md.index("test_late is wrong")
+    points["lang"] = "en"
+    assert "### Tests that lost points (2)" in classroom.summary_markdown(points, classroom.classroom_result(points))
+
+
 # --- Gradescope: the autograder zip ------------------------------------------------------------
 
 @pytest.fixture(scope="module")

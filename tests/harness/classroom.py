@@ -36,6 +36,9 @@ import re
 import sys
 from pathlib import Path
 
+from . import i18n
+from .i18n import tr
+
 RESULT_VERSION = 1
 MAX_MESSAGE = 500
 MAX_CELL = 200
@@ -139,65 +142,78 @@ def _cell(text: str, limit: int = MAX_CELL) -> str:
 
 
 def summary_markdown(points: dict | None, result: dict, error: str = "") -> str:
+    lang = (points or {}).get("lang")
+    with i18n.using(lang if lang in i18n.LANGUAGES else "en"):
+        return _summary_markdown(points, result, error)
+
+
+def _summary_markdown(points: dict | None, result: dict, error: str) -> str:
     status = result["status"]
     icon = {"pass": "✅", "fail": "❌"}.get(status, "⚠️")
-    lines = [f"## {icon} Homework points — public tests", ""]
+    lines = [f"## {icon} " + tr("Homework points — public tests"), ""]
     if points is None or status == "error" and not gradable(points or {}):
         why = error or run_status(points)[1]
-        lines += [f"**The points could not be computed:** {_cell(why, 1000)}", ""]
+        lines += ["**" + tr("The points could not be computed:") + f"** {_cell(why, 1000)}", ""]
         return "\n".join(lines) + "\n"
     tests = gradable(points)
     score = sum(t["score"] for t in tests)
     max_score = sum(t["max_score"] for t in tests)
-    lines.append(f"**{_fmt(score)} / {_fmt(max_score)} points** from the {len(tests)} public tests "
-                 "that ran here.")
+    lines.append(tr("**{score} / {max_score} points** from the {n} public tests that ran here.",
+                    score=_fmt(score), max_score=_fmt(max_score), n=len(tests)))
     if status == "error":
         lines += ["", f"⚠️ {_cell(run_status(points)[1], 1000)}"]
     notes = []
     pending = [t for t in points["tests"] if t.get("status") == "pending_gpu"]
     if pending:
-        notes.append(f"{_fmt(sum(t['max_score'] for t in pending))} points in {len(pending)} tests wait for "
-                     "a real GPU; they are graded when your work is.")
+        notes.append(tr("{points} points in {n} tests wait for a real GPU; they are graded when your work is.",
+                        points=_fmt(sum(t["max_score"] for t in pending)), n=len(pending)))
     if points.get("hidden_points"):
-        notes.append(f"{_fmt(points['hidden_points'])} points come from hidden tests (the same functions "
-                     "on other inputs), graded after you submit.")
+        notes.append(tr("{points} points come from hidden tests (the same functions on other inputs), graded "
+                        "after you submit.", points=_fmt(points["hidden_points"])))
     manual = [t for t in points.get("tasks", []) if t.get("manual")]
     for task in manual:
-        notes.append(f"{_cell(task['title'])} ({_fmt(task['points'])} points) is graded by hand.")
+        notes.append(tr("{task} ({points} points) is graded by hand.", task=_cell(task["title"]),
+                        points=_fmt(task["points"])))
     if notes:
         lines += [""] + [f"* {n}" for n in notes]
-    lines += ["", "| Task | Points | Tests passed |", "|:--|--:|--:|"]
+    lines += ["", tr("| Task | Points | Tests passed |"), "|:--|--:|--:|"]
     for task in points.get("tasks", []):
         if task.get("manual"):
-            lines.append(f"| {_cell(task['title'])} | graded by hand ({_fmt(task['points'])}) | |")
+            lines.append(f"| {_cell(task['title'])} | " + tr("graded by hand ({points})", points=_fmt(task["points"]))
+                         + " | |")
             continue
         own = [t for t in tests if t.get("task") == task["name"]]
         waiting = [t for t in pending if t.get("task") == task["name"]]
         if not own and not waiting:
             continue
         passed = sum(t.get("status") == "passed" for t in own)
-        extra = f" ({len(waiting)} pending GPU)" if waiting else ""
+        extra = " " + tr("({n} pending GPU)", n=len(waiting)) if waiting else ""
         mark = " ✅" if own and passed == len(own) else " ❌" if own else ""
         lines.append(f"| {_cell(task['title'])} | {_fmt(sum(t['score'] for t in own))} / "
                      f"{_fmt(sum(t['max_score'] for t in own))}{mark} | {passed} / {len(own)}{extra} |")
     passed_all = sum(t.get("status") == "passed" for t in tests)
-    lines.append(f"| **Total** | **{_fmt(score)} / {_fmt(max_score)}** | **{passed_all} / {len(tests)}** |")
-    lost = [t for t in tests if t.get("status") != "passed"]
+    total = tr("Total")
+    lines.append(f"| **{total}** | **{_fmt(score)} / {_fmt(max_score)}** | **{passed_all} / {len(tests)}** |")
+    # Per task, the most useful hint first (the plugin's hint_rank).
+    order = {t["name"]: i for i, t in enumerate(points.get("tasks", []))}
+    lost = sorted((t for t in tests if t.get("status") != "passed"),
+                  key=lambda t: (order.get(t.get("task"), 0), t.get("hint_rank") is None, t.get("hint_rank") or 0))
     if lost:
         titles = {t["name"]: t["title"] for t in points.get("tasks", [])}
-        lines += ["", f"### Tests that lost points ({len(lost)})", "", "| Test | Task | Points | Why |",
+        lines += ["", tr("### Tests that lost points ({n})", n=len(lost)), "", tr("| Test | Task | Points | Why |"),
                   "|:--|:--|--:|:--|"]
         for t in lost:
             message = t.get("message", "") or t.get("status", "")
             first = (message.strip().splitlines() or [""])[0]
-            cases = f" ({t.get('cases_passed', 0)}/{t['cases']} cases)" if t.get("cases", 1) > 1 else ""
+            cases = " " + tr("({passed}/{cases} cases)", passed=t.get("cases_passed", 0), cases=t["cases"]) \
+                if t.get("cases", 1) > 1 else ""
             lines.append(f"| `{_cell(t['name'])}` | {_cell(titles.get(t.get('task'), t.get('task', '')))} | "
                          f"{_fmt(t['score'])} / {_fmt(t['max_score'])}{cases} | {_cell(first)} |")
-        lines += ["", "Run one test locally with `python -m pytest -k NAME`; the test's message says "
-                      "what to fix."]
+        lines += ["", tr("Run one test locally with `python -m pytest -k NAME`; the test's message says what to "
+                         "fix.")]
     if pending:
-        lines += ["", "<details><summary>Tests waiting for a GPU</summary>", "",
-                  "| Test | Points |", "|:--|--:|"]
+        lines += ["", "<details><summary>" + tr("Tests waiting for a GPU") + "</summary>", "",
+                  tr("| Test | Points |"), "|:--|--:|"]
         lines += [f"| `{_cell(t['name'])}` | {_fmt(t['max_score'])} |" for t in pending]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"

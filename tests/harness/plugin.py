@@ -204,7 +204,7 @@ def points_report(config: pytest.Config, exitstatus: int) -> dict:
     """The points of this run per task and per test (only tests that ran here are listed)."""
     grading: GradingConfig | None = config.stash.get(GRADING, None)
     outcomes: list[CaseOutcome] = config.stash.get(OUTCOMES, [])
-    report: dict = {"version": POINTS_JSON_VERSION, "exitstatus": exitstatus, "error": None,
+    report: dict = {"version": POINTS_JSON_VERSION, "exitstatus": exitstatus, "error": None, "lang": i18n.language(),
                     "assignment": None, "score": 0.0, "max_score": 0.0, "pending_gpu": 0.0,
                     "hidden_points": 0.0, "manual_points": 0.0, "tasks": [], "tests": []}
     if grading is None:
@@ -225,12 +225,14 @@ def points_report(config: pytest.Config, exitstatus: int) -> dict:
         report["max_score"] += task.run_max
         report["pending_gpu"] += task.pending_gpu
         report["hidden_points"] += task.hidden_points
+        ranks = {t.test_id: i for i, t in enumerate(task.hints())}
         for t in ran:
             report["tests"].append({
                 "id": t.test_id, "name": short_name(t.test_id), "task": task.name,
                 "score": t.score, "max_score": t.max_score, "status": t.status,
                 "message": t.message[:MAX_MESSAGE_CHARS], "cases": len(t.cases),
-                "cases_passed": t.passed_cases, "duration": round(sum(c.duration for c in t.cases), 3)})
+                "cases_passed": t.passed_cases, "duration": round(sum(c.duration for c in t.cases), 3),
+                "hint_rank": ranks.get(t.test_id)})
     for key in ("score", "max_score", "pending_gpu", "hidden_points", "manual_points"):
         report[key] = round(report[key], 4)
     report["unscored"] = unscored(grading, outcomes)
