@@ -17,6 +17,7 @@ from rich.console import Console
 from tests.harness.grading import GradingConfigError
 
 from . import REPO
+from .sandbox.isolation import TIER_ENV, TIERS
 
 err = Console(stderr=True, soft_wrap=True)  # a message stays one line, whatever the width
 
@@ -34,8 +35,12 @@ def main(argv: list[str] | None = None, *, sandbox=None) -> int:
                    help="auto: GPU tests run if the worker sees CUDA, else pending; require: run only "
                         "the GPU tests and fail if there is no GPU; off: GPU tests pending")
     g.add_argument("--grading", metavar="FILE", help="grading.yml to use (default: the repository's)")
-    g.add_argument("--allow-weak-sandbox", action="store_true",
-                   help="grade even if the student's code could read the grader's files (no bubblewrap/Landlock)")
+    g.add_argument("--allow-weak-sandbox", "--allow-weak", action="store_true",
+                   help="grade even where the sandbox cannot keep a promise (privileges, network, the "
+                        "filter, the file system); every result then says what is missing")
+    g.add_argument("--sandbox", choices=TIERS, default=None,
+                   help="auto (default): bubblewrap if it works here, else landlock; bubblewrap: only "
+                        "bubblewrap; landlock: no bubblewrap (own namespaces where the kernel allows)")
     g.add_argument("--lang", choices=("en", "ru"), default=None,
                    help="language of the messages and feedback (default: grading.yml's feedback.lang)")
     g.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output")
@@ -58,7 +63,8 @@ def main(argv: list[str] | None = None, *, sandbox=None) -> int:
     b.add_argument("--force", action="store_true", help="regrade students that are already done")
     b.add_argument("--gpu", choices=("auto", "off"), default="auto", help="as for `grade`")
     b.add_argument("--grading", metavar="FILE", help="grading.yml to use (default: the repository's)")
-    b.add_argument("--allow-weak-sandbox", action="store_true", help="as for `grade`")
+    b.add_argument("--allow-weak-sandbox", "--allow-weak", action="store_true", help="as for `grade`")
+    b.add_argument("--sandbox", choices=TIERS, default=None, help="as for `grade`")
     b.add_argument("--lang", choices=("en", "ru"), default=None, help="as for `grade`")
     b.add_argument("--strip-prefix", metavar="PREFIX",
                    help="strip PREFIX from entry names to get student ids (default: the common '<name>-' prefix)")
@@ -78,6 +84,10 @@ def main(argv: list[str] | None = None, *, sandbox=None) -> int:
                                                         "(stubs, public tests, notebook, workflow)"))
 
     args = parser.parse_args(argv)
+    if getattr(args, "sandbox", None):
+        import os
+
+        os.environ[TIER_ENV] = args.sandbox  # read by isolation.detect(), here and in a batch's slots
     try:
         return cmd_grade(args, sandbox) if args.command == "grade" else COMMANDS[args.command](args)
     except (GradingConfigError,) as exc:
@@ -105,9 +115,8 @@ def cmd_grade(args: argparse.Namespace, sandbox=None) -> int:
 
             # Started before the imports below, so the sandbox imports torch while we do.
             limits = load_grading(Path(args.grading or REPO / "grading.yml")).limits
-            sandbox = Sandbox({}, limits, gpu=args.gpu != "off", allow_weak=args.allow_weak_sandbox)
+            sandbox = Sandbox.started(limits, gpu=args.gpu != "off", allow_weak=args.allow_weak_sandbox)
             stack.callback(sandbox.close)
-            sandbox.launch()
         return _grade_and_report(args, sandbox)
 
 

@@ -24,6 +24,7 @@ from tests.harness.scoring import score, unscored
 
 from . import REPO
 from .results import GradingResult, build
+from .sandbox import isolation
 from .sandbox.client import RemoteHomework
 from .sandbox.zygote import Sandbox
 from .submission import open_submission
@@ -74,9 +75,8 @@ def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if sandbox is None:
-            sandbox = Sandbox({}, grading.limits, gpu=gpu != "off", allow_weak=allow_weak)
+            sandbox = Sandbox.started(grading.limits, gpu=gpu != "off", allow_weak=allow_weak)
             stack.callback(sandbox.close)
-            sandbox.launch()  # imports torch while pytest starts
         return _grade(submission, grading, grading_path, sandbox, gpu, gpu_only, verbose, started, lang)
 
 
@@ -110,6 +110,9 @@ def _grade(submission, grading: GradingConfig, grading_path: Path, sandbox: Sand
         described = homework.protections.summary() if homework else {}
         if homework and homework.inside_protections:
             described["inside_worker"] = homework.inside_protections
+        if homework and homework.sandbox.measured:
+            described["measured"] = isolation.measured_summary(homework.sandbox.measured)
+            described["weak"] = list(homework.sandbox.weaknesses)
         if homework and homework.sandbox.resets:
             described["zygote"] = f"reused after {homework.sandbox.resets} verified reset(s) (earlier students)"
         tasks = score(grading, outcomes)
@@ -132,19 +135,6 @@ def _pytest_args(ini: Path, grading: GradingConfig, grading_path: Path) -> list[
             # Student code never runs in this process: nothing of its output or logging to
             # capture, and these plugins' per-test work is a third of the grader's own time.
             "-s", *(arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}"))]
-
-
-def warm_up(grading_path: str | Path | None = None) -> None:
-    """Collect the suites once (nothing runs), so that grading processes forked from this one
-    find the test modules imported, assertion-rewritten, and pytest warm."""
-    grading_path = Path(grading_path or REPO / "grading.yml")
-    grading = load_grading(grading_path)
-    with tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
-        ini = Path(tmp) / "pytest.ini"
-        ini.write_text("[pytest]\n")
-        args = _pytest_args(ini, grading, grading_path) + ["--collect-only"] + [str(REPO / s) for s in SUITES]
-        with _trusted_environment(), contextlib.redirect_stdout(io.StringIO()):
-            pytest.main(args)
 
 
 def _check_config(grading: GradingConfig, outcomes, grading_path: Path, gpu_only: bool) -> None:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import io
 import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
 from babel.messages.catalog import Catalog
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract, extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
@@ -38,8 +37,6 @@ def code_messages(sources: tuple[str, ...] = SOURCES) -> dict[str, str]:
         path = REPO / source
         if path.is_file():
             with open(path, "rb") as f:
-                from babel.messages.extract import extract
-
                 items = [(path.name, *item) for item in extract("python", f, keywords={"tr": None})]
         else:
             items = [(name, lineno, message, comments, context) for name, lineno, message, comments, context

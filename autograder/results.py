@@ -49,6 +49,12 @@ class GradingResult(BaseModel):
     cases: list[dict] = Field(default_factory=list)
 
     @property
+    def weak_sandbox(self) -> list[str]:
+        """The sandbox's promises that did not hold (graded only because the TA allowed it)."""
+        weak = self.sandbox.get("weak")
+        return [str(w) for w in weak] if type(weak) is list else []
+
+    @property
     def pending_gpu(self) -> list[TestResult]:
         return [t for t in self.tests if t.status == "pending_gpu"]
 
@@ -74,7 +80,7 @@ def build(assignment: str, submission: str, tasks: list[TaskScore], *, execution
         task_results.append(TaskResult(name=task.name, title=task.title, score=task.score,
                                        max_score=task.max_score, manual=task.manual,
                                        pending_gpu=task.pending_gpu))
-        ranks = {t.test_id: i for i, t in enumerate(task.hints())}
+        ranks = task.hint_ranks()
         for t in task.tests:
             tests.append(TestResult(
                 name=t.test_id, task=task.name, score=t.score, max_score=t.max_score, status=t.status,

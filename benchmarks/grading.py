@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .common import BIN, median, runs, sample, wall
+from .common import BIN, median, runs, sample
 
 GRADE = [str(BIN / "autograder"), "grade", "solutions", "--gpu", "off"]
 # In-process pytest over the same files; --noconftest -p loads the plugin once (tests/conftest.py

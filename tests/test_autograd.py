@@ -146,7 +146,7 @@ def _linear_expected(x, w, b, y_true) -> dict[str, torch.Tensor]:
     return {"loss": loss.detach(), "dw": w_leaf.grad, "db": b_leaf.grad}
 
 
-LINEAR_HINTS = ["loss", "dw", "db"]
+LINEAR_KEYS = ["loss", "dw", "db"]
 
 
 def _linear_hint(key: str) -> str:
@@ -165,10 +165,10 @@ def _linear_mistakes(expected: dict[str, torch.Tensor], key: str) -> dict[str, t
 def _check_linear(hw_function, case: str, name: str) -> None:
     x, w, b, y_true = LINEAR_CASES[case]()
     before = checks.snapshot(x, w, b, y_true)
-    result = checks.mapping(hw_function(x, w, b, y_true), name, list(LINEAR_HINTS))
+    result = checks.mapping(hw_function(x, w, b, y_true), name, LINEAR_KEYS)
     checks.unchanged((x, w, b, y_true), before, ("x", "w", "b", "y_true"))
     expected = _linear_expected(x, w, b, y_true)
-    for key in LINEAR_HINTS:
+    for key in LINEAR_KEYS:
         checks.close(result[key], expected[key], f'{name}["{key}"]', **F32, hint=_linear_hint(key),
                      mistakes=_linear_mistakes(expected, key))
         checks.detached(result[key], f'{name}["{key}"]')

@@ -125,7 +125,7 @@ def _expected_index(t: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
-INDEX_HINTS = ["first_row", "last_column", "center_2x2", "even_indices"]
+INDEX_KEYS = ["first_row", "last_column", "center_2x2", "even_indices"]
 
 
 def _index_hint(key: str) -> str:
@@ -153,20 +153,20 @@ def _index_mistakes(t: torch.Tensor, key: str) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("shape", [(5, 5, 5), (2, 4, 6)], ids=lambda s: "x".join(map(str, s)))
-@pytest.mark.parametrize("key", list(INDEX_HINTS))
+@pytest.mark.parametrize("key", INDEX_KEYS)
 def test_index_tensor_values(hw, key, shape):
     t = torch.arange(torch.Size(shape).numel()).reshape(shape)
     result = checks.mapping(hw.tensors.index_tensor(t), f"index_tensor(t) for t of shape {shape}",
-                            list(INDEX_HINTS))
+                            INDEX_KEYS)
     checks.close(result[key], _expected_index(t)[key], tr('index_tensor(t)["{key}"] for t of shape {shape}',
                                                          key=key, shape=shape),
                  **EXACT, hint=_index_hint(key), mistakes=_index_mistakes(t, key))
 
 
-@pytest.mark.parametrize("key", list(INDEX_HINTS))
+@pytest.mark.parametrize("key", INDEX_KEYS)
 def test_index_tensor_returns_views(hw, key):
     t = torch.rand(4, 5, 6, generator=torch.Generator().manual_seed(13))
-    result = checks.mapping(hw.tensors.index_tensor(t), "index_tensor(t)", list(INDEX_HINTS))
+    result = checks.mapping(hw.tensors.index_tensor(t), "index_tensor(t)", INDEX_KEYS)
     checks.view_of(result[key], t, f'index_tensor(t)["{key}"]')
 
 

@@ -70,7 +70,7 @@ def _operation_inputs(case: str) -> tuple[torch.Tensor, torch.Tensor]:
     return _random((m, n), dtype, seed), _random((n, m), dtype, seed + 1)
 
 
-OPERATION_HINTS = ["transpose", "matmul", "elementwise", "sum"]
+OPERATION_KEYS = ["transpose", "matmul", "elementwise", "sum"]
 
 
 def _operation_hint(key: str) -> str:
@@ -90,7 +90,7 @@ def _operation_mistakes(a: torch.Tensor, b: torch.Tensor, key: str) -> dict[str,
     return {}
 
 
-@pytest.mark.parametrize("key", OPERATION_HINTS)
+@pytest.mark.parametrize("key", OPERATION_KEYS)
 @pytest.mark.parametrize("case", list(OPERATION_CASES))
 def test_tensor_operations_matches_reference(hw, case, key):
     a, b = _operation_inputs(case)

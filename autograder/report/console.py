@@ -10,7 +10,10 @@ from ..results import GradingResult
 
 def print_result(result: GradingResult, console: Console | None = None) -> None:
     console = console or Console()
-    table = Table(title=f"{result.submission}: {result.score:g} / {result.max_score:g}", title_justify="left")
+    title = f"{result.submission}: {result.score:g} / {result.max_score:g}"
+    if result.weak_sandbox:
+        title += " — WEAK SANDBOX: " + "; ".join(result.weak_sandbox)
+    table = Table(title=title, title_justify="left")
     table.add_column("Task")
     table.add_column("Points", justify="right")
     table.add_column("Failed / pending tests")

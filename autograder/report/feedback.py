@@ -19,6 +19,9 @@ def _render(result: GradingResult) -> str:
     lines = [tr("# Feedback — {assignment}", assignment=result.assignment), "",
              tr("**Automatic score: {score} / {max_score}**", score=f"{result.score:g}",
                 max_score=f"{result.max_score:g}"), ""]
+    if result.weak_sandbox:
+        lines += [tr("Graded in a weak sandbox (the course staff allowed it): {missing}.",
+                     missing="; ".join(result.weak_sandbox)), ""]
     if result.errors:
         lines += [tr("## Problems with the submission"), ""] + [f"- {e}" for e in result.errors] + [""]
     lines += [tr("## Points per task"), "", tr("| Task | Points | |"), "|---|---:|---|"]

@@ -60,6 +60,9 @@ def _summary_line(result: GradingResult) -> str:
         pending = sum(t.max_score for t in result.pending_gpu)
         line = tr("Automatic score: {score} / {max_score}.", score=f"{result.score:g}",
                   max_score=f"{result.max_score:g}")
+        if result.weak_sandbox:
+            line = tr("Graded in a weak sandbox (the course staff allowed it): {missing}.",
+                      missing="; ".join(result.weak_sandbox)) + " " + line
         if result.errors:
             line += " " + tr("Problems with the submission: {problems}.", problems="; ".join(result.errors))
         if pending:

@@ -1,32 +1,52 @@
-"""Which OS protections this machine offers, and how the worker process is started under them.
+"""Which OS protections this machine offers, and how the sandbox is started under them.
 
-Layers, strongest first, each used when available and reported in the results:
+Two tiers, chosen with ``--sandbox`` (environment ``AUTOGRADER_SANDBOX``; ``auto`` takes the
+first that works), each measured from inside a worker and reported in the results:
 
-* **bubblewrap** — new mount, PID, network, IPC and UTS namespaces: the worker sees only the
-  Python installation, its runtime and its own working folder (the hidden tests and
-  ``solutions/`` do not exist in its world), has no network, runs as uid 65534, and every
-  process it starts dies with it.
-* **Landlock** — the worker restricts itself to the same read-only paths plus its folder,
-  blocks TCP and signals to processes outside its domain (works without bubblewrap too).
-* **cgroup** (when the grader is root) — caps the number of processes and the memory of the
-  worker's whole process tree, and kills the whole tree at the end.
-* **rlimits** — address space, CPU seconds, file size, open files, no core dumps.
-* **own session** — nothing the worker does can signal the grader's process group.
+* **bubblewrap** — bubblewrap's mount, PID, network, IPC and UTS namespaces in a user
+  namespace: the worker sees only the Python installation, its runtime, the read-only inbox and
+  its own size-limited tmpfs work folder (the hidden tests and ``solutions/`` do not exist in
+  its world), and has no network.
+* **landlock** — no bubblewrap: the sandbox gets the same namespaces from ``launcher.py``
+  (as root directly, otherwise in a user namespace) where the kernel allows, with a root of its
+  own; where it does not (some containers), only the filter below and Landlock stand.
 
-If neither bubblewrap nor Landlock can keep the worker away from the grader's files,
-grading refuses to start unless the TA explicitly allows a weak sandbox.
+In both tiers, always:
+
+* **no privileges** — a root grader starts the sandbox as a dedicated uid of its own (one per
+  sandbox, never a real account's) with no groups and empty capability sets;
+  ``no_new_privs`` is set.
+* **Landlock** — the zygote restricts itself to the paths above (no device nodes, sockets or
+  pipes created, no device ioctls), blocks TCP (ABI ≥ 4) and signals to processes outside its
+  domain (ABI ≥ 6); each worker nests a domain of its own, so it cannot signal or trace its
+  zygote either.
+* **seccomp** (``syscall_filter.py``) — no sockets but ``AF_UNIX`` pairs, no System V IPC, no
+  reach into other processes (ptrace, prlimit, renice), nothing of the machine's.
+* **cgroup** (root) — caps the number of processes and the memory of the whole tree, and
+  kills it at the end; **rlimits** — address space, CPU seconds, file size, open files,
+  processes, no core dumps; **own session** and death with the grader.
+
+If a promise cannot be kept (no privileges, no reach into other processes, no network and no
+shared IPC, the filter, the file system) grading stops with a one-line reason unless the TA
+passes ``--allow-weak-sandbox``; then every result says what is missing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes.util
 import functools
+import json
 import os
+import random
+import re
 import resource
 import shutil
 import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +55,14 @@ from tests.harness.grading import Limits
 
 from . import landlock
 
-SANDBOX_UID = 65534  # "nobody"
+HERE = Path(__file__).resolve().parent
+LAUNCHER = HERE / "launcher.py"
+SANDBOX_UID = 65534  # "nobody", the uid inside bubblewrap's user namespace
+# A root grader runs each sandbox as a uid from this range that no process and no account uses.
+UID_BASE, UID_SPAN = 1_700_000_000, 1_000_000
+TIERS = ("auto", "bubblewrap", "landlock")
+DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"]
+TIER_ENV = "AUTOGRADER_SANDBOX"
 
 
 class SandboxUnavailable(Exception):
@@ -48,50 +75,165 @@ class Protections:
     landlock_abi: int = 0
     cgroup: str | None = None  # "v1" or "v2"
     root: bool = False
+    namespaces: bool = False  # the launcher's own namespaces (landlock tier)
+    tier: str = "landlock"
+    seccomp_library: str | None = None
+    bwrap_size: bool = False  # this bubblewrap can size a tmpfs
     notes: list[str] = field(default_factory=list)
 
     @property
     def filesystem_isolated(self) -> bool:
-        return self.bubblewrap or self.landlock_abi >= 1
+        return self.bubblewrap or self.namespaces or self.landlock_abi >= 1
+
+    @property
+    def pid_namespace(self) -> bool:
+        return self.bubblewrap or self.namespaces
+
+    @property
+    def switches_uid(self) -> bool:
+        return self.root
+
+    @property
+    def disk_budget(self) -> bool:
+        return self.namespaces or (self.bubblewrap and self.bwrap_size)
 
     def summary(self) -> dict:
         """What the results say about the sandbox (never claims more than is enforced)."""
+        isolated = "bubblewrap namespaces" if self.bubblewrap else "own namespaces (launcher)" \
+            if self.namespaces else "none"
         return {
+            "tier": self.tier,
+            "namespaces": isolated,
             "filesystem": "bubblewrap mount namespace" if self.bubblewrap
+            else "own mount namespace + landlock" if self.namespaces
             else "landlock" if self.landlock_abi else "NONE",
             "landlock_abi": self.landlock_abi,
-            "network": "none (network namespace)" if self.bubblewrap
-            else "TCP blocked (landlock)" if self.landlock_abi >= 4 else "NOT BLOCKED",
-            "processes": "PID namespace" + (" + cgroup pids limit" if self.cgroup else "")
-            if self.bubblewrap else ("cgroup" if self.cgroup else "session + RLIMIT_NPROC"),
-            "user": f"uid {SANDBOX_UID} in a user namespace" if self.bubblewrap
-            else "grader's uid" if not self.root else "root (no bubblewrap!)",
+            "network": "none (network namespace) + seccomp" if self.pid_namespace
+            else "seccomp: AF_UNIX pairs only",
+            "processes": ("PID namespace" if self.pid_namespace else "session + RLIMIT_NPROC")
+            + (" + cgroup" if self.cgroup else ""),
+            "user": "a sandbox uid of its own (grader is root)" if self.root else "grader's uid"
+            + (" mapped in a user namespace" if self.pid_namespace else ""),
             "memory": "RLIMIT_AS" + (" + cgroup memory limit" if self.cgroup else ""),
-            "signals": "own session" + (" + PID namespace" if self.bubblewrap else "")
+            "signals": "own session" + (" + PID namespace" if self.pid_namespace else "")
             + (" + landlock signal scope" if self.landlock_abi >= 6 else ""),
+            "disk": "size-limited tmpfs" if self.disk_budget else "per-file limit only",
             "notes": self.notes,
         }
 
 
-@functools.lru_cache(maxsize=1)
-def detect() -> Protections:
+def requested_tier() -> str:
+    tier = os.environ.get(TIER_ENV, "auto") or "auto"
+    if tier not in TIERS:
+        raise SandboxUnavailable(f"unknown sandbox tier {tier!r} (choose one of {', '.join(TIERS)})")
+    return tier
+
+
+def detect(tier: str | None = None) -> Protections:
+    """The protections of `tier` (default: ``--sandbox``, i.e. $AUTOGRADER_SANDBOX) here."""
+    return _detect(tier or requested_tier())
+
+
+@functools.lru_cache(maxsize=4)
+def _detect(tier: str) -> Protections:
     p = Protections(root=os.geteuid() == 0, landlock_abi=landlock.abi_version())
-    bwrap = shutil.which("bwrap")
-    if bwrap:
-        probe = subprocess.run([bwrap, *_bwrap_namespace_args(), "--ro-bind", "/", "/", "true"],
-                               capture_output=True, text=True)
-        p.bubblewrap = probe.returncode == 0
-        if not p.bubblewrap:
-            p.notes.append(f"bubblewrap is installed but cannot create namespaces: {probe.stderr.strip()}")
-    else:
-        p.notes.append("bubblewrap (bwrap) is not installed; `apt-get install bubblewrap` adds namespaces")
+    p.seccomp_library = ctypes.util.find_library("seccomp")
+    if p.seccomp_library is None:
+        p.notes.append("libseccomp is not installed (apt-get install libseccomp2): no seccomp filter")
     if p.root:
         p.cgroup = _cgroup_version()
+    if tier in ("auto", "bubblewrap"):
+        bwrap = shutil.which("bwrap")
+        if bwrap:
+            probe = _run_probe(_bwrap_probe(bwrap, p.root))
+            p.bubblewrap = probe.returncode == 0
+            if not p.bubblewrap:
+                p.notes.append(f"bubblewrap is installed but cannot create namespaces: {_last_line(probe.stderr)}")
+            else:
+                p.bwrap_size = "--size" in subprocess.run([bwrap, "--help"], capture_output=True, text=True).stdout
+        else:
+            p.notes.append("bubblewrap (bwrap) is not installed; `apt-get install bubblewrap` adds namespaces")
+        if tier == "bubblewrap" and not p.bubblewrap:
+            raise SandboxUnavailable("--sandbox bubblewrap was asked for, but " + p.notes[-1])
+    if not p.bubblewrap:
+        base = tempfile.mkdtemp(prefix="autograder-probe-")
+        try:
+            probe = _run_probe(_namespace_probe(p.root, base))
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        p.namespaces = probe.returncode == 0
+        if not p.namespaces:
+            p.notes.append(f"no namespaces of its own here ({_last_line(probe.stderr)}): seccomp and "
+                           "Landlock stand alone")
+    p.tier = "bubblewrap" if p.bubblewrap else "landlock"
     return p
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no message"
+
+
+def _run_probe(cmd: list[str]) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=30, cwd="/")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(cmd, 1, "", str(exc))
 
 
 def _bwrap_namespace_args() -> list[str]:
     return ["--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
+
+
+def _bwrap_probe(bwrap: str, root: bool) -> list[str]:
+    inner = [bwrap, *_bwrap_namespace_args(), "--ro-bind", "/", "/", "true"]
+    if not root:
+        return inner
+    return launcher_command({"mode": "bubblewrap", "read_only": [], "uid": _probe_uid(), "gid": _probe_uid(),
+                             "exec": inner})
+
+
+def _namespace_probe(root: bool, base: str) -> list[str]:
+    os.chmod(base, 0o755)
+    os.mkdir(os.path.join(base, "root"))
+    os.mkdir(os.path.join(base, "work"))
+    config = {"mode": "namespaces", "newroot": os.path.join(base, "root"), "read_only": SYSTEM_READ,
+              "devices": ["/dev/null"], "work": {"path": os.path.join(base, "work"), "size": 1 << 20,
+                                                 "inodes": 64, "uid": _probe_uid() if root else None,
+                                                 "gid": _probe_uid() if root else None},
+              "uid": _probe_uid() if root else None, "gid": _probe_uid() if root else None,
+              "exec": ["/bin/true"]}
+    return launcher_command(config)
+
+
+@functools.lru_cache(maxsize=1)
+def _probe_uid() -> int:
+    return allocate_uid()
+
+
+def launcher_command(config: dict) -> list[str]:
+    """``launcher.py`` run as the grader's child (see its docstring for the modes)."""
+    return [sys.executable, "-I", "-S", str(LAUNCHER), json.dumps(dict(config, parent=os.getpid()))]
+
+
+def allocate_uid() -> int:
+    """A uid no running process and no account uses (for one sandbox, when the grader is root)."""
+    used = set()
+    for entry in os.scandir("/proc"):
+        try:
+            used.add(entry.stat().st_uid) if entry.name.isdigit() else None
+        except OSError:
+            pass
+    try:
+        with open("/etc/passwd") as f:
+            used |= {int(line.split(":")[2]) for line in f if line.count(":") >= 3 and line.split(":")[2].isdigit()}
+    except OSError:
+        pass
+    rng = random.SystemRandom()
+    while True:
+        uid = UID_BASE + rng.randrange(UID_SPAN)
+        if uid not in used:
+            return uid
 
 
 def _cgroup_version() -> str | None:
@@ -101,6 +243,17 @@ def _cgroup_version() -> str | None:
     if controllers.exists() and {"pids", "memory"} <= set(controllers.read_text().split()) \
             and os.access("/sys/fs/cgroup", os.W_OK):
         return "v2"
+    return None
+
+
+def unreachable_python() -> str | None:
+    """A Python folder behind a folder other users cannot enter ("X behind Y"), or None."""
+    from .launcher import blocked_ancestor
+
+    for path in python_paths():
+        blocked = blocked_ancestor(os.path.realpath(path))
+        if blocked:
+            return f"{path} behind {blocked}"
     return None
 
 
@@ -152,21 +305,26 @@ class Cgroup:
         return out
 
     def destroy(self) -> None:
+        for d in self.dirs:
+            Cgroup.remove(d)
+
+    @staticmethod
+    def remove(directory: Path) -> None:
+        """Kill every process in the cgroup `directory`, then remove it."""
+        procs = directory / "cgroup.procs"
         for _ in range(50):
-            pids = self.pids()
+            try:
+                pids = {int(x) for x in procs.read_text().split()}
+            except OSError:
+                break
             if not pids:
                 break
             for pid in pids:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             time.sleep(0.02)
-        for d in self.dirs:
-            try:
-                d.rmdir()
-            except OSError:
-                pass
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 def die_with_parent(parent: int) -> None:
@@ -209,23 +367,140 @@ def user_process_count() -> int:
     return count
 
 
-def bwrap_command(inner: list[str], *, runtime: Path, workdir: Path, gpu: bool) -> list[str]:
-    """bubblewrap around `inner`: only the Python installation, the runtime and workdir exist."""
+def bwrap_command(inner: list[str], *, runtime: Path, inbox: Path, workdir: Path, limits: Limits,
+                  devices: list[str], size: bool) -> list[str]:
+    """bubblewrap around `inner`: only the Python installation, the runtime, the read-only inbox
+    and a tmpfs work folder (of at most ``limits.disk_mb``) exist."""
     cmd = ["bwrap", *_bwrap_namespace_args(), "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-           # /tmp first: the venv, runtime and workdir may live below it and are bound on top.
-           "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
+           # /tmp first: the venv and the runtime may live below it and are bound on top.
+           "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev", "--hostname", "sandbox"]
     for path in SYSTEM_READ:
         # /proc and /dev come from bwrap's own --proc/--dev (a bind of a device node is nodev).
         if os.path.exists(path) and not path.startswith(("/proc", "/dev")):
             cmd += ["--ro-bind", path, path]
     for path in python_paths():
         cmd += ["--ro-bind", path, path]
-    cmd += ["--ro-bind", str(runtime), str(runtime), "--bind", str(workdir), str(workdir),
+    cmd += ["--ro-bind", str(runtime), str(runtime), "--ro-bind", str(inbox), str(inbox)]
+    if size:
+        cmd += ["--size", str(limits.disk_mb * 2**20)]
+    cmd += ["--perms", "0700", "--tmpfs", str(workdir),
             "--setenv", "HOME", str(workdir), "--setenv", "TMPDIR", str(workdir / "tmp"),
             "--chdir", str(workdir)]
-    if gpu:
-        for dev in sorted(Path("/dev").glob("nvidia*")):
-            cmd += ["--dev-bind", str(dev), str(dev)]
-        if os.path.exists("/proc/driver/nvidia"):
-            cmd += ["--ro-bind", "/proc/driver/nvidia", "/proc/driver/nvidia"]
+    for dev in devices:
+        cmd += ["--dev-bind", dev, dev]
+    if devices and os.path.exists("/proc/driver/nvidia"):
+        cmd += ["--ro-bind", "/proc/driver/nvidia", "/proc/driver/nvidia"]
     return cmd + ["--", *inner]
+
+
+# -- what is left after a kill ----------------------------------------------------------------
+def _start_time(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def owner_tag(pid: int | None = None) -> str:
+    """``<pid>-<start time>``: names a process for good (a pid alone may be reused)."""
+    pid = pid or os.getpid()
+    return f"{pid}-{_start_time(pid)}"
+
+
+_OWNED = re.compile(r"^(?:autograder-sandbox-|w)(\d+)-(\d+)-")
+
+
+def _owner_gone(name: str) -> bool:
+    m = _OWNED.match(name)
+    return bool(m) and str(_start_time(int(m.group(1)))) != m.group(2)
+
+
+def sweep_orphans(tmp: str | None = None) -> list[str]:
+    """Remove what sandboxes of dead graders left (their folders and cgroups), e.g. after a
+    batch killed a slot with SIGKILL. What a live grader owns is left alone."""
+    removed = []
+    tmp = tmp or tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(tmp):
+            if entry.name.startswith("autograder-sandbox-") and _owner_gone(entry.name):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                removed.append(entry.path)
+    for parent in (Path("/sys/fs/cgroup/pids/autograder"), Path("/sys/fs/cgroup/memory/autograder"),
+                   Path("/sys/fs/cgroup/autograder")):
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(parent):
+                if entry.is_dir() and _owner_gone(entry.name):
+                    Cgroup.remove(Path(entry.path))
+                    removed.append(entry.path)
+    return removed
+
+
+# -- promises ---------------------------------------------------------------------------------
+def broken_promises(measured: dict, zygote: dict, protections: Protections) -> list[str]:
+    """What the sandbox promises and a worker's own measurement does not show; [] if all hold."""
+    broken = []
+    caps = measured.get("capabilities", {})
+    if any(caps.get(k) != 0 for k in ("prm", "eff", "amb", "bnd", "inh")):
+        broken.append("the worker holds capabilities ({})".format(
+            ", ".join(f"{k}={v:x}" for k, v in sorted(caps.items()) if v)))
+    outside = measured.get("uids_outside")
+    if not outside or 0 in outside:
+        broken.append("the sandbox runs as root")
+    if measured.get("no_new_privs") != 1:
+        broken.append("no_new_privs is not set")
+    if measured.get("seccomp") != 2:
+        broken.append("no seccomp filter" + (f" ({zygote['seccomp_error']})" if zygote.get("seccomp_error") else ""))
+    own = {k: v != _own_namespace(k) for k, v in (measured.get("namespaces") or {}).items()}
+    if not own.get("pid") and protections.landlock_abi < 6:
+        broken.append("the worker could signal the grader's processes (no PID namespace, Landlock ABI < 6)")
+    if not protections.filesystem_isolated:
+        broken.append("nothing keeps the worker away from the grader's files (no bubblewrap, no Landlock)")
+    return broken
+
+
+def tree_uids(pid: int, *, include_top: bool) -> list[int]:
+    """The real uids (as the grader sees them) of `pid`'s descendants, and of `pid` itself if
+    `include_top`: a uid seen from inside a user namespace says nothing about this."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), list(children.get(pid, [])) + ([pid] if include_top else [])
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/status") as f:
+                found |= {int(line.split()[1]) for line in f if line.startswith("Uid:")}
+        except (OSError, ValueError, IndexError):
+            continue
+        if current != pid:
+            todo += children.get(current, [])
+    return sorted(found)
+
+
+def _own_namespace(name: str) -> str | None:
+    try:
+        return os.readlink(f"/proc/self/ns/{name}")
+    except OSError:
+        return None
+
+
+def measured_summary(measured: dict) -> dict:
+    """The measurement as the results show it."""
+    own = {k: v != _own_namespace(k) for k, v in (measured.get("namespaces") or {}).items()}
+    return {
+        "uid": measured.get("uid"), "uids_outside": measured.get("uids_outside"),
+        "groups": measured.get("groups"),
+        "capabilities": {k: f"{v:016x}" for k, v in (measured.get("capabilities") or {}).items()},
+        "no_new_privs": measured.get("no_new_privs"), "seccomp": measured.get("seccomp"),
+        "seccomp_filters": measured.get("seccomp_filters"),
+        "own_namespaces": sorted(k for k, v in own.items() if v),
+        "work_folder": f"{measured.get('work_fs')} of {measured.get('work_bytes', 0) // 2**20} MB",
+        "processes_visible": measured.get("processes_visible"),
+    }

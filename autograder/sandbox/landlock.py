@@ -25,7 +25,13 @@ _REFER, _TRUNCATE, _IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 _NET_BIND_TCP, _NET_CONNECT_TCP = 1 << 0, 1 << 1
 _SCOPE_ABSTRACT_UNIX_SOCKET, _SCOPE_SIGNAL = 1 << 0, 1 << 1
 
+_MAKE_CHAR, _MAKE_SOCK, _MAKE_FIFO, _MAKE_BLOCK = 1 << 6, 1 << 9, 1 << 10, 1 << 11
+
 READ = _EXECUTE | _READ_FILE | _READ_DIR
+# Never granted, not even in the work folder: device nodes, named sockets and pipes, and
+# ioctls on devices (where the sandbox has GPU device files, only on those).
+SPECIAL = _MAKE_CHAR | _MAKE_BLOCK | _MAKE_SOCK | _MAKE_FIFO | _IOCTL_DEV
+_FILE_RIGHTS = _EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE | _IOCTL_DEV
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -51,8 +57,11 @@ def abi_version() -> int:
     return max(int(version), 0)
 
 
-def restrict(read_paths: list[str], write_paths: list[str]) -> dict:
-    """Restrict this process (and its future children). Returns what is now enforced."""
+def restrict(read_paths: list[str], write_paths: list[str], device_paths: list[str] = ()) -> dict:
+    """Restrict this process (and its future children). Returns what is now enforced.
+
+    `read_paths`: read and execute; `write_paths`: everything but :data:`SPECIAL`;
+    `device_paths`: device files to read, write and ioctl (a GPU's)."""
     abi = abi_version()
     if abi < 1:
         return {"landlock": False}
@@ -67,14 +76,16 @@ def restrict(read_paths: list[str], write_paths: list[str]) -> dict:
     if fd < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
-        for paths, access in ((read_paths, READ), (write_paths, fs_all)):
+        rules = ((read_paths, READ), (write_paths, fs_all & ~SPECIAL),
+                 (device_paths, _READ_FILE | _WRITE_FILE | (_IOCTL_DEV if abi >= 5 else 0)))
+        for paths, access in rules:
             for path in paths:
                 try:
                     pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
                 except OSError:
                     continue  # a path that does not exist needs no rule
                 try:
-                    allowed = access if os.path.isdir(path) else access & (_EXECUTE | _WRITE_FILE | _READ_FILE | _TRUNCATE | _IOCTL_DEV)
+                    allowed = access if os.path.isdir(path) else access & _FILE_RIGHTS
                     rule = _PathBeneath(allowed, pfd)
                     if libc.syscall(add_rule, fd, _RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
                         raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
@@ -86,4 +97,5 @@ def restrict(read_paths: list[str], write_paths: list[str]) -> dict:
             raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
     finally:
         os.close(fd)
-    return {"landlock": True, "landlock_abi": abi, "tcp_blocked": abi >= 4, "signals_scoped": abi >= 6}
+    return {"landlock": True, "landlock_abi": abi, "tcp_blocked": abi >= 4, "signals_scoped": abi >= 6,
+            "devices_blocked": True}

@@ -25,23 +25,82 @@ import traceback
 def main() -> None:
     config = json.loads(sys.argv[1])
     sys.path[:0] = [config["runtime"]]
+    # PID 1 of its namespace in some tiers: no handler may let a signal from inside end it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     protections = {}
     lock_in = None
     if config.get("landlock"):
         import landlock
 
         def lock_in() -> None:
-            landlock.restrict(config["read_paths"], config["write_paths"])
+            landlock.restrict(config["read_paths"], config["write_paths"], config.get("device_paths", []))
 
-        protections = landlock.restrict(config["read_paths"], config["write_paths"])
+        protections = landlock.restrict(config["read_paths"], config["write_paths"], config.get("device_paths", []))
     os.chdir(config["workdir"])
+    os.makedirs("tmp", exist_ok=True)
+
+    syscalls = None
+    try:
+        import syscall_filter
+
+        syscalls = syscall_filter.build()
+    except Exception as exc:  # noqa: BLE001 - reported; the grader refuses unless weak is allowed
+        protections = dict(protections, seccomp_error=f"{type(exc).__name__}: {exc}"[:300])
 
     import torch  # noqa: F401  (imported once, before any student code runs)
     import wire
     from harness import probes, simcuda
 
+    def confine() -> None:
+        """In each new worker, before anything else: its own Landlock domain, then the filter."""
+        if lock_in:
+            # A Landlock domain nested in the zygote's: the worker (and all it starts) can
+            # neither trace nor signal the zygote, which outlives the student.
+            lock_in()
+        if syscalls is not None:
+            syscalls.load()
+
     Zygote(config, lambda fds: Worker(dict(config, request_fd=fds[0], reply_fd=fds[1]),
-                                      wire, probes, simcuda, protections), protections, lock_in).serve()
+                                      wire, probes, simcuda, protections), protections, confine).serve()
+
+
+def measure(workdir: str) -> dict:
+    """The worker's own view of its confinement, read from the kernel: credentials,
+    capabilities, seccomp, namespaces, the work folder's file system, visible processes."""
+    status = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
+                       "NoNewPrivs", "Seccomp", "Seccomp_filters"):
+                status[key] = value.split()
+    with open("/proc/self/uid_map") as f:
+        uid_map = [[int(x) for x in line.split()] for line in f if line.strip()]
+    uid = int(status["Uid"][0])
+    outside = next((out + uid - inside for inside, out, count in uid_map if inside <= uid < inside + count), None)
+    namespaces = {}
+    for name in ("user", "pid", "net", "ipc", "uts", "mnt"):
+        try:
+            namespaces[name] = os.readlink(f"/proc/self/ns/{name}")
+        except OSError:
+            namespaces[name] = None
+    fs_type = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == workdir:
+                fs_type = fields[fields.index("-") + 1]
+    st = os.statvfs(workdir)
+    return {
+        "uid": uid, "uid_outside": outside, "uid_map": uid_map, "gid": int(status["Gid"][0]),
+        "groups": [int(g) for g in status.get("Groups", [])],
+        "capabilities": {k[3:].lower(): int(status[k][0], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")},
+        "no_new_privs": int(status["NoNewPrivs"][0]),
+        "seccomp": int(status["Seccomp"][0]), "seccomp_filters": int(status.get("Seccomp_filters", ["0"])[0]),
+        "namespaces": namespaces, "hostname": os.uname().nodename,
+        "work_fs": fs_type, "work_bytes": st.f_blocks * st.f_frsize,
+        "processes_visible": sum(1 for p in os.listdir("/proc") if p.isdigit()),
+    }
 
 
 def _die_with_parent() -> None:
@@ -59,8 +118,8 @@ class Zygote:
     removes everything a student left (processes, System V IPC) so that the next student can
     be graded here. It never runs student code itself."""
 
-    def __init__(self, config, make_worker, protections, lock_in) -> None:
-        self.config, self.make_worker, self.lock_in = config, make_worker, lock_in
+    def __init__(self, config, make_worker, protections, confine) -> None:
+        self.config, self.make_worker, self.confine = config, make_worker, confine
         self.control = socket.socket(fileno=config["control_fd"])
         self.children: set[int] = set()
         self.exits: dict[int, int] = {}
@@ -82,6 +141,10 @@ class Zygote:
                 command = json.loads(data)
                 if command.get("op") == "spawn" and len(fds) == 2:
                     self.send({"pid": self.spawn(fds)})
+                elif command.get("op") == "probe" and len(fds) == 1:
+                    self.send({"pid": self.probe(fds[0])})
+                elif command.get("op") == "use":
+                    self.send({"copied": self.use(str(command["inbox"]))})
                 elif command.get("op") == "kill":
                     self.send({"exit": self.kill(int(command["pid"]))})
                 elif command.get("op") == "reset" and self.config.get("pid_namespace"):
@@ -101,19 +164,47 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             try:
-                self.control.close()
-                os.setsid()  # its own process group, so it can be killed with all it starts
-                _die_with_parent()
-                if self.lock_in:
-                    # A Landlock domain nested in the zygote's: the worker (and all it starts)
-                    # can neither trace nor signal the zygote, which outlives the student.
-                    self.lock_in()
+                self._become_worker()
                 self.make_worker(fds).serve()
             finally:
                 os._exit(0)
         self.children.add(pid)
         self.exits.pop(pid, None)  # a reused pid must not report an earlier process's exit
         return pid
+
+    def _become_worker(self) -> None:
+        self.control.close()
+        os.setsid()  # its own process group, so it can be killed with all it starts
+        _die_with_parent()
+        self.confine()
+
+    def probe(self, fd: int) -> int:
+        """A worker confined exactly like a student's, which reports :func:`measure` on `fd`
+        and exits: what the results say about the sandbox is measured, not assumed."""
+        pid = os.fork()
+        if pid == 0:
+            try:
+                self._become_worker()
+                with os.fdopen(fd, "w") as out:
+                    out.write(json.dumps(measure(self.config["workdir"])))
+            finally:
+                os._exit(0)
+        self.children.add(pid)
+        return pid
+
+    def use(self, inbox: str) -> int:
+        """Copy the next student's modules from the read-only inbox into the work folder."""
+        source = os.path.join(self.config["inbox"], inbox)
+        if os.path.dirname(os.path.normpath(source)) != os.path.normpath(self.config["inbox"]):
+            raise ValueError("inbox outside the sandbox's inbox folder")
+        copied = 0
+        for name in sorted(os.listdir(source)):
+            # O_EXCL | O_NOFOLLOW: a folder reset just before holds nothing to write through.
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with open(fd, "wb") as out, open(os.path.join(source, name), "rb") as src:
+                out.write(src.read())
+            copied += 1
+        return copied
 
     def kill(self, pid: int) -> int | None:
         if pid in self.children:
@@ -151,9 +242,11 @@ class Zygote:
             time.sleep(0.02)
         self.exits.clear()
         removed = _remove_sysv_ipc()
+        files_left = _empty_folder(self.config["workdir"])
+        os.makedirs("tmp", exist_ok=True)
         times = os.times()
         return {"left": len(left), "ipc_removed": removed, "ipc_left": len(_sysv_ipc_ids()),
-                "cpu_s": times.user + times.system}
+                "files_left": files_left, "cpu_s": times.user + times.system}
 
     def reap(self) -> None:
         while True:
@@ -190,6 +283,21 @@ class Zygote:
 
 
 _IPC_RMID = 0
+
+
+def _empty_folder(path: str) -> int:
+    """Remove everything in `path` (never following links); how many entries are left."""
+    import shutil
+
+    for entry in list(os.scandir(path)):
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+    return len(os.listdir(path))
 
 
 def _sysv_ipc_ids() -> list[tuple[str, int]]:

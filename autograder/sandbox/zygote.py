@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -66,6 +67,14 @@ class _Output(threading.Thread):
         return self.data.decode("utf-8", "replace") + more
 
 
+def _read_before(fd: int, deadline: float) -> bytes:
+    """Up to 64 kB from `fd`, b"" at its end; SandboxFault once `deadline` has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0 or not select.select([fd], [], [], left)[0]:
+        raise SandboxFault("the confined worker did not report its state in time")
+    return os.read(fd, 1 << 16)
+
+
 class Sandbox:
     """One sandbox: a zygote that has imported torch, locked in, and forks a fresh worker per
     homework module on request (and again after a crash or a timeout).
@@ -85,60 +94,97 @@ class Sandbox:
     the next student gets a new sandbox instead.
     """
 
-    def __init__(self, files: dict[str, Path], limits: Limits, *, gpu: bool = False,
-                 allow_weak: bool = False) -> None:
-        self.files, self.limits, self.gpu = dict(files), limits, gpu
+    def __init__(self, limits: Limits, *, gpu: bool = False, allow_weak: bool = False) -> None:
+        self.limits, self.gpu, self.allow_weak = limits, gpu, allow_weak
+        self.files: dict[str, Path] = {}  # the homework modules to grade next (see use())
         self.protections = isolation.detect()
         if not self.protections.filesystem_isolated and not allow_weak:
             raise isolation.SandboxUnavailable(WEAK_SANDBOX)
+        isolation.sweep_orphans()
         self.proc: subprocess.Popen | None = None
         self.cgroup: isolation.Cgroup | None = None
         self.info: dict = {}
+        self.measured: dict = {}  # what a confined worker measured of itself (worker.measure)
+        self.weaknesses: list[str] = []  # promises that do not hold (only with allow_weak)
         self.launches = 0
         self.resets = 0  # verified resets of the current zygote: > 0 means it served earlier students
         self.last_output = ""
         self._ready = False
         self._used = False  # a worker has been started since the last launch or reset
+        self._pending = False  # self.files are not in the sandbox's work folder yet
+        self._deliveries = 0
         self._pidfd = -1
         self._baseline: set[int] = set()
-        self._runtime = Path(tempfile.mkdtemp(prefix="autograder-runtime-"))
-        for name in ("worker.py", "wire.py", "landlock.py"):
+        # Everything this sandbox keeps on the host, under one folder named after its owner, so
+        # that a later grader can remove it if this process is killed (isolation.sweep_orphans).
+        self._base = Path(tempfile.mkdtemp(prefix=f"autograder-sandbox-{isolation.owner_tag()}-"))
+        os.chmod(self._base, 0o755)
+        self._runtime = self._base / "runtime"
+        self.inbox = self._base / "inbox"  # read-only inside: the trusted side puts modules here
+        self.workdir = self._base / "work"  # a size-limited tmpfs inside the sandbox
+        self._runtime.mkdir(mode=0o755)
+        self.inbox.mkdir(mode=0o755)
+        for name in ("worker.py", "wire.py", "landlock.py", "syscall_filter.py"):
             shutil.copy(HERE / name, self._runtime / name)
-        (self._runtime / "harness").mkdir()
+        (self._runtime / "harness").mkdir(mode=0o755)
         for name in ("probes.py", "simcuda.py"):
             shutil.copy(HARNESS / name, self._runtime / "harness" / name)
         (self._runtime / "harness" / "__init__.py").write_text("")
-        os.chmod(self._runtime, 0o755)
         self._gpu_devices = sorted(str(d) for d in Path("/dev").glob("nvidia*")) if gpu else []
+        self.uid = isolation.allocate_uid() if self.protections.switches_uid else None
+        if self.uid is not None and not self.protections.pid_namespace:
+            # No mount namespace to make a folder like /root (mode 0700) passable for that uid.
+            unreachable = isolation.unreachable_python()
+            if unreachable and not allow_weak:
+                raise isolation.SandboxUnavailable(
+                    f"the sandbox's unprivileged uid cannot reach the Python installation ({unreachable}) and "
+                    "this machine allows no mount namespace to make it reachable: install Python and the venv "
+                    "in folders every user can enter (e.g. /opt or /usr/local), or pass --allow-weak-sandbox "
+                    "to grade as root")
+            if unreachable:
+                self.uid = None  # the measurement will say that the sandbox runs as root
+
+    @classmethod
+    def started(cls, limits: Limits, *, gpu: bool, allow_weak: bool) -> "Sandbox":
+        """A sandbox whose zygote is already importing torch while the caller goes on."""
+        sandbox = cls(limits, gpu=gpu, allow_weak=allow_weak)
+        sandbox.launch()
+        return sandbox
 
     @property
     def reusable(self) -> bool:
         """Whether another student may be graded in this zygote after a verified reset."""
         p = self.protections
         # Without a PID namespace the sweep cannot see every leftover process, without Landlock
-        # a worker could tamper with the zygote, and writable /dev would outlive the student.
-        return p.bubblewrap and p.landlock_abi >= 1 and not self._gpu_devices
+        # and the filter a worker could tamper with the zygote, and GPU devices keep state.
+        return p.pid_namespace and p.landlock_abi >= 1 and not self.weaknesses and not self._gpu_devices
 
     # -- lifecycle --------------------------------------------------------------------------
     def launch(self) -> None:
         """Start the zygote without waiting for it to import torch."""
-        self.workdir = Path(tempfile.mkdtemp(prefix="autograder-work-"))
-        self._prepare_workdir()
-        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         p = self.protections
+        if not p.pid_namespace:  # no tmpfs of its own: a host folder that only its uid can enter
+            self.workdir.mkdir(mode=0o700)
+            if self.uid is not None:
+                os.chown(self.workdir, self.uid, self.uid)
+        elif not self.workdir.exists():
+            self.workdir.mkdir(mode=0o755)  # the mount point of its tmpfs
+        self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        read_paths = isolation.python_paths() + isolation.SYSTEM_READ + isolation.DEVICES \
+            + [str(self._runtime), str(self.inbox)]
         config = {
-            "runtime": str(self._runtime), "workdir": str(self.workdir), "modules": MODULES,
-            "control_fd": theirs.fileno(), "pid_namespace": p.bubblewrap,
-            "landlock": p.landlock_abi >= 1,
-            "read_paths": isolation.python_paths() + isolation.SYSTEM_READ + [str(self._runtime), "/dev/null"],
-            "write_paths": [str(self.workdir), "/dev/null"] + (["/dev"] if self._gpu_devices else []),
+            "runtime": str(self._runtime), "workdir": str(self.workdir), "inbox": str(self.inbox),
+            "modules": MODULES, "control_fd": theirs.fileno(), "pid_namespace": p.pid_namespace,
+            "landlock": p.landlock_abi >= 1, "read_paths": read_paths,
+            "write_paths": [str(self.workdir), "/dev/null"], "device_paths": self._gpu_devices,
         }
         inner = [sys.executable, "-I", "-X", "faulthandler", str(self._runtime / "worker.py"), json.dumps(config)]
-        cmd = isolation.bwrap_command(inner, runtime=self._runtime, workdir=self.workdir, gpu=self.gpu) \
-            if p.bubblewrap else inner
-        self.cgroup = isolation.Cgroup(p.cgroup, f"w{os.getpid()}-{uuid.uuid4().hex[:8]}", self.limits) \
+        cmd = self._command_line(inner)
+        self.cgroup = isolation.Cgroup(p.cgroup, f"w{isolation.owner_tag()}-{uuid.uuid4().hex[:8]}", self.limits) \
             if p.cgroup else None
-        nproc = None if p.root else isolation.user_process_count() + self.limits.processes
+        # A uid of its own counts only this sandbox's processes; the grader's uid counts its own too.
+        nproc = self.limits.processes if self.uid is not None else None if p.root \
+            else isolation.user_process_count() + self.limits.processes
 
         grader = os.getpid()
 
@@ -153,10 +199,10 @@ class Sandbox:
         threads = os.environ.get("OMP_NUM_THREADS") or str(len(os.sched_getaffinity(0)))
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": threads,
                "HOME": str(self.workdir), "TMPDIR": str(self.workdir / "tmp"),
-               "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
+               "PYTORCH_NVML_BASED_CUDA_CHECK": "1", "AUTOGRADER_LIBSECCOMP": p.seccomp_library or ""}
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, pass_fds=(theirs.fileno(),), env=env,
-                                     cwd=self.workdir, start_new_session=True, preexec_fn=in_child)
+                                     cwd=self._base, start_new_session=True, preexec_fn=in_child)
         theirs.close()
         # A pidfd says whether the zygote lives from any process, also from a grading process
         # forked from the one that started it (waitpid only works in the parent).
@@ -169,9 +215,36 @@ class Sandbox:
         self._stderr.start()
         self._ready = False
         self._used = False
+        self._pending = bool(self.files)
+
+    def _command_line(self, inner: list[str]) -> list[str]:
+        """How the zygote is started in this tier (see isolation and launcher.py)."""
+        p, uid = self.protections, self.uid
+        if p.bubblewrap:
+            bwrap = isolation.bwrap_command(inner, runtime=self._runtime, inbox=self.inbox, workdir=self.workdir,
+                                            limits=self.limits, devices=self._gpu_devices, size=p.bwrap_size)
+            if uid is None:
+                return bwrap
+            return isolation.launcher_command({
+                "mode": "bubblewrap", "uid": uid, "gid": uid, "exec": bwrap,
+                "read_only": isolation.python_paths() + [str(self._runtime), str(self.inbox)]})
+        if p.namespaces:
+            (self._base / "root").mkdir(mode=0o755, exist_ok=True)
+            return isolation.launcher_command({
+                "mode": "namespaces", "newroot": str(self._base / "root"), "uid": uid, "gid": uid,
+                "read_only": [x for x in isolation.python_paths() + isolation.SYSTEM_READ
+                              + [str(self._runtime), str(self.inbox)] if not x.startswith(("/proc", "/dev"))],
+                "devices": isolation.DEVICES + self._gpu_devices,
+                "work": {"path": str(self.workdir), "size": self.limits.disk_mb * 2**20, "inodes": 20000,
+                         "uid": uid, "gid": uid},
+                "exec": inner})
+        if uid is None:
+            return inner
+        return isolation.launcher_command({"mode": "plain", "uid": uid, "gid": uid, "exec": inner})
 
     def ready(self) -> None:
-        """Start the zygote if needed and wait until it has imported torch and locked itself in."""
+        """Start the zygote if needed and wait until it has imported torch and locked itself in;
+        then measure a confined worker, and refuse a sandbox that breaks a promise."""
         if not self.alive():
             self.stop()
             self.launch()
@@ -179,27 +252,55 @@ class Sandbox:
             return
         try:
             info = self._command(None, timeout=self.limits.import_timeout_s).get("info")
+            self.info = info if type(info) is dict else {}
+            self.measured = self._probe()
+            # (In namespaces mode the launcher, outside the sandbox, waits as root: not counted.)
+            self.measured["uids_outside"] = isolation.tree_uids(
+                self.proc.pid, include_top=not self.protections.namespaces or self.protections.bubblewrap)
         except SandboxFault as exc:
             self.stop()
             # No student code has run yet: the sandbox itself cannot start here.
             raise isolation.SandboxUnavailable(f"the worker failed to start ({exc}):\n{self.last_output}") from None
-        self.info = info if type(info) is dict else {}
+        protections = self.info.get("protections")
+        self.weaknesses = isolation.broken_promises(self.measured, protections if type(protections) is dict else {},
+                                                    self.protections)
+        if self.weaknesses and not self.allow_weak:
+            self.stop()
+            raise isolation.SandboxUnavailable(
+                "the sandbox cannot keep its promises on this machine: " + "; ".join(self.weaknesses)
+                + " (pass --allow-weak-sandbox to grade anyway)")
         self._ready = True
         self._baseline = self.cgroup.pids() if self.cgroup else set()
 
-    def use(self, files: dict[str, Path]) -> None:
-        """Grade these files next: put them in the sandbox's folder if no worker has run since it
-        was started or reset, else start a new sandbox for them."""
-        self.files = dict(files)
-        if self.proc is None:
-            return  # launch() copies them
-        if self._used or not self.alive():
-            self.stop()
-            return
+    def _probe(self) -> dict:
+        read_end, write_end = os.pipe()
         try:
-            self._copy_files()
-        except OSError:
-            self.stop()  # the folder is not as clean as it must be: a new sandbox instead
+            self._command({"op": "probe"}, fds=[write_end], timeout=self.limits.call_timeout_s)
+            os.close(write_end)
+            write_end = -1
+            data = b""
+            deadline = time.monotonic() + self.limits.call_timeout_s
+            while chunk := _read_before(read_end, deadline):
+                data += chunk
+        finally:
+            for fd in (read_end, write_end):
+                if fd >= 0:
+                    os.close(fd)
+        try:
+            measured = json.loads(data)
+        except ValueError:
+            measured = None
+        if type(measured) is not dict:
+            raise SandboxFault("the confined worker did not report its state")
+        return measured
+
+    def use(self, files: dict[str, Path]) -> None:
+        """Grade these files next: they go into the sandbox's folder before its first worker
+        starts, if no worker has run since it was started or reset; else a new sandbox is used."""
+        self.files = dict(files)
+        self._pending = True
+        if self.proc is not None and (self._used or not self.alive()):
+            self.stop()
 
     def recycle(self) -> bool:
         """Make the sandbox ready for the next student. True if the zygote was reset and reused,
@@ -222,40 +323,48 @@ class Sandbox:
         except SandboxFault:
             return False
         cpu = reply.get("cpu_s")
-        if reply.get("left") != 0 or reply.get("ipc_left") != 0 or type(cpu) not in (int, float):
+        if reply.get("left") != 0 or reply.get("ipc_left") != 0 or reply.get("files_left") != 0 \
+                or type(cpu) not in (int, float):
             return False
         if cpu > self.limits.cpu_time_s / 2:
             return False  # its RLIMIT_CPU must not run out while a student is graded
         if self.cgroup and not self.cgroup.pids() <= self._baseline:
             return False  # seen from outside: a process the zygote did not account for
-        self._prepare_workdir()
+        self._clear_inbox()
         self._used = False
+        self._pending = False
         self.resets += 1
         return True
 
-    def _prepare_workdir(self) -> None:
-        """An empty working folder (what a student left is removed) with the files to grade."""
-        for entry in list(os.scandir(self.workdir)):
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-        (self.workdir / "tmp").mkdir()
-        os.chmod(self.workdir, 0o777)
-        os.chmod(self.workdir / "tmp", 0o777)
-        self._copy_files()
+    def _clear_inbox(self) -> None:
+        for entry in list(os.scandir(self.inbox)):
+            shutil.rmtree(entry.path, ignore_errors=True)
 
-    def _copy_files(self) -> None:
+    def _deliver(self) -> None:
+        """Put self.files into the inbox (read-only inside) and have the zygote copy them into
+        its work folder."""
+        self._deliveries += 1
+        folder = self.inbox / str(self._deliveries)
+        folder.mkdir(mode=0o755)
         for key, path in self.files.items():
-            # O_EXCL | O_NOFOLLOW: never write through anything a student's process left here.
-            fd = os.open(self.workdir / f"{MODULES[key]}.py", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                         0o644)
-            with open(fd, "wb") as out, open(path, "rb") as source:
-                shutil.copyfileobj(source, out)
+            target = folder / f"{MODULES[key]}.py"
+            shutil.copyfile(path, target)
+            os.chmod(target, 0o644)
+        try:
+            reply = self._command({"op": "use", "inbox": folder.name}, timeout=self.limits.call_timeout_s)
+        except SandboxFault:
+            self.stop()
+            raise
+        if reply.get("copied") != len(self.files):
+            self.stop()
+            raise SandboxFault(f"the sandbox could not take the submission's files: {str(reply)[:300]}")
+        self._pending = False
 
     def spawn(self) -> tuple[int, int, int]:
         """A fresh worker forked from the zygote: (its pid, request pipe, reply pipe)."""
         self.ready()
+        if self._pending:
+            self._deliver()
         self._used = True
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
@@ -331,8 +440,11 @@ class Sandbox:
         self.last_output = (self._stdout.text() + self._stderr.text())[-4000:]
         self.proc = None
         self._ready = False
+        self._pending = bool(self.files)
+        # (Inside namespaces the work folder was a tmpfs: it ended with the sandbox.)
         shutil.rmtree(self.workdir, ignore_errors=True)
+        self._clear_inbox()
 
     def close(self) -> None:
         self.stop()
-        shutil.rmtree(self._runtime, ignore_errors=True)
+        shutil.rmtree(self._base, ignore_errors=True)

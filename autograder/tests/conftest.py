@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -30,3 +31,40 @@ def submission(tmp_path):
 needs_strong_sandbox = pytest.mark.skipif(
     not isolation.detect().filesystem_isolated,
     reason="this machine has neither bubblewrap nor Landlock; the grader refuses to run here")
+
+
+TIER_PARAMS = ["bubblewrap", "landlock", "landlock-plain"]
+
+
+def plain_protections() -> isolation.Protections:
+    """The Landlock tier as a container without namespaces gets it: seccomp and Landlock alone."""
+    try:
+        full = isolation.detect("landlock")
+    except isolation.SandboxUnavailable as exc:
+        pytest.skip(str(exc))
+    if full.landlock_abi < 1:
+        pytest.skip("Landlock is not available on this kernel")
+    if full.root and isolation.unreachable_python():
+        pytest.skip("as root without namespaces the sandbox uid must reach Python, but here "
+                    f"{isolation.unreachable_python()} (the grader refuses to run so: tested elsewhere)")
+    return dataclasses.replace(full, namespaces=False, bubblewrap=False, notes=["namespaces off (test)"])
+
+
+@pytest.fixture(params=TIER_PARAMS)
+def tier(request, monkeypatch) -> str:
+    """Run a test in each tier: bubblewrap, Landlock with its own namespaces, and Landlock alone
+    (where a container allows no namespaces). A tier this machine lacks is skipped, with why."""
+    name = request.param
+    base = "bubblewrap" if name == "bubblewrap" else "landlock"
+    monkeypatch.setenv(isolation.TIER_ENV, base)
+    if name == "landlock-plain":
+        plain = plain_protections()
+        monkeypatch.setattr(isolation, "detect", lambda tier=None: plain)
+        return name
+    try:
+        protections = isolation.detect(base)
+    except isolation.SandboxUnavailable as exc:
+        pytest.skip(str(exc))
+    if name == "landlock" and not protections.namespaces:
+        pytest.skip("no namespaces can be made here: this tier is the landlock-plain one")
+    return name

@@ -87,12 +87,10 @@ def test_check_validates_the_repository(capsys):
 
 def test_a_sandbox_that_cannot_start_stops_grading_instead_of_scoring_zero(monkeypatch):
     from autograder.grade import GraderError
-    from autograder.sandbox import isolation
 
-    real = isolation.bwrap_command
-    monkeypatch.setattr(isolation, "bwrap_command",
-                        lambda inner, **kw: real(["/bin/false"], **kw))
-    monkeypatch.setattr(isolation, "detect", lambda: isolation.Protections(bubblewrap=True, landlock_abi=1))
+    from autograder.sandbox.zygote import Sandbox
+
+    monkeypatch.setattr(Sandbox, "_command_line", lambda self, inner: ["/bin/false"])
     started = time.monotonic()
     with pytest.raises(GraderError, match="sandbox could not start"):
         grade(REPO / "solutions", gpu="off")

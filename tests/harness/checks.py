@@ -74,48 +74,27 @@ def tensor(value: Any, name: str, *, shape: tuple | None = None, dtype: torch.dt
 
 
 def close(actual: Any, expected: torch.Tensor, name: str, *, rtol: float | None = None,
-          atol: float | None = None, hint: str = "", mistakes: dict[str, Any] | None = None) -> None:
+          atol: float | None = None, hint: str = "", mistakes: dict[str, torch.Tensor] | None = None) -> None:
     """Exact type and shape, then values by ``torch.testing.assert_close`` (stated tolerances).
 
     `mistakes` maps a sentence naming a known mistake to the result that mistake produces; an
     answer equal to one of them fails with that sentence first.
     """
     __tracebackhide__ = True
-    named = known_mistake(actual, mistakes or {}, rtol=rtol, atol=atol)
-    if named is not None and not _matches(actual, expected, rtol, atol):
-        fail(tr("{name} is wrong: {mistake}", name=name, mistake=named) + _difference(actual, expected, rtol, atol))
+    named = next((sentence for sentence, wrong in (mistakes or {}).items()
+                  if _difference(actual, wrong, rtol, atol) is None), None)
+    difference = _difference(actual, expected, rtol, atol)
+    if named is not None and difference is not None:
+        fail(tr("{name} is wrong: {mistake}", name=name, mistake=named) + difference)
     tensor(actual, name, shape=tuple(expected.shape), dtype=expected.dtype)
-    try:
-        torch.testing.assert_close(actual.detach(), expected.detach(), rtol=rtol, atol=atol,
-                                   check_device=False)
-    except AssertionError as exc:
-        fail(tr("{name} has wrong values", name=name) + (f" — {hint}" if hint else "") + f".\n{exc}")
+    if difference is not None:
+        fail(tr("{name} has wrong values", name=name) + (f" — {hint}" if hint else "") + "." + difference)
 
 
-def known_mistake(actual: Any, mistakes: dict[str, Any], *, rtol: float | None = None,
-                  atol: float | None = None) -> str | None:
-    """The sentence of the first mistake whose result `actual` equals (same type, shape, values)."""
-    for sentence, wrong in mistakes.items():
-        if _matches(actual, wrong, rtol, atol):
-            return sentence
-    return None
-
-
-def _matches(actual: Any, expected: Any, rtol: float | None, atol: float | None) -> bool:
-    if type(expected) is not torch.Tensor:
-        return type(actual) is type(expected) and actual == expected
-    if type(actual) is not torch.Tensor or actual.shape != expected.shape or actual.dtype != expected.dtype:
-        return False
-    try:
-        torch.testing.assert_close(actual.detach(), expected.detach(), rtol=rtol, atol=atol, check_device=False)
-    except AssertionError:
-        return False
-    return True
-
-
-def _difference(actual: Any, expected: Any, rtol: float | None, atol: float | None) -> str:
-    """assert_close's numbers, or the shapes when they differ."""
-    if type(actual) is not torch.Tensor or type(expected) is not torch.Tensor:
+def _difference(actual: Any, expected: torch.Tensor, rtol: float | None, atol: float | None) -> str | None:
+    """None if `actual` is a tensor equal to `expected` (shape, dtype, values within tolerance);
+    else what differs: assert_close's numbers, the shapes, or nothing to show for a non-tensor."""
+    if type(actual) is not torch.Tensor:
         return ""
     if actual.shape != expected.shape or actual.dtype != expected.dtype:
         return "\n" + tr("expected shape {expected} ({dtype}), got {actual} ({actual_dtype})",
@@ -125,7 +104,7 @@ def _difference(actual: Any, expected: Any, rtol: float | None, atol: float | No
         torch.testing.assert_close(actual.detach(), expected.detach(), rtol=rtol, atol=atol, check_device=False)
     except AssertionError as exc:
         return f"\n{exc}"
-    return ""
+    return None
 
 
 def number(actual: Any, name: str) -> float:

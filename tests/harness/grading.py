@@ -86,6 +86,7 @@ class Limits(BaseModel):
     processes: int = Field(default=64, ge=4)
     output_kb: int = Field(default=256, ge=1)
     file_size_mb: int = Field(default=64, ge=1)
+    disk_mb: int = Field(default=256, ge=16)  # the whole work folder (a tmpfs inside the sandbox)
     message_mb: int = Field(default=256, ge=1)
 
 

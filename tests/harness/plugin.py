@@ -225,7 +225,7 @@ def points_report(config: pytest.Config, exitstatus: int) -> dict:
         report["max_score"] += task.run_max
         report["pending_gpu"] += task.pending_gpu
         report["hidden_points"] += task.hidden_points
-        ranks = {t.test_id: i for i, t in enumerate(task.hints())}
+        ranks = task.hint_ranks()
         for t in ran:
             report["tests"].append({
                 "id": t.test_id, "name": short_name(t.test_id), "task": task.name,

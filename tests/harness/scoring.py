@@ -128,6 +128,10 @@ class TaskScore:
 
         return [t for _, t in sorted(enumerate(waiting), key=key)]
 
+    def hint_ranks(self) -> dict[str, int]:
+        """test id -> its position in :meth:`hints` (0 = the most useful)."""
+        return {t.test_id: i for i, t in enumerate(self.hints())}
+
 
 def test_id_of(nodeid: str) -> str:
     """``tests/test_a.py::test_b[cpu-3]`` -> ``tests/test_a.py::test_b``."""
