@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup grade test test-public test-grader stubs check bench locale clean
+.PHONY: setup grade test test-tiers stubs check bench locale clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,10 @@ grade: setup
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider autograder/tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --submission solutions
+
+# The sandbox's promises in every tier this machine has (also part of `make test`).
+test-tiers: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider -rs autograder/tests/test_tiers.py autograder/tests/test_sandbox.py autograder/tests/test_reuse.py
 
 stubs: setup
 	$(BIN)/autograder stubs

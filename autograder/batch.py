@@ -451,11 +451,16 @@ class Slot:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a grader (or slot) and its group, then remove what its sandboxes left on the host
+    (their folders and cgroups; the sandboxes themselves die with it, PR_SET_PDEATHSIG)."""
+    from .sandbox import isolation
+
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
     proc.wait()
+    isolation.sweep_orphans()
 
 
 def _grader_failure(code: int, stderr: str) -> str:
@@ -519,6 +524,7 @@ def run(opts: Options, console: Console | None = None, err: Console | None = Non
                       soft_wrap=True, highlight=False)
         interrupted = _grade_all(batch, todo, console)
         shutil.rmtree(batch.work, ignore_errors=True)
+        isolation.sweep_orphans()
         if interrupted:
             err.print("[yellow]interrupted:[/] run the same command again to grade the remaining students")
             return 130

@@ -2,8 +2,9 @@
 # Gradescope: runs once, as root, when the autograder image is built (Ubuntu base image).
 # The zip built by `autograder export-gradescope` is unpacked in /autograder/source.
 #
-#  * bubblewrap for the sandbox (the grader falls back to Landlock where user namespaces
-#    are not allowed, and refuses to grade if neither works: the student then sees why);
+#  * bubblewrap and libseccomp2 for the sandbox (the grader falls back to Landlock and its own
+#    namespaces where bubblewrap cannot run, and refuses to grade if a promise cannot be kept:
+#    the student then sees why);
 #  * Python 3.11 and a virtual environment at /autograder/source/.venv with the versions
 #    pinned in constraints.txt (torch==2.13.0, CPU build);
 #  * an unprivileged user `grader`: run_autograder grades as that user, never as root.
@@ -30,6 +31,8 @@ apt_install ca-certificates
 command -v runuser >/dev/null 2>&1 || apt_install util-linux || true
 command -v useradd >/dev/null 2>&1 || apt_install passwd || true
 apt_install bubblewrap || log "WARNING: bubblewrap could not be installed; the grader will rely on Landlock"
+# The sandbox's seccomp filter (pyseccomp loads it); without it the grader refuses to grade.
+apt_install libseccomp2 || log "WARNING: libseccomp2 could not be installed; grading will stop with the reason"
 
 python_ok() {  # python_ok EXE: EXE runs and is Python >= 3.11
     "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null

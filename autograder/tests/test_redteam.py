@@ -14,9 +14,11 @@ import csv
 import fnmatch
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -26,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from autograder import REPO
+from autograder.sandbox import isolation
 
 from .conftest import needs_strong_sandbox
 from .redteam.build import LIMITS, redteam_grading, write_corpus
@@ -39,38 +42,56 @@ HIDDEN_LINE = "def test_format_table_layout_matches_reference"  # in autograder/
 
 
 class Listener:
-    """A TCP and a UDP socket on 127.0.0.1 that record anything the sandbox manages to send."""
+    """TCP and UDP on 127.0.0.1, and Unix sockets of the host (stream and datagram in a folder
+    every uid can enter, and an abstract one), that record anything the sandbox manages to send."""
 
     def __init__(self) -> None:
         self.tcp = socket.create_server(("127.0.0.1", 0))
         self.port = self.tcp.getsockname()[1]
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind(("127.0.0.1", self.port))
+        self.folder = Path(tempfile.mkdtemp(prefix="autograder-redteam-socket-"))
+        os.chmod(self.folder, 0o777)
+        self.unix_path = str(self.folder / "host.sock")
+        self.unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.unix.bind(self.unix_path)
+        self.unix.listen(4)
+        self.unix_dgram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.unix_dgram.bind(self.unix_path + ".dgram")
+        self.abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.abstract.bind("\0" + self.unix_path)
+        self.abstract.listen(4)
+        for path in (self.unix_path, self.unix_path + ".dgram"):
+            os.chmod(path, 0o777)
         self.received: list[bytes] = []
-        self.tcp.settimeout(0.2)
-        self.udp.settimeout(0.2)
+        for s in (self.tcp, self.udp, self.unix, self.unix_dgram, self.abstract):
+            s.settimeout(0.05)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                conn, _ = self.tcp.accept()
-                self.received.append(b"tcp connection: " + conn.recv(1024))
-                conn.close()
-            except OSError:
-                pass
-            try:
-                self.received.append(b"udp: " + self.udp.recv(1024))
-            except OSError:
-                pass
+            for name, server in (("tcp", self.tcp), ("unix", self.unix), ("abstract", self.abstract)):
+                try:
+                    conn, _ = server.accept()
+                    conn.settimeout(0.5)
+                    self.received.append(name.encode() + b" connection: " + conn.recv(1024))
+                    conn.close()
+                except OSError:
+                    pass
+            for name, server in (("udp", self.udp), ("unix datagram", self.unix_dgram)):
+                try:
+                    self.received.append(name.encode() + b": " + server.recv(1024))
+                except OSError:
+                    pass
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
-        self.tcp.close()
-        self.udp.close()
+        for s in (self.tcp, self.udp, self.unix, self.unix_dgram, self.abstract):
+            s.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @dataclass
@@ -85,6 +106,11 @@ class Run:
     leftovers: list[str] = field(default_factory=list)
     done_before_kill: dict[str, float] = field(default_factory=dict)  # student -> status.json mtime
     left_after_kill: list[str] = field(default_factory=list)
+    protections: isolation.Protections | None = None
+    ipc_left: set = field(default_factory=set)  # System V objects on the host that the batch left
+
+    def offers(self, need: str) -> bool:
+        return getattr(self.protections, need)
 
     def results(self, name: str) -> dict:
         return json.loads((self.out / "students" / name / "results.json").read_text())
@@ -107,25 +133,32 @@ def _sandbox_processes() -> list[str]:
             cmdline = Path(entry.path, "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "autograder-runtime-" in cmdline or cmdline.strip() == "sleep 3137":
+        if "autograder-sandbox-" in cmdline or cmdline.strip() == "sleep 3137":
             found.append(f"{entry.name}: {cmdline[:120]}")
     return found
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory) -> Run:
+@pytest.fixture(scope="module", params=["bubblewrap", "landlock"])
+def run(request, tmp_path_factory) -> Run:
+    """The whole corpus graded in one tier (``--sandbox``); each tier this machine has runs."""
+    tier = request.param
+    try:
+        protections = isolation.detect(tier)
+    except isolation.SandboxUnavailable as exc:
+        pytest.skip(f"no {tier} tier here: {exc}")
     assert not _sandbox_processes(), "sandbox processes were running before the corpus started"
-    root = tmp_path_factory.mktemp("redteam")
+    root = tmp_path_factory.mktemp(f"redteam-{tier}")
     listener = Listener()
+    ipc_before = _host_sysv_ipc()
     mark, canary = f"PWNED-{uuid.uuid4().hex[:8]}", f"CANARY-{uuid.uuid4().hex}"
-    write_corpus(root / "submissions", port=listener.port, canary=canary, mark=mark)
+    write_corpus(root / "submissions", port=listener.port, canary=canary, mark=mark, unix_socket=listener.unix_path)
     grading = redteam_grading(root)
     # The grader's own environment and files hold secrets the attacks go looking for.
     (root / "secret.txt").write_text(canary)
     env = dict(os.environ, REDTEAM_CANARY=canary)
     out = root / "out"
     command = [sys.executable, "-m", "autograder.cli", "batch", str(root / "submissions"), "--out", str(out),
-               "-j", "2", "--gpu", "off", "--grading", str(grading), "--deadline", DEADLINE]
+               "-j", "2", "--gpu", "off", "--grading", str(grading), "--deadline", DEADLINE, "--sandbox", tier]
     started = time.monotonic()
     # First run: SIGKILL the batch once a quarter of the students are done ...
     first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -141,7 +174,7 @@ def run(tmp_path_factory) -> Run:
     seconds = time.monotonic() - started
     time.sleep(0.5)  # killed processes take a moment to disappear from /proc
     result = Run(root, out, mark, canary, proc, seconds, listener, _sandbox_processes(),
-                 done_before_kill, left_after_kill)
+                 done_before_kill, left_after_kill, protections, _host_sysv_ipc() - ipc_before)
     yield result
     listener.close()
 
@@ -173,6 +206,9 @@ def test_git_repositories_are_graded_at_the_deadline(run, attack: Attack):
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=[a.name for a in ATTACKS])
 def test_attack_scores_exactly_as_documented(run, attack: Attack):
+    missing = [need for need in attack.needs if not run.offers(need)]
+    if missing:
+        pytest.skip(f"this tier has no {', '.join(missing)} here: the defence is not promised")
     status = run.status(attack.name)
     assert status["status"] == attack.status, status
     if attack.status != "graded":
@@ -203,6 +239,12 @@ def test_attack_scores_exactly_as_documented(run, attack: Attack):
 
 def test_no_process_of_any_submission_is_left_running(run):
     assert run.leftovers == []
+
+
+def test_no_kernel_object_or_folder_outlives_the_batch(run):
+    assert run.ipc_left == set(), "System V IPC objects of the host that the batch left behind"
+    assert not [p for p in Path(tempfile.gettempdir()).glob("autograder-sandbox-*")
+                if isolation._owner_gone(p.name)], "sandbox folders of dead graders"
 
 
 def test_nothing_left_the_sandbox(run):
@@ -239,6 +281,8 @@ def test_reports_carry_no_terminal_escapes_and_cannot_fake_a_score(run):
 def test_most_attacks_ran_in_a_sandbox_an_earlier_attack_had_used(run):
     """The batch reuses a slot's sandbox after a verified reset, so the exact scores above also
     show that no attack reached the submission graded after it in the same sandbox."""
+    if not run.offers("pid_namespace"):
+        pytest.skip("without a PID namespace every student gets a new sandbox")
     graded = [run.results(name) for name in BY_NAME if run.status(name)["status"] == "graded"]
     reused = [r for r in graded if "zygote" in r["extra_data"]["sandbox"]]
     assert len(reused) >= len(graded) // 2, f"only {len(reused)} of {len(graded)} gradings reused a sandbox"
@@ -246,6 +290,14 @@ def test_most_attacks_ran_in_a_sandbox_an_earlier_attack_had_used(run):
 
 def test_the_whole_corpus_grades_within_its_budget(run):
     assert run.seconds < GRADING_BUDGET_S * len(ATTACKS) / 2
+
+
+def _host_sysv_ipc() -> set[tuple[str, str]]:
+    found = set()
+    for kind in ("shm", "sem", "msg"):
+        with open(f"/proc/sysvipc/{kind}") as table:
+            found |= {(kind, row.split()[1]) for row in table.read().splitlines()[1:] if row.split()}
+    return found
 
 
 def _done(out: Path) -> dict[str, float]:

@@ -20,10 +20,10 @@ STUB_RAISE = re.compile(r"raise NotImplementedError\(.*\)")
 LIMITS = {"call_timeout_s": 5, "import_timeout_s": 25}
 
 
-def write_corpus(dest: Path, *, port: int, canary: str, mark: str) -> dict[str, Path]:
+def write_corpus(dest: Path, *, port: int, canary: str, mark: str, unix_socket: str = "/nonexistent") -> dict[str, Path]:
     """One entry per attack under `dest` (folder, .zip or link); returns name -> path."""
     dest.mkdir(parents=True, exist_ok=True)
-    fill = {"@@PORT@@": str(port), "@@CANARY@@": canary, "@@MARK@@": mark}
+    fill = {"@@PORT@@": str(port), "@@CANARY@@": canary, "@@MARK@@": mark, "@@SOCKET@@": unix_socket}
     return {a.name: _write(a, dest, fill) for a in ATTACKS}
 
 
@@ -115,13 +115,25 @@ BEGIN, END = "<!-- redteam table: generated from autograder/tests/redteam/corpus
 
 def threat_table() -> str:
     """The attack → defence → test table of docs/grading.md, generated from the corpus."""
-    lines = [BEGIN, "", "| # | Attack | Kind | Defence | Score (of 83.75) | Test |", "|---|---|---|---|---|---|"]
+    lines = [BEGIN, "", "| # | Attack | Kind | Defence | Holds in | Score (of 83.75) | Test |",
+             "|---|---|---|---|---|---|---|"]
     for i, a in enumerate(ATTACKS, 1):
         lost = ", ".join(f"`{p}`" for p in a.lost) or "nothing"
         cell = f"{a.score:g}" + (f" ({a.status})" if a.status != "graded" else "") + f"; loses {lost}"
-        lines.append(f"| {i} | {_md(a.attack)} | {a.kind} | {_md(a.defence)} | {cell} | "
+        lines.append(f"| {i} | {_md(a.attack)} | {a.kind} | {_md(a.defence)} | {tiers_of(a)} | {cell} | "
                      f"`test_redteam.py::test_attack_scores_exactly_as_documented[{a.name}]` |")
     return "\n".join(lines + ["", END])
+
+
+def tiers_of(attack: Attack) -> str:
+    """The sandbox tiers in which the attack's defence holds (see docs/grading.md, "Tiers")."""
+    if attack.kind not in ("escape", "fault") or attack.packaging not in ("folder",):
+        return "any (trusted side)"
+    if "pid_namespace" in attack.needs:
+        return "bubblewrap; landlock with its own namespaces"
+    if "disk_budget" in attack.needs:
+        return "bubblewrap ≥ 0.8; landlock with its own namespaces"
+    return "bubblewrap; landlock"
 
 
 def _md(text: str) -> str:

@@ -9,8 +9,13 @@ on a CPU: task1 20 + task2 40 + task3 24). ``defence`` says what stops the attac
 threat-model table in docs/grading.md is generated from these lines.
 
 Placeholders filled in when the corpus is written to disk: ``@@PORT@@`` (a TCP/UDP port the
-test listens on), ``@@CANARY@@`` (a secret the grader's environment and files hold),
-``@@MARK@@`` (a name for any file or process the attack leaves behind).
+test listens on), ``@@SOCKET@@`` (a Unix socket of the host's that the test listens on, stream
+and datagram), ``@@CANARY@@`` (a secret the grader's environment and files hold), ``@@MARK@@``
+(a name for any file or process the attack leaves behind).
+
+The sandbox cases (``SANDBOX_*``) try each escape with a call that fails harmlessly, or does
+nothing if it succeeds (setting a value to what it already is); any success makes
+``create_tensors`` answer wrongly, so the exact score shows that every attempt failed.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ class Attack:
     commits: tuple = ()
     git_config: str = ""
     late: bool | None = None  # what the gradebook must say (git repositories only)
+    # What a tier must offer for this defence to hold (checked where the tier has it, skipped
+    # with the reason elsewhere): "pid_namespace" (its own processes only), "disk_budget".
+    needs: tuple[str, ...] = ()
 
 
 DEADLINE = "2026-11-20T23:59:00+00:00"
@@ -53,6 +61,144 @@ def append(module: str, code: str) -> dict:
 
 
 # -- shared attack code ---------------------------------------------------------------------
+
+ESCAPES = r'''
+import ctypes, errno, os, platform, resource, socket
+
+_ESCAPED = []
+_NR = {"x86_64": {"keyctl": 250, "ioprio_set": 251, "mq_open": 240},
+       "aarch64": {"keyctl": 219, "ioprio_set": 30, "mq_open": 180}}[platform.machine()]
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _attempt(what, action):
+    try:
+        result = action()
+    except OSError as exc:
+        print("blocked:", what, errno.errorcode.get(exc.errno, exc.errno))
+        return
+    if result is False:
+        return
+    print("ESCAPED:", what)
+    _ESCAPED.append(what)
+
+
+def _c(result):
+    if result < 0:
+        raise OSError(ctypes.get_errno(), "failed")
+
+
+_reference_create_tensors = create_tensors
+
+
+def create_tensors():
+    out = _reference_create_tensors()
+    return {k: v + 1 for k, v in out.items()} if _ESCAPED else out
+'''
+
+ROOT_PRIVILEGES = ESCAPES + r'''
+def _capabilities():
+    with open("/proc/self/status") as f:
+        caps = {k: int(v, 16) for k, v in (l.split(":") for l in f if l.startswith("Cap"))}
+    return any(caps.values())
+
+
+_attempt("holds capabilities", _capabilities)
+_attempt("mknod of a /dev/null twin", lambda: os.mknod("null-@@MARK@@", 0o20666, os.makedev(1, 3)))
+_attempt("mknod of a block device", lambda: os.mknod("disk-@@MARK@@", 0o60600, os.makedev(7, 0)))
+_attempt("a named pipe", lambda: os.mkfifo("fifo-@@MARK@@"))
+_attempt("sethostname", lambda: socket.sethostname(socket.gethostname()))
+_attempt("SCHED_FIFO", lambda: os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1)))
+_attempt("keyctl", lambda: _c(_libc.syscall(_NR["keyctl"], 0, -3, 0, 0, 0)))
+_attempt("new namespaces", lambda: _c(_libc.unshare(0x40000000 | 0x08000000)))
+_attempt("mount", lambda: _c(_libc.mount(b"none", b"tmp", b"tmpfs", 0, None)))
+'''
+
+SNOOP_PROCESSES = ESCAPES + r'''
+def _grader_visible():
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if b"batch" in f.read() and int(pid) != os.getpid():
+                        return True
+            except OSError:
+                pass
+    return False
+
+
+def _keys():
+    with open("/proc/keys") as f:
+        return bool(f.read().strip())
+
+
+_attempt("the grader's command line", _grader_visible)
+_attempt("keys in /proc/keys", _keys)
+'''
+
+REACH_OTHER_PROCESSES = ESCAPES + r'''
+_targets = {os.getppid(), 1} | {int(p) for p in os.listdir("/proc") if p.isdigit()} - {os.getpid(), 0}
+for _pid in sorted(_targets)[:200]:
+    _attempt(f"prlimit on {_pid}", lambda: resource.prlimit(_pid, resource.RLIMIT_FSIZE))
+    # (each set below writes back the value just read: harmless even where it works)
+    _attempt(f"renice {_pid}", lambda: os.setpriority(os.PRIO_PROCESS, _pid, os.getpriority(os.PRIO_PROCESS, _pid)))
+    _attempt(f"affinity of {_pid}", lambda: os.sched_setaffinity(_pid, os.sched_getaffinity(_pid)))
+_attempt("renice every process of its uid", lambda: os.setpriority(os.PRIO_USER, 0, os.getpriority(os.PRIO_USER, 0)))
+_attempt("ioprio of the parent", lambda: _c(_libc.syscall(_NR["ioprio_set"], 1, os.getppid(), 0)))
+'''
+
+HOST_UNIX_SOCKET = ESCAPES + r'''
+def _stream():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect("@@SOCKET@@")
+    s.sendall(b"@@MARK@@ stream")
+
+
+def _datagram():
+    socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"@@MARK@@ datagram", "@@SOCKET@@.dgram")
+
+
+def _abstract():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect("\0@@SOCKET@@")
+    s.sendall(b"@@MARK@@ abstract")
+
+
+_attempt("the host's Unix socket", _stream)
+_attempt("the host's datagram socket", _datagram)
+_attempt("the host's abstract socket", _abstract)
+'''
+
+SYSV_IPC = ESCAPES + r'''
+_libc.shmat.restype = ctypes.c_void_p
+for _i in range(8):
+    _attempt(f"System V shared memory {_i}", lambda: _c(_libc.shmget(0x5EED0 + _i, 64 << 20, 0o1666)))
+_attempt("a semaphore set", lambda: _c(_libc.semget(0x5EED, 4, 0o1666)))
+_attempt("a message queue", lambda: _c(_libc.msgget(0x5EED, 0o1666)))
+_attempt("a POSIX message queue", lambda: _c(_libc.syscall(_NR["mq_open"], b"/@@MARK@@", os.O_CREAT | os.O_RDWR, 0o600, None)))
+'''
+
+DISK_FILL = ESCAPES + r'''
+def _fill():
+    written = 0
+    try:
+        for i in range(24):
+            with open(f"fill-{i}", "wb") as f:
+                for _ in range(60):
+                    f.write(b"x" * 2**20)
+                    written += 1
+    except OSError as exc:
+        print("disk full after", written, "MB:", errno.errorcode.get(exc.errno))
+    for i in range(24):
+        try:
+            os.unlink(f"fill-{i}")
+        except OSError:
+            pass
+    return written > 300  # the work folder's budget is 256 MB
+
+
+_attempt("more than the disk budget", _fill)
+'''
 
 WRONG_TENSORS = '''
 def create_tensors():
@@ -493,7 +639,7 @@ ATTACKS: list[Attack] = [
            append("performance", "torch.set_default_dtype(torch.float64)\ntorch.manual_seed(1234)\n"
                                  "torch.set_num_threads(1)\ntorch.set_grad_enabled(False)")),
     Attack("disk_flood", "fault", "writes a 1 GB file at import, then works normally",
-           "RLIMIT_FSIZE (limits.file_size_mb) stops the write; the folder is private and deleted",
+           "RLIMIT_FSIZE (limits.file_size_mb) stops the write; the folder is a tmpfs that ends with the sandbox",
            FULL, (), append("autograd", "try:\n    with open('big.bin', 'wb') as _f:\n"
                                         "        for _ in range(1024):\n            _f.write(b'0' * 2**20)\n"
                                         "except OSError as exc:\n    print('write stopped:', exc)")),
@@ -549,11 +695,33 @@ ATTACKS: list[Attack] = [
     # -- escaping the sandbox -------------------------------------------------------------------
     Attack("steal_solutions", "escape", "searches the disk (/proc, the venv's editable install, "
            "/work, /tmp ...) for solutions/ and the hidden tests, prints them, and delegates to the "
-           "reference if found", "bubblewrap mount namespace + Landlock: only the Python install, "
-           "the worker's runtime and its own folder exist", FULL - 20, ("task1",), stub("tensors", DELEGATE)),
+           "reference if found", "a root of its own (bubblewrap, or the launcher's mount namespace) + "
+           "Landlock: only the Python install, the worker's runtime and its own folder exist", FULL - 20, ("task1",), stub("tensors", DELEGATE)),
     Attack("network", "escape", "connects to a server on the grader's machine (TCP, IPv6, UDP) "
-           "and resolves a host name", "network namespace with no interfaces (Landlock blocks TCP "
-           "where bubblewrap is missing)", FULL, (), append("tensors", NETWORK)),
+           "and resolves a host name", "seccomp: no socket but AF_UNIX (every tier); a network "
+           "namespace with no interfaces; Landlock blocks TCP", FULL, (), append("tensors", NETWORK)),
+    Attack("root_privileges", "escape", "uses root's powers: capabilities, device nodes (a /dev/null twin, "
+           "a loop device), a named pipe, the host name, real-time scheduling, keyrings, new namespaces, "
+           "mount", "a uid of its own with empty capability sets and no_new_privs; seccomp (mknod, "
+           "sethostname, keyctl, unshare, mount); Landlock (no device nodes or pipes)", FULL, (),
+           append("tensors", ROOT_PRIVILEGES)),
+    Attack("snoop_processes", "escape", "reads other processes' command lines (the grader's) and "
+           "/proc/keys", "PID namespace: only the sandbox's own processes exist", FULL, (),
+           append("tensors", SNOOP_PROCESSES), needs=("pid_namespace",)),
+    Attack("reach_other_processes", "escape", "prlimit, renice, CPU affinity and I/O priority on its "
+           "zygote, PID 1 and every process it can see (each set writes back the value just read)",
+           "seccomp: these calls only on itself; PID namespace", FULL, (),
+           append("tensors", REACH_OTHER_PROCESSES)),
+    Attack("host_unix_socket", "escape", "connects to the host's Unix sockets (stream, datagram, "
+           "abstract) as it would to Docker's or D-Bus's", "seccomp: no connect(), no AF_UNIX datagram "
+           "socket, no sendto() with an address; mount and network namespaces", FULL, (),
+           append("tensors", HOST_UNIX_SOCKET)),
+    Attack("sysv_ipc_leftover", "escape", "creates 8 × 64 MB of System V shared memory, a semaphore set "
+           "and message queues, meant to outlive it", "seccomp: no System V IPC and no POSIX queues; IPC "
+           "namespace", FULL, (), append("tensors", SYSV_IPC)),
+    Attack("disk_fill_many_files", "fault", "writes 24 files of 60 MB (each under file_size_mb) at import",
+           "the work folder is a tmpfs of disk_mb (256 MB): the writes fail with ENOSPC", FULL, (),
+           append("tensors", DISK_FILL), needs=("disk_budget",)),
     Attack("kill_the_grader", "escape", "sends SIGKILL to its parent, PID 1, every process (-1) "
            "and its process group", "PID namespace, own session, Landlock signal scope: it can "
            "only kill itself", 82.1667, ("test_chain_rule*",), append("autograd", ESCAPE_HATCH)),
