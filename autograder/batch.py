@@ -499,9 +499,7 @@ def run(opts: Options, console: Console | None = None, err: Console | None = Non
                          "next time. Choose a folder outside it")
     entries = discover(opts.submissions, opts.strip_prefix,
                        warn=lambda m: err.print(f"[yellow]warning:[/] {escape(m)}", soft_wrap=True))
-    if not isolation.detect().filesystem_isolated and not opts.allow_weak:
-        raise BatchError("neither bubblewrap nor Landlock is available here, so student code could read the "
-                         "grader's files; install bubblewrap or pass --allow-weak-sandbox")
+    _check_sandbox(grading, opts)
     try:
         opts.out.mkdir(parents=True, exist_ok=True)
         lock = open(opts.out / ".batch.lock", "w")
@@ -533,6 +531,19 @@ def run(opts: Options, console: Console | None = None, err: Console | None = Non
         console.print(f"gradebook: {opts.out / gradebook.GRADEBOOK}; report: {opts.out / classreport.REPORT}",
                       soft_wrap=True, highlight=False)
     return 0
+
+
+def _check_sandbox(grading: GradingConfig, opts: Options) -> None:
+    """Start one sandbox and measure it before any student: a sandbox that cannot keep its
+    promises here stops the whole batch with the reason (not a hundred "cannot grade" rows)."""
+    from .sandbox.zygote import Sandbox
+
+    sandbox = Sandbox(grading.limits, gpu=False, allow_weak=opts.allow_weak)  # SandboxUnavailable: reported
+    try:
+        sandbox.launch()
+        sandbox.ready()
+    finally:
+        sandbox.close()
 
 
 def _grade_all(batch: Batch, todo: list[Entry], console: Console) -> bool:
