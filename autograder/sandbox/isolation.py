@@ -220,10 +220,10 @@ def allocate_uid() -> int:
     """A uid no running process and no account uses (for one sandbox, when the grader is root)."""
     used = set()
     for entry in os.scandir("/proc"):
-        try:
-            used.add(entry.stat().st_uid) if entry.name.isdigit() else None
-        except OSError:
-            pass
+        if entry.name.isdigit():  # (the real uid: a non-dumpable process's /proc entry shows root)
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open(f"/proc/{entry.name}/status") as f:
+                    used |= {int(x) for line in f if line.startswith("Uid:") for x in line.split()[1:]}
     try:
         with open("/etc/passwd") as f:
             used |= {int(line.split(":")[2]) for line in f if line.count(":") >= 3 and line.split(":")[2].isdigit()}
@@ -449,8 +449,11 @@ def broken_promises(measured: dict, zygote: dict, protections: Protections) -> l
         broken.append("the sandbox runs as root")
     if measured.get("no_new_privs") != 1:
         broken.append("no_new_privs is not set")
-    if measured.get("seccomp") != 2:
-        broken.append("no seccomp filter" + (f" ({zygote['seccomp_error']})" if zygote.get("seccomp_error") else ""))
+    before = zygote.get("seccomp_filters_before")
+    if zygote.get("seccomp_error") or measured.get("seccomp") != 2 or type(before) is not int \
+            or not measured.get("seccomp_filters", 0) > before:
+        # (a filter inherited from a container also shows Seccomp: 2: the worker must have ours on top)
+        broken.append("no seccomp filter of the grader's" + (f" ({zygote['seccomp_error']})" if zygote.get("seccomp_error") else ""))
     own = {k: v != _own_namespace(k) for k, v in (measured.get("namespaces") or {}).items()}
     if not own.get("pid") and protections.landlock_abi < 6:
         broken.append("the worker could signal the grader's processes (no PID namespace, Landlock ABI < 6)")
@@ -459,9 +462,8 @@ def broken_promises(measured: dict, zygote: dict, protections: Protections) -> l
     return broken
 
 
-def tree_uids(pid: int, *, include_top: bool) -> list[int]:
-    """The real uids (as the grader sees them) of `pid`'s descendants, and of `pid` itself if
-    `include_top`: a uid seen from inside a user namespace says nothing about this."""
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (the zygote is a child subreaper: orphans stay below it)."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -471,17 +473,37 @@ def tree_uids(pid: int, *, include_top: bool) -> list[int]:
             except (OSError, ValueError, IndexError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), list(children.get(pid, [])) + ([pid] if include_top else [])
+    found, todo = [], list(children.get(pid, []))
     while todo:
         current = todo.pop()
-        try:
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def tree_uids(pid: int, *, include_top: bool) -> list[int]:
+    """The real uids (as the grader sees them) of `pid`'s descendants, and of `pid` itself if
+    `include_top`: a uid seen from inside a user namespace says nothing about this."""
+    found = set()
+    for current in descendants(pid) + ([pid] if include_top else []):
+        with contextlib.suppress(OSError, ValueError, IndexError):
             with open(f"/proc/{current}/status") as f:
                 found |= {int(line.split()[1]) for line in f if line.startswith("Uid:")}
-        except (OSError, ValueError, IndexError):
-            continue
-        if current != pid:
-            todo += children.get(current, [])
     return sorted(found)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL everything below `pid` until nothing is left (a fork bomb keeps adding), then `pid`."""
+    for _ in range(100):
+        below = descendants(pid)
+        if not below:
+            break
+        for child in below:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGKILL)
+        time.sleep(0.005)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def _own_namespace(name: str) -> str | None:

@@ -75,6 +75,17 @@ def _read_before(fd: int, deadline: float) -> bytes:
     return os.read(fd, 1 << 16)
 
 
+def _json_object(data: bytes, why: str) -> dict:
+    """`data` as a JSON object, else SandboxFault(why)."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    if type(value) is not dict:
+        raise SandboxFault(why)
+    return value
+
+
 class Sandbox:
     """One sandbox: a zygote that has imported torch, locked in, and forks a fresh worker per
     homework module on request (and again after a crash or a timeout).
@@ -156,8 +167,9 @@ class Sandbox:
         """Whether another student may be graded in this zygote after a verified reset."""
         p = self.protections
         # Without a PID namespace the sweep cannot see every leftover process, without Landlock
-        # and the filter a worker could tamper with the zygote, and GPU devices keep state.
-        return p.pid_namespace and p.landlock_abi >= 1 and not self.weaknesses and not self._gpu_devices
+        # (ABI 6) and the filter a worker could tamper with the zygote, and GPU devices keep state.
+        # (Landlock ABI 6: a worker cannot even signal the zygote that outlives it.)
+        return p.pid_namespace and p.landlock_abi >= 6 and not self.weaknesses and not self._gpu_devices
 
     # -- lifecycle --------------------------------------------------------------------------
     def launch(self) -> None:
@@ -286,13 +298,7 @@ class Sandbox:
             for fd in (read_end, write_end):
                 if fd >= 0:
                     os.close(fd)
-        try:
-            measured = json.loads(data)
-        except ValueError:
-            measured = None
-        if type(measured) is not dict:
-            raise SandboxFault("the confined worker did not report its state")
-        return measured
+        return _json_object(data, "the confined worker did not report its state")
 
     def use(self, files: dict[str, Path]) -> None:
         """Grade these files next: they go into the sandbox's folder before its first worker
@@ -406,13 +412,7 @@ class Sandbox:
             raise SandboxFault(f"the sandbox stopped answering ({type(exc).__name__})") from None
         if not data:
             raise SandboxFault("the sandbox ended")
-        try:
-            reply = json.loads(data)
-        except ValueError:
-            reply = None
-        if type(reply) is not dict:
-            raise SandboxFault("the sandbox sent an invalid answer")
-        return reply
+        return _json_object(data, "the sandbox sent an invalid answer")
 
     def alive(self) -> bool:
         if self.proc is None or self._pidfd < 0:
@@ -424,6 +424,10 @@ class Sandbox:
         """Kill the zygote and everything in the sandbox; remove its working folder."""
         if self.proc is None:
             return
+        if not self.protections.pid_namespace:
+            # Daemons a worker started (setsid: outside every process group we know) stay below
+            # the zygote, a child subreaper; with no PID namespace to end them, end them here.
+            isolation.kill_tree(self.proc.pid)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):

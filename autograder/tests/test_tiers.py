@@ -58,6 +58,12 @@ def attempts(unix_socket):
         "unix_dgram": _try(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)),
         "unix_connect": _try(lambda: socket.socket(socket.AF_UNIX).connect(unix_socket)),
         "socketpair": _try(lambda: socket.socketpair()[0].close()),
+        "socketpair_dgram": _try(lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)),
+        "unix_raw": _try(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_RAW)),
+        "chmod": _try(lambda: os.chmod("homework_tensors.py", 0o777)),
+        "utime": _try(lambda: os.utime("homework_tensors.py", (0, 0))),
+        "setxattr": _try(lambda: os.setxattr(".", "user.note", b"for the next student")),
+        "memfd": _try(lambda: os.memfd_create("hidden")),
         "prlimit_parent": _try(lambda: resource.prlimit(parent, resource.RLIMIT_FSIZE)),
         "prlimit_self": _try(lambda: resource.prlimit(0, resource.RLIMIT_FSIZE)),
         "renice_parent": _try(lambda: os.setpriority(os.PRIO_PROCESS, parent, 19)),
@@ -129,6 +135,9 @@ def test_the_worker_holds_no_privilege(attacked, tier):
     assert seen["mknod_char"] == "EPERM" and seen["mkfifo"] in ("EACCES", "EPERM")
     assert seen["sethostname"] == "EPERM" and seen["unshare_net"] == "EPERM"
     assert seen["keyctl"] == "EPERM" and seen["fifo_scheduling"] == "EPERM"
+    # What Landlock does not govern, on files the worker may own (the grader's, without a uid of its own):
+    for call in ("chmod", "utime", "setxattr", "memfd"):
+        assert seen[call] == "EPERM", call
     assert seen["write_outside"] in ("EACCES", "EROFS", "ENOENT")
     # ... and the results say so, from the same measurement.
     assert sandbox.weaknesses == [] and sandbox.measured["seccomp"] == 2
@@ -137,7 +146,7 @@ def test_the_worker_holds_no_privilege(attacked, tier):
 def test_no_network_no_host_socket_no_shared_ipc(attacked):
     hw, unix_socket, server = attacked
     seen = hw.tensors.attempts(unix_socket)
-    for family in ("udp", "tcp6", "netlink", "unix_dgram"):
+    for family in ("udp", "tcp6", "netlink", "unix_dgram", "socketpair_dgram", "unix_raw"):
         assert seen[family] == "EPERM", family
     assert seen["unix_connect"] in ("EPERM", "ENOENT", "EACCES")
     with pytest.raises(OSError):
@@ -218,3 +227,16 @@ def test_a_sandbox_killed_with_its_grader_leaves_nothing_behind(tmp_path, tier):
     removed = isolation.sweep_orphans()
     assert all(str(p) in removed for p in mine) and not any(p.exists() for p in mine)
     assert not any(p.exists() for p in cgroups)
+
+
+def test_a_filter_inherited_from_a_container_is_not_the_graders():
+    """Seccomp: 2 alone proves nothing (Docker's own filter shows it): the worker must carry one
+    filter more than the zygote had before it built ours."""
+    measured = {"capabilities": dict.fromkeys(("prm", "eff", "amb", "bnd", "inh"), 0), "uids_outside": [1000],
+                "no_new_privs": 1, "seccomp": 2, "seccomp_filters": 1, "namespaces": {}}
+    strong = isolation.Protections(landlock_abi=6, bubblewrap=True)
+    assert isolation.broken_promises(measured, {"seccomp_filters_before": 0}, strong) == []
+    inherited = isolation.broken_promises(measured, {"seccomp_filters_before": 1}, strong)
+    assert inherited and "no seccomp filter" in inherited[0]
+    failed = isolation.broken_promises(measured, {"seccomp_filters_before": 0, "seccomp_error": "OSError: x"}, strong)
+    assert failed and "OSError: x" in failed[0]
