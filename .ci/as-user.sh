@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USER_NAME=autograder-ci
-PY=$(command -v python3.11 || command -v python3)
+# A Python every user can run (not a pyenv under /root): the system's.
+PY=$(PATH=/usr/local/bin:/usr/bin:/bin; command -v python3.11 || command -v python3)
 id "$USER_NAME" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$USER_NAME"
 HOME_DIR=$(getent passwd "$USER_NAME" | cut -d: -f6)
 rm -rf "$HOME_DIR/repo"
