@@ -63,6 +63,7 @@ UID_BASE, UID_SPAN = 1_700_000_000, 1_000_000
 TIERS = ("auto", "bubblewrap", "landlock")
 DEVICES = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom"]
 TIER_ENV = "AUTOGRADER_SANDBOX"
+HIDDEN_PROC = ("keys", "key-users")  # covered inside the sandbox's own /proc
 
 
 class SandboxUnavailable(Exception):
@@ -374,6 +375,8 @@ def bwrap_command(inner: list[str], *, runtime: Path, inbox: Path, workdir: Path
     cmd = ["bwrap", *_bwrap_namespace_args(), "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
            # /tmp first: the venv and the runtime may live below it and are bound on top.
            "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev", "--hostname", "sandbox"]
+    for name in HIDDEN_PROC:  # (keys are per uid, not per namespace: a normal user's would show)
+        cmd += ["--ro-bind", "/dev/null", f"/proc/{name}"]
     for path in SYSTEM_READ:
         # /proc and /dev come from bwrap's own --proc/--dev (a bind of a device node is nodev).
         if os.path.exists(path) and not path.startswith(("/proc", "/dev")):
@@ -441,7 +444,10 @@ def broken_promises(measured: dict, zygote: dict, protections: Protections) -> l
     """What the sandbox promises and a worker's own measurement does not show; [] if all hold."""
     broken = []
     caps = measured.get("capabilities", {})
-    if any(caps.get(k) != 0 for k in ("prm", "eff", "amb", "bnd", "inh")):
+    # (A normal user's bounding set is full and only it could empty it; with no_new_privs and
+    # no capability it grants nothing. A root grader's sandbox must have emptied it.)
+    held = ("prm", "eff", "amb", "inh") + (("bnd",) if protections.root else ())
+    if any(caps.get(k) != 0 for k in held):
         broken.append("the worker holds capabilities ({})".format(
             ", ".join(f"{k}={v:x}" for k, v in sorted(caps.items()) if v)))
     outside = measured.get("uids_outside")

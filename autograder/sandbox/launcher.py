@@ -156,6 +156,9 @@ def build_root(config: dict) -> None:
            f"size={work['size']},nr_inodes={work['inodes']},mode=0700{owner}")
     os.makedirs(new + "/proc", mode=0o555, exist_ok=True)
     _mount("proc", new + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for name in config.get("hidden_proc", ()):  # keys are per uid, not per namespace
+        if os.path.exists(f"{new}/proc/{name}"):
+            _bind("/dev/null", f"{new}/proc/{name}", read_only=True)
     os.makedirs(new + "/tmp", mode=0o755, exist_ok=True)
     os.chdir(new)
     number = PIVOT_ROOT.get(platform.machine())

@@ -246,7 +246,7 @@ class Sandbox:
                 "mode": "namespaces", "newroot": str(self._base / "root"), "uid": uid, "gid": uid,
                 "read_only": [x for x in isolation.python_paths() + isolation.SYSTEM_READ
                               + [str(self._runtime), str(self.inbox)] if not x.startswith(("/proc", "/dev"))],
-                "devices": isolation.DEVICES + self._gpu_devices,
+                "devices": isolation.DEVICES + self._gpu_devices, "hidden_proc": isolation.HIDDEN_PROC,
                 "work": {"path": str(self.workdir), "size": self.limits.disk_mb * 2**20, "inodes": 20000,
                          "uid": uid, "gid": uid},
                 "exec": inner})

@@ -82,6 +82,7 @@ def attempts(unix_socket):
         out["status"] = {k: v.strip() for k, v in (line.split(":", 1) for line in f) if k in
                          ("Uid", "CapEff", "CapBnd", "NoNewPrivs", "Seccomp")}
     out["hostname"] = socket.gethostname()
+    out["keys"] = _try(lambda: open("/proc/keys").read())
     out["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
     return out
 
@@ -167,6 +168,7 @@ def test_the_worker_cannot_reach_its_zygote_or_the_grader(attacked, tier):
         pytest.skip("without a PID namespace the worker sees the machine's processes (it can reach none)")
     assert os.getpid() not in seen["pids"] and len(seen["pids"]) <= 4, seen["pids"]
     assert seen["hostname"] == "sandbox"
+    assert seen["keys"] in ("EACCES", "EPERM")  # keyrings are per uid: a normal user's would show
 
 
 def test_the_work_folder_has_a_disk_budget(attacked, tier):
