@@ -111,6 +111,18 @@ class Sandbox:
         self.protections = isolation.detect()
         if not self.protections.filesystem_isolated and not allow_weak:
             raise isolation.SandboxUnavailable(WEAK_SANDBOX)
+        self.uid = isolation.allocate_uid() if self.protections.switches_uid else None
+        if self.uid is not None and not self.protections.pid_namespace:
+            # No mount namespace to make a folder like /root (mode 0700) passable for that uid.
+            unreachable = isolation.unreachable_python()
+            if unreachable and not allow_weak:
+                raise isolation.SandboxUnavailable(
+                    f"the sandbox's unprivileged uid cannot reach the Python installation ({unreachable}) and "
+                    "this machine allows no mount namespace to make it reachable: install Python and the venv "
+                    "in folders every user can enter (e.g. /opt or /usr/local), or pass --allow-weak-sandbox "
+                    "to grade as root")
+            if unreachable:
+                self.uid = None  # the measurement will say that the sandbox runs as root
         isolation.sweep_orphans()
         self.proc: subprocess.Popen | None = None
         self.cgroup: isolation.Cgroup | None = None
@@ -142,18 +154,6 @@ class Sandbox:
             shutil.copy(HARNESS / name, self._runtime / "harness" / name)
         (self._runtime / "harness" / "__init__.py").write_text("")
         self._gpu_devices = sorted(str(d) for d in Path("/dev").glob("nvidia*")) if gpu else []
-        self.uid = isolation.allocate_uid() if self.protections.switches_uid else None
-        if self.uid is not None and not self.protections.pid_namespace:
-            # No mount namespace to make a folder like /root (mode 0700) passable for that uid.
-            unreachable = isolation.unreachable_python()
-            if unreachable and not allow_weak:
-                raise isolation.SandboxUnavailable(
-                    f"the sandbox's unprivileged uid cannot reach the Python installation ({unreachable}) and "
-                    "this machine allows no mount namespace to make it reachable: install Python and the venv "
-                    "in folders every user can enter (e.g. /opt or /usr/local), or pass --allow-weak-sandbox "
-                    "to grade as root")
-            if unreachable:
-                self.uid = None  # the measurement will say that the sandbox runs as root
 
     @classmethod
     def started(cls, limits: Limits, *, gpu: bool, allow_weak: bool) -> "Sandbox":

@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import subprocess
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -377,6 +378,10 @@ def test_a_slot_that_dies_before_answering_is_reported_and_a_new_slot_grades(tmp
     assert slot.grade(argv, tmp_path / "stdout", tmp_path / "stderr", timeout=120) is None
     assert not slot.timed_out and not slot.alive()
     assert wait_for(lambda: sandboxes() <= before, timeout=10), "the dead slot's sandbox outlived it"
+    # ... and so did nothing it kept on the host: its folder (runtime copy, inbox) and cgroups.
+    dead = slot.proc.pid
+    assert not list(Path(tempfile.gettempdir()).glob(f"autograder-sandbox-{dead}-*"))
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/autograder/w{dead}-*"))
     fresh = batch.Slot(opts, tmp_path)
     try:
         assert fresh.grade(argv + ["--json", str(tmp_path / "r.json")], tmp_path / "stdout", tmp_path / "stderr",

@@ -107,6 +107,7 @@ class Run:
     done_before_kill: dict[str, float] = field(default_factory=dict)  # student -> status.json mtime
     left_after_kill: list[str] = field(default_factory=list)
     protections: isolation.Protections | None = None
+    started: float = 0.0  # time.time() when the batch began
     ipc_left: set = field(default_factory=set)  # System V objects on the host that the batch left
 
     def offers(self, need: str) -> bool:
@@ -156,6 +157,7 @@ def run(request, tmp_path_factory) -> Run:
     # The grader's own environment and files hold secrets the attacks go looking for.
     (root / "secret.txt").write_text(canary)
     env = dict(os.environ, REDTEAM_CANARY=canary)
+    wall_start = time.time()
     out = root / "out"
     command = [sys.executable, "-m", "autograder.cli", "batch", str(root / "submissions"), "--out", str(out),
                "-j", "2", "--gpu", "off", "--grading", str(grading), "--deadline", DEADLINE, "--sandbox", tier]
@@ -174,7 +176,8 @@ def run(request, tmp_path_factory) -> Run:
     seconds = time.monotonic() - started
     time.sleep(0.5)  # killed processes take a moment to disappear from /proc
     result = Run(root, out, mark, canary, proc, seconds, listener, _sandbox_processes(),
-                 done_before_kill, left_after_kill, protections, _host_sysv_ipc() - ipc_before)
+                 done_before_kill, left_after_kill, protections=protections,
+                 ipc_left=_host_sysv_ipc() - ipc_before, started=wall_start)
     yield result
     listener.close()
 
@@ -243,8 +246,9 @@ def test_no_process_of_any_submission_is_left_running(run):
 
 def test_no_kernel_object_or_folder_outlives_the_batch(run):
     assert run.ipc_left == set(), "System V IPC objects of the host that the batch left behind"
-    assert not [p for p in Path(tempfile.gettempdir()).glob("autograder-sandbox-*")
-                if isolation._owner_gone(p.name)], "sandbox folders of dead graders"
+    left = [p for p in Path(tempfile.gettempdir()).glob("autograder-sandbox-*")
+            if isolation._owner_gone(p.name) and p.stat().st_uid == os.getuid() and p.stat().st_mtime >= run.started]
+    assert not left, "sandbox folders of graders that died in this batch"
 
 
 def test_nothing_left_the_sandbox(run):

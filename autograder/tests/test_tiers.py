@@ -127,7 +127,11 @@ def test_the_worker_holds_no_privilege(attacked, tier):
     hw, unix_socket, _ = attacked
     seen = hw.tensors.attempts(unix_socket)
     sandbox = hw.sandbox
-    assert seen["status"]["CapEff"] == "0000000000000000" and seen["status"]["CapBnd"] == "0000000000000000"
+    assert seen["status"]["CapEff"] == "0000000000000000"
+    if os.geteuid() == 0 or tier != "landlock-plain":
+        # (only root, or a new user namespace, can empty the bounding set; a normal user's stays
+        # full, and grants nothing under no_new_privs)
+        assert seen["status"]["CapBnd"] == "0000000000000000"
     assert seen["status"]["NoNewPrivs"] == "1" and seen["status"]["Seccomp"] == "2"
     outside = isolation.tree_uids(sandbox.proc.pid, include_top=tier != "landlock")
     assert outside and 0 not in outside
