@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -119,7 +120,22 @@ def student_ids(names: list[str], strip_prefix: str | None = None) -> dict[str, 
 
 def _ids(names: list[str], strip_prefix: str | None) -> list[str]:
     prefix = common_prefix(names) if strip_prefix is None else strip_prefix
-    return [n[len(prefix):] if prefix and n.startswith(prefix) and n != prefix else n for n in names]
+    return [safe_id(n[len(prefix):] if prefix and n.startswith(prefix) and n != prefix else n) for n in names]
+
+
+MAX_ID = 64
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_id(name: str) -> str:
+    """A student id every output can show as it is: no control or direction characters, no
+    slashes, no leading ``= + - @`` (a formula in a spreadsheet) or dot, at most 64 characters
+    (and a short hash of the original name when anything changed). Made once, here."""
+    clean = _UNSAFE.sub("", name).replace("/", "_").replace("\\", "_").lstrip("=+-@. \t")[:MAX_ID].strip()
+    if clean == name:
+        return name
+    digest = hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:6]
+    return f"{clean or 'entry'}-{digest}"[:MAX_ID + 7]
 
 
 def _check_unique(ids: list[str], labels: list[str]) -> None:
@@ -165,6 +181,9 @@ def check_zip(path: Path) -> None:
     except (zipfile.BadZipFile, OSError) as exc:
         raise SubmissionError(f"{path.name}: not a readable .zip file ({exc})") from None
     for m in members:
+        if m.flag_bits & 0x1:
+            raise SubmissionError(f"{path.name}: the archive is encrypted (password-protected); make the .zip "
+                                  "again without a password")
         posix, windows = PurePosixPath(m.filename), PureWindowsPath(m.filename)
         if posix.is_absolute() or windows.drive or windows.root or ".." in posix.parts or ".." in windows.parts:
             raise SubmissionError(f"{path.name}: the archive member {m.filename!r} points outside the archive; "
@@ -172,8 +191,11 @@ def check_zip(path: Path) -> None:
         if (m.external_attr >> 16) & 0o170000 == 0o120000:
             raise SubmissionError(f"{path.name}: the archive member {m.filename!r} is a symbolic link; "
                                   "put the files themselves in the .zip")
-    with open_submission(path):
-        pass
+    try:
+        with open_submission(path):
+            pass
+    except (RuntimeError, NotImplementedError, zipfile.BadZipFile, EOFError) as exc:  # e.g. an unknown compression
+        raise SubmissionError(f"{path.name}: the archive cannot be read ({exc}); make the .zip again") from None
 
 
 # -- git ---------------------------------------------------------------------------------------
@@ -250,6 +272,26 @@ class Git:
             target.write_bytes(self("cat-file", "blob", obj.decode()) or b"")
 
 
+def check_repository(repo: Path) -> None:
+    """Refuse a repository that borrows objects from outside itself: a `.git` *file* (``gitdir:
+    ../alice/.git``), ``commondir``, object alternates, or a link that leaves the entry."""
+    dot_git = repo / ".git"
+    if dot_git.is_symlink() or not dot_git.is_dir():
+        raise SubmissionError(f"{repo.name}: .git is a file or a link pointing to another repository; a "
+                              "submission must be a repository of its own (clone it again)")
+    for borrowed in ("commondir", "objects/info/alternates", "objects/info/http-alternates"):
+        if os.path.lexists(dot_git / borrowed):
+            raise SubmissionError(f"{repo.name}: .git/{borrowed} takes objects from another repository; a "
+                                  "submission must be a repository of its own (clone it again)")
+    root = os.path.realpath(repo)
+    for folder, dirs, files in os.walk(dot_git):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            if os.path.islink(path) and os.path.commonpath([root, os.path.realpath(path)]) != root:
+                raise SubmissionError(f"{repo.name}: {os.path.relpath(path, repo)} is a link out of the "
+                                      "submission")
+
+
 def pick_commit(git: Git, deadline: datetime | None) -> tuple[str | None, bool | None, str]:
     """(commit to grade or None, whether anything was committed after the deadline, why None)."""
     git("rev-parse", "--git-dir")  # not a repository at all: SubmissionError (invalid)
@@ -313,6 +355,7 @@ class Batch:
         if entry.kind == "dir":
             with open_submission(entry.path):
                 return entry.path
+        check_repository(entry.path)
         git = Git(entry.path, work / "home")
         commit, late, why = pick_commit(git, self.opts.deadline)
         record["late"] = late

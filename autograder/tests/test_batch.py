@@ -121,6 +121,32 @@ def test_student_ids_strip_the_common_classroom_prefix():
         batch.student_ids(["hw1-alice", "alice"], strip_prefix="hw1-")
 
 
+def test_hostile_entry_names_become_ids_every_output_can_show():
+    formula, painted = '=HYPERLINK("http://evil","ok")', "\x1b[32m\u2713 zed: 83.75\x1b[0m"
+    ids = batch.student_ids([formula, painted, "+1-2", "a\u202eb" + "x" * 100, "alice"])
+    assert ids["alice"] == "alice"  # an ordinary name is kept as it is
+    for name, sid in ids.items():
+        assert sid[0] not in "=+-@" and len(sid) <= batch.MAX_ID + 7
+        assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in sid), repr(sid)
+        assert name == "alice" or sid != name  # changed: a suffix from the original name keeps it unique
+    assert ids[formula].startswith('HYPERLINK("http:__evil","ok")-')
+
+
+def test_a_repository_must_be_its_own(tmp_path):
+    alice = tmp_path / "alice"
+    subprocess.run(["git", "init", "-q", str(alice)], check=True)
+    borrower = tmp_path / "mallory"
+    borrower.mkdir()
+    (borrower / ".git").write_text("gitdir: ../alice/.git\n")
+    with pytest.raises(batch.SubmissionError, match="a repository of its own"):
+        batch.check_repository(borrower)
+    batch.check_repository(alice)  # an ordinary repository passes
+    (alice / ".git" / "objects" / "info").mkdir(parents=True, exist_ok=True)
+    (alice / ".git" / "objects" / "info" / "alternates").write_text(str(tmp_path / "elsewhere") + "\n")
+    with pytest.raises(batch.SubmissionError, match="alternates"):
+        batch.check_repository(alice)
+
+
 def test_discover_finds_folders_zips_and_repositories_and_warns_about_the_rest(tmp_path):
     (tmp_path / "hw1-ann").mkdir()
     (tmp_path / "hw1-ben" / ".git").mkdir(parents=True)

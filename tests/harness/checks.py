@@ -7,6 +7,7 @@ exact about types: a Tensor subclass or an object that claims to be equal is a w
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -107,13 +108,18 @@ def _difference(actual: Any, expected: torch.Tensor, rtol: float | None, atol: f
     return None
 
 
-def number(actual: Any, name: str) -> float:
-    """A real Python float/int (not bool, not a tensor)."""
+def number(actual: Any, name: str, *, finite: bool = True) -> float:
+    """A real Python float/int (not bool, not a tensor); finite unless `finite=False` (a NaN
+    would pass every ``abs(got - want) > tol`` comparison)."""
     __tracebackhide__ = True
     if type(actual) not in (float, int):
         hint = tr(" — convert with float(...) or .item()") if type(actual) is torch.Tensor else ""
         fail(tr("{name} should be a Python float, but it is {what}", name=name, what=describe(actual)) + hint)
-    return float(actual)
+    value = float(actual)
+    if finite and not math.isfinite(value):
+        fail(tr("{name} is {value}, not a finite number — look for a division by zero or a measurement "
+                "that never happened", name=name, value=repr(value)))
+    return value
 
 
 def mapping(actual: Any, name: str, keys: list) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import zipfile
 from pathlib import Path
@@ -48,16 +49,23 @@ def _write(attack: Attack, dest: Path, fill: dict[str, str]) -> Path:
         return path
     if attack.packaging == "git":
         return _write_git(attack, folder, fill)
+    if attack.packaging == "git-file":  # a classmate's repository, borrowed through a .git file
+        folder.mkdir(parents=True)
+        (folder / ".git").write_text("gitdir: ../late_commit/.git\n")
+        return folder
     materialize(folder, _modules(attack.modules, fill), {k: _fill(v, fill) for k, v in attack.files.items()},
                 name=attack.name)
     if attack.packaging == "symlink":
         (folder / "homework_tensors.py").unlink()
         (folder / "homework_tensors.py").symlink_to(REPO / "solutions" / "homework_tensors.py")
-    elif attack.packaging == "zip":
+    elif attack.packaging in ("zip", "zip-encrypted"):
         path = dest / f"{attack.name}.zip"
         with zipfile.ZipFile(path, "w") as archive:
             for f in sorted(folder.rglob("*")):
                 archive.write(f, f.relative_to(folder))
+        if attack.packaging == "zip-encrypted":
+            _mark_encrypted(path)
+        shutil.rmtree(folder)  # (one entry per student: the .zip)
         return path
     return folder
 
@@ -134,6 +142,18 @@ def tiers_of(attack: Attack) -> str:
     if "disk_budget" in attack.needs:
         return "bubblewrap ≥ 0.8; landlock with its own namespaces"
     return "bubblewrap; landlock"
+
+
+def _mark_encrypted(path: Path) -> None:
+    """Set the "encrypted" flag of every member (Python cannot write encrypted archives): to a
+    reader it is then exactly a password-protected .zip."""
+    data = bytearray(path.read_bytes())
+    for signature, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(signature)
+        while at >= 0:
+            data[at + flag_at] |= 0x1
+            at = data.find(signature, at + 4)
+    path.write_bytes(bytes(data))
 
 
 def _md(text: str) -> str:

@@ -36,7 +36,7 @@ class Attack:
     lost: tuple[str, ...] = ()
     modules: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)
-    packaging: str = "folder"  # folder | zip | zip-bomb | symlink | git
+    packaging: str = "folder"  # folder | zip | zip-bomb | zip-encrypted | symlink | git | git-file
     status: str = "graded"
     # git: commits as (committer date, module edits), oldest first, and lines for .git/config
     commits: tuple = ()
@@ -176,6 +176,15 @@ for _i in range(8):
 _attempt("a semaphore set", lambda: _c(_libc.semget(0x5EED, 4, 0o1666)))
 _attempt("a message queue", lambda: _c(_libc.msgget(0x5EED, 0o1666)))
 _attempt("a POSIX message queue", lambda: _c(_libc.syscall(_NR["mq_open"], b"/@@MARK@@", os.O_CREAT | os.O_RDWR, 0o600, None)))
+'''
+
+NAN_SPEEDUPS = r'''
+_reference_speedup_table = speedup_table
+
+
+def speedup_table(rows):
+    return [dict(e, speedup=float("nan")) if e["speedup"] is not None else e
+            for e in _reference_speedup_table(rows)]
 '''
 
 DISK_FILL = ESCAPES + r'''
@@ -719,6 +728,10 @@ ATTACKS: list[Attack] = [
     Attack("sysv_ipc_leftover", "escape", "creates 8 × 64 MB of System V shared memory, a semaphore set "
            "and message queues, meant to outlive it", "seccomp: no System V IPC and no POSIX queues; IPC "
            "namespace", FULL, (), append("tensors", SYSV_IPC)),
+    Attack("nan_speedup_table", "cheat", "speedup_table answers NaN for every speed-up, which "
+           "`abs(got - want) > tol` never rejects", "number checks refuse NaN and ±inf", FULL - 1.75,
+           ("test_speedup_table_with_cuda_rows", "test_speedup_table_matches_reference",
+            "test_speedup_table_rejects_bad_rows"), append("performance", NAN_SPEEDUPS)),
     Attack("disk_fill_many_files", "fault", "writes 24 files of 60 MB (each under file_size_mb) at import",
            "the work folder is a tmpfs of disk_mb (256 MB): the writes fail with ENOSPC", FULL, (),
            append("tensors", DISK_FILL), needs=("disk_budget",)),
@@ -752,6 +765,13 @@ ATTACKS: list[Attack] = [
            ("test_chain_rule", "test_chain_rule_matches_reference"), append("autograd", "def chain_rule_analytic(x):\n"
                                                      "    return torch.full_like(x, -0.8390715290764524) * 4")),
     # -- packaging ------------------------------------------------------------------------------
+    Attack("encrypted_zip", "fault", "a password-protected .zip",
+           "encrypted members are refused before anything is read: invalid, with the reason",
+           0, ("task1", "task2", "task3"), packaging="zip-encrypted", status="invalid"),
+    Attack("git_file_borrows_a_classmate", "cheat", "an entry holding only a `.git` file, "
+           "`gitdir: ../late_commit/.git`: a classmate's repository graded as its own",
+           "a repository must be its own: a .git file, commondir, alternates or a link out of the entry "
+           "is invalid", 0, ("task1", "task2", "task3"), packaging="git-file", status="invalid"),
     Attack("zip_bomb", "fault", "a .zip whose homework module unpacks to 200 MB",
            "the archive's declared sizes are checked before anything is extracted",
            0, ("task1", "task2", "task3"), packaging="zip-bomb", status="invalid"),
