@@ -174,6 +174,7 @@ class RemoteHomework(Homework):
         self._imported: dict[str, int] = {}  # module key -> the worker start it was imported in
         self._simcuda = False
         self._worker_info: dict = {}
+        self._machine_gpu: bool | None = None
         self.faults = 0
         self.fatal: str | None = None  # why the sandbox could not run at all
 
@@ -250,9 +251,19 @@ class RemoteHomework(Homework):
         finally:
             self._simcuda = False
 
+    @property
+    def machine_gpu(self) -> bool:
+        """Whether this machine has a CUDA GPU the sandbox may use: the grader's own finding
+        (NVML, no CUDA context in the trusted process), never a reply of the student's code."""
+        if self._machine_gpu is None:
+            os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+            self._machine_gpu = self.gpu_mode != "off" and bool(self.sandbox.gpu_devices) \
+                and torch.cuda.is_available()
+        return self._machine_gpu
+
     def cuda_available(self) -> bool:
-        if self.gpu_mode == "off":
-            return False
+        if not self.machine_gpu:
+            return False  # whatever the student's code claims (it can patch torch.cuda.is_available)
         if "cuda" not in self._worker_info:
             try:
                 reply, _ = self.worker("performance").request({"op": "hello"}, [], self.limits.call_timeout_s)
@@ -321,7 +332,7 @@ class RemoteHomework(Homework):
                 raise _student_exception(reply["error"])
             decoder = wire.Decoder(reply.get("storages", []), blobs, handle=lambda node: self._handle(node, key),
                                    probes=probes.REGISTRY, torch_functions=probes.TORCH_FUNCTIONS,
-                                   known=encoder.storage_objects, mark_remote=True)
+                                   known=encoder.storage_objects, mark_remote=True, gpu=self.machine_gpu)
             ok = reply.get("ok")
             if type(ok) is not dict:
                 raise wire.ProtocolError("reply without a value")

@@ -181,8 +181,10 @@ class Decoder:
                  probes: dict[str, type], torch_functions: dict[str, Any],
                  ref: Callable[[int], Any] | None = None,
                  known: list[torch.UntypedStorage] | None = None,
-                 mark_remote: bool = False) -> None:
+                 mark_remote: bool = False, gpu: bool = True) -> None:
+        """`gpu`: whether a value may be on a CUDA device (the grader's own finding, never the worker's)."""
         self.handle, self.ref = handle, ref
+        self.gpu = gpu
         self.probes, self.torch_functions = probes, torch_functions
         self.known = known or []
         self.mark_remote = mark_remote
@@ -261,9 +263,11 @@ class Decoder:
             return DTYPES[body]
         if tag == "$device":
             try:
-                return torch.device(str(body))
+                device = torch.device(str(body))
             except (RuntimeError, TypeError):
                 raise ProtocolError("bad device") from None
+            self._check_device(device.type)
+            return device
         if tag == "$tensor":
             return self._tensor(body, d)
         if tag == "$probe":
@@ -283,6 +287,10 @@ class Decoder:
             return self.ref(body)
         raise ProtocolError(f"unknown tag {tag!r}")
 
+    def _check_device(self, kind: str) -> None:
+        if kind != "cpu" and not self.gpu:
+            raise ProtocolError(f"a value on a {kind!r} device, but the grader found no GPU on this machine")
+
     def _tensor(self, spec: Any, depth: int) -> torch.Tensor:
         if type(spec) is not dict:
             raise ProtocolError("bad tensor")
@@ -293,6 +301,10 @@ class Decoder:
                 or type(offset) is not int or offset < 0 or type(sid) is not int
                 or not 0 <= sid < len(self.storages) or len(shape) > 64):
             raise ProtocolError("bad tensor description")
+        device = spec.get("device")
+        if type(device) is not str:
+            raise ProtocolError("bad tensor description")
+        self._check_device(device.partition(":")[0])
         storage = self.storages[sid]
         itemsize = torch.empty((), dtype=dtype).element_size()
         if 0 not in shape:

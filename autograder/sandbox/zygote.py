@@ -154,6 +154,7 @@ class Sandbox:
             shutil.copy(HARNESS / name, self._runtime / "harness" / name)
         (self._runtime / "harness" / "__init__.py").write_text("")
         self._gpu_devices = sorted(str(d) for d in Path("/dev").glob("nvidia*")) if gpu else []
+        self.gpu_devices = tuple(self._gpu_devices)  # (what the grader saw on this machine)
 
     @classmethod
     def started(cls, limits: Limits, *, gpu: bool, allow_weak: bool) -> "Sandbox":

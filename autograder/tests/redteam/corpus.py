@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 FULL = 83.75  # every point a CPU grader can give (6.25 more wait for a GPU)
+FAKE_GPU_SCORE = 63.75  # task1's tensors all refused; the 6.25 GPU points still pending
 TASK_POINTS = {"task1": 20.0, "task2": 40.0, "task3": 23.75}
 
 
@@ -176,6 +177,24 @@ for _i in range(8):
 _attempt("a semaphore set", lambda: _c(_libc.semget(0x5EED, 4, 0o1666)))
 _attempt("a message queue", lambda: _c(_libc.msgget(0x5EED, 0o1666)))
 _attempt("a POSIX message queue", lambda: _c(_libc.syscall(_NR["mq_open"], b"/@@MARK@@", os.O_CREAT | os.O_RDWR, 0o600, None)))
+'''
+
+FAKE_GPU = r'''
+import torch
+torch.cuda.is_available = lambda: True  # what the grader used to ask the worker
+try:
+    import wire  # the worker's own encoder, from its runtime folder: label every tensor cuda:0
+
+    _encode_tensor = wire.Encoder._tensor
+
+    def _on_a_gpu(self, t):
+        node = _encode_tensor(self, t)
+        node["$tensor"]["device"] = "cuda:0"
+        return node
+
+    wire.Encoder._tensor = _on_a_gpu
+except ImportError:
+    pass
 '''
 
 NAN_SPEEDUPS = r'''
@@ -728,6 +747,10 @@ ATTACKS: list[Attack] = [
     Attack("sysv_ipc_leftover", "escape", "creates 8 × 64 MB of System V shared memory, a semaphore set "
            "and message queues, meant to outlive it", "seccomp: no System V IPC and no POSIX queues; IPC "
            "namespace", FULL, (), append("tensors", SYSV_IPC)),
+    Attack("fake_gpu", "cheat", "claims a GPU on a CPU-only machine: patches torch.cuda.is_available "
+           "and labels every tensor it sends cuda:0", "the grader decides whether CUDA exists (NVML, "
+           "before any student code); a value labelled cuda is refused when it saw no GPU", FAKE_GPU_SCORE,
+           ("task1",), append("tensors", FAKE_GPU)),
     Attack("nan_speedup_table", "cheat", "speedup_table answers NaN for every speed-up, which "
            "`abs(got - want) > tol` never rejects", "number checks refuse NaN and ±inf", FULL - 1.75,
            ("test_speedup_table_with_cuda_rows", "test_speedup_table_matches_reference",
