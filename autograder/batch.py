@@ -42,6 +42,7 @@ from tests.harness.grading import GradingConfig, load_grading
 from . import REPO, gradebook
 from .gradebook import FEEDBACK_FILE, RESULTS_FILE, STATUS_FILE
 from .sandbox import isolation
+from .results import clean_text
 from .submission import MAX_ZIP_BYTES, SubmissionError, open_submission
 
 DEFAULT_STUDENT_TIMEOUT_S = 30 * 60
@@ -345,6 +346,8 @@ class Batch:
         if self.stopping:
             return None
         record["seconds"] = round(time.monotonic() - started, 1)
+        # (messages quote entry names and archive members: no escape sequence reaches a terminal)
+        record["message"] = clean_text(str(record["message"]), 2000)
         gradebook.atomic_write(folder / STATUS_FILE, _json(record))
         return record
 

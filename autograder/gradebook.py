@@ -22,6 +22,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .results import ANSI, CONTROL
+
 STATUSES = ("graded", "error", "no-submission", "invalid")
 STATUS_FILE, RESULTS_FILE, FEEDBACK_FILE = "status.json", "results.json", "feedback.md"
 GRADEBOOK = "gradebook.csv"
@@ -145,7 +147,7 @@ def rebuild(out: Path, tasks: list[TaskColumn]) -> list[dict[str, str]]:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns(tasks), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(table)
+    writer.writerows([{k: _cell(v) for k, v in row.items()} for row in table])
     atomic_write(out / GRADEBOOK, buf.getvalue())
     return table
 
@@ -170,8 +172,21 @@ def _num(x: float) -> str:
     return f"{round(float(x), 4):g}"
 
 
+def _cell(value: str) -> str:
+    """A CSV cell no spreadsheet runs as a formula (OWASP's rule: a leading quote)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number_text(value) else value
+
+
+def _is_number_text(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
+    text = " ".join(CONTROL.sub(" ", ANSI.sub("", text)).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -130,6 +130,11 @@ def test_hostile_entry_names_become_ids_every_output_can_show():
         assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in sid), repr(sid)
         assert name == "alice" or sid != name  # changed: a suffix from the original name keeps it unique
     assert ids[formula].startswith('HYPERLINK("http:__evil","ok")-')
+    # ... and every writer still guards its own format: a formula stays text in the CSV, and a
+    # message loses its escape sequences.
+    assert gradebook._cell('=1+1') == "'=1+1" and gradebook._cell("@SUM(A1)") == "'@SUM(A1)"
+    assert gradebook._cell("-0.5") == "-0.5" and gradebook._cell("alice") == "alice"
+    assert gradebook._one_line("bad \x1b[32mgreen\x1b[0m\nline") == "bad green line"
 
 
 def test_a_repository_must_be_its_own(tmp_path):
