@@ -332,7 +332,8 @@ class RemoteHomework(Homework):
                 raise _student_exception(reply["error"])
             decoder = wire.Decoder(reply.get("storages", []), blobs, handle=lambda node: self._handle(node, key),
                                    probes=probes.REGISTRY, torch_functions=probes.TORCH_FUNCTIONS,
-                                   known=encoder.storage_objects, mark_remote=True, gpu=self.machine_gpu)
+                                   known=encoder.storage_objects, mark_remote=True, gpu=self.machine_gpu,
+                                   max_elements=self.limits.max_elements)
             ok = reply.get("ok")
             if type(ok) is not dict:
                 raise wire.ProtocolError("reply without a value")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import struct
 from typing import Any, Callable
@@ -181,10 +182,11 @@ class Decoder:
                  probes: dict[str, type], torch_functions: dict[str, Any],
                  ref: Callable[[int], Any] | None = None,
                  known: list[torch.UntypedStorage] | None = None,
-                 mark_remote: bool = False, gpu: bool = True) -> None:
-        """`gpu`: whether a value may be on a CUDA device (the grader's own finding, never the worker's)."""
+                 mark_remote: bool = False, gpu: bool = True, max_elements: int | None = None) -> None:
+        """`gpu`: whether a value may be on a CUDA device (the grader's own finding, never the
+        worker's); `max_elements`: the largest tensor accepted, counted by its shape."""
         self.handle, self.ref = handle, ref
-        self.gpu = gpu
+        self.gpu, self.max_elements = gpu, max_elements
         self.probes, self.torch_functions = probes, torch_functions
         self.known = known or []
         self.mark_remote = mark_remote
@@ -301,6 +303,9 @@ class Decoder:
                 or type(offset) is not int or offset < 0 or type(sid) is not int
                 or not 0 <= sid < len(self.storages) or len(shape) > 64):
             raise ProtocolError("bad tensor description")
+        if self.max_elements is not None and math.prod(shape) > self.max_elements:
+            raise ProtocolError(f"a tensor of shape {tuple(shape)} has {math.prod(shape)} elements, more than "
+                                f"limits.max_elements ({self.max_elements})")
         device = spec.get("device")
         if type(device) is not str:
             raise ProtocolError("bad tensor description")

@@ -88,6 +88,9 @@ class Limits(BaseModel):
     file_size_mb: int = Field(default=64, ge=1)
     disk_mb: int = Field(default=256, ge=16)  # the whole work folder (a tmpfs inside the sandbox)
     message_mb: int = Field(default=256, ge=1)
+    # The most elements a tensor from the worker may have, a view counted in full (four bytes
+    # could otherwise be a 30000 × 30000 zero-stride view that the grader expands to 3.6 GB).
+    max_elements: int = Field(default=2**24, ge=1024)
 
 
 class Feedback(BaseModel):

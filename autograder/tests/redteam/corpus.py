@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 FULL = 83.75  # every point a CPU grader can give (6.25 more wait for a GPU)
+ZERO_STRIDE_SCORE = FULL - 7.0  # every CustomReLU test: the tensor is refused
 FAKE_GPU_SCORE = 63.75  # task1's tensors all refused; the 6.25 GPU points still pending
 TASK_POINTS = {"task1": 20.0, "task2": 40.0, "task3": 23.75}
 
@@ -177,6 +178,19 @@ for _i in range(8):
 _attempt("a semaphore set", lambda: _c(_libc.semget(0x5EED, 4, 0o1666)))
 _attempt("a message queue", lambda: _c(_libc.msgget(0x5EED, 0o1666)))
 _attempt("a POSIX message queue", lambda: _c(_libc.syscall(_NR["mq_open"], b"/@@MARK@@", os.O_CREAT | os.O_RDWR, 0o600, None)))
+'''
+
+ZERO_STRIDE_RELU = r'''
+class CustomReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, input):
+        ctx.save_for_backward(input)
+        return torch.zeros(1).expand(30000, 30000)  # four bytes, 900 million elements
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (input,) = ctx.saved_tensors
+        return grad_output * (input > 0)
 '''
 
 FAKE_GPU = r'''
@@ -747,6 +761,10 @@ ATTACKS: list[Attack] = [
     Attack("sysv_ipc_leftover", "escape", "creates 8 × 64 MB of System V shared memory, a semaphore set "
            "and message queues, meant to outlive it", "seccomp: no System V IPC and no POSIX queues; IPC "
            "namespace", FULL, (), append("tensors", SYSV_IPC)),
+    Attack("zero_stride_relu", "fault", "CustomReLU.forward returns torch.zeros(1).expand(30000, 30000): four "
+           "bytes on the wire, 3.6 GB if the grader expands them", "the decoder refuses a tensor of more than "
+           "limits.max_elements elements, counted by its shape, before anything is materialised",
+           ZERO_STRIDE_SCORE, ("test_custom_relu*",), append("autograd", ZERO_STRIDE_RELU)),
     Attack("fake_gpu", "cheat", "claims a GPU on a CPU-only machine: patches torch.cuda.is_available "
            "and labels every tensor it sends cuda:0", "the grader decides whether CUDA exists (NVML, "
            "before any student code); a value labelled cuda is refused when it saw no GPU", FAKE_GPU_SCORE,
