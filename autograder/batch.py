@@ -125,14 +125,17 @@ def _ids(names: list[str], strip_prefix: str | None) -> list[str]:
 
 
 MAX_ID = 64
+# Path separators, and what would break a Markdown table or become HTML in report.md.
+_REPLACED = str.maketrans({c: "_" for c in "/\\|`<>"})
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def safe_id(name: str) -> str:
     """A student id every output can show as it is: no control or direction characters, no
-    slashes, no leading ``= + - @`` (a formula in a spreadsheet) or dot, at most 64 characters
+    slashes, pipes, backquotes or angle brackets (Markdown, HTML), no leading ``= + - @`` (a
+    formula in a spreadsheet) or dot, at most 64 characters
     (and a short hash of the original name when anything changed). Made once, here."""
-    clean = _UNSAFE.sub("", name).replace("/", "_").replace("\\", "_").lstrip("=+-@. \t")[:MAX_ID].strip()
+    clean = _UNSAFE.sub("", name).translate(_REPLACED).lstrip("=+-@. \t")[:MAX_ID].strip()
     if clean == name:
         return name
     digest = hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:6]

@@ -123,11 +123,11 @@ def test_student_ids_strip_the_common_classroom_prefix():
 
 def test_hostile_entry_names_become_ids_every_output_can_show():
     formula, painted = '=HYPERLINK("http://evil","ok")', "\x1b[32m\u2713 zed: 83.75\x1b[0m"
-    ids = batch.student_ids([formula, painted, "+1-2", "a\u202eb" + "x" * 100, "alice"])
+    ids = batch.student_ids([formula, painted, "+1-2", "a\u202eb" + "x" * 100, "alice", "| <b>bold</b> `x`"])
     assert ids["alice"] == "alice"  # an ordinary name is kept as it is
     for name, sid in ids.items():
         assert sid[0] not in "=+-@" and len(sid) <= batch.MAX_ID + 7
-        assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in sid), repr(sid)
+        assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c in "\u202e|`<>/" for c in sid), repr(sid)
         assert name == "alice" or sid != name  # changed: a suffix from the original name keeps it unique
     assert ids[formula].startswith('HYPERLINK("http:__evil","ok")-')
     # ... and every writer still guards its own format: a formula stays text in the CSV, and a
