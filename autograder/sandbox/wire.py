@@ -306,7 +306,7 @@ class Decoder:
         if self.max_elements is not None and math.prod(shape) > self.max_elements:
             raise ProtocolError(f"a tensor of shape {tuple(shape)} has {math.prod(shape)} elements, more than "
                                 f"limits.max_elements ({self.max_elements})")
-        device = spec.get("device")
+        device = spec.get("device", "cpu")
         if type(device) is not str:
             raise ProtocolError("bad tensor description")
         self._check_device(device.partition(":")[0])

@@ -64,6 +64,27 @@ def test_hostile_tensor_descriptions_are_rejected(spec, why):
         _decode(header, [memoryview(bytes(16))])
 
 
+def test_the_grader_not_the_worker_says_which_devices_and_sizes_exist():
+    storages = [{"nbytes": 4, "blob": 0}]
+    blob = [memoryview(bytes(4))]
+    on_gpu = {"dtype": "float32", "shape": [1], "stride": [1], "offset": 0, "storage": 0, "device": "cuda:0"}
+    huge = {"dtype": "float32", "shape": [30000, 30000], "stride": [0, 0], "offset": 0, "storage": 0}
+
+    def decode(spec, **kw):
+        return wire.Decoder(storages, blob, handle=lambda n: n, probes=probes.REGISTRY,
+                            torch_functions=probes.TORCH_FUNCTIONS, **kw).decode({"$tensor": spec})
+
+    with pytest.raises(wire.ProtocolError, match="found no GPU"):
+        decode(on_gpu, gpu=False)
+    with pytest.raises(wire.ProtocolError, match="found no GPU"):
+        wire.Decoder([], [], handle=lambda n: n, probes={}, torch_functions={}, gpu=False).decode({"$device": "cuda"})
+    assert decode(on_gpu, gpu=True).shape == (1,)  # (a machine with a GPU: the label is allowed)
+    # Four bytes that claim 900 million elements: refused by their shape, nothing expanded.
+    with pytest.raises(wire.ProtocolError, match="max_elements"):
+        decode(huge, max_elements=2**24)
+    assert decode(dict(huge, shape=[4, 4]), max_elements=2**24).shape == (4, 4)
+
+
 @pytest.mark.parametrize("node", [{"$pickle": "x"}, {"$probe": "os.system", "state": {"$dict": []}},
                                   {"$torchfn": "torch.load"}, [1, 2], {"$dict": [[{"$list": []}, 1]]}])
 def test_unknown_tags_and_unsafe_values_are_rejected(node):
