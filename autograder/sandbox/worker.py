@@ -247,7 +247,12 @@ class Zygote:
                 pass
             self.children.discard(pid)
         if self.config.get("pid_namespace"):
-            self.sweep()
+            # Until the strays are gone, not only signalled: a killed process counts against the
+            # sandbox uid's RLIMIT_NPROC until it is reaped, and the next worker (whose OpenMP
+            # threads need that room) starts right after this answer.
+            deadline = time.monotonic() + 2
+            while self.sweep() and time.monotonic() < deadline:
+                time.sleep(0.01)
         return self.exits.pop(pid, None)
 
     def reset(self) -> dict:
@@ -282,14 +287,16 @@ class Zygote:
             self.exits[pid] = os.waitstatus_to_exitcode(status)
             self.children.discard(pid)
 
-    def sweep(self) -> None:
+    def sweep(self) -> int:
         """Inside the PID namespace: kill every process that no live worker's group owns
-        (daemons a killed worker left behind). Never used without a PID namespace."""
+        (daemons a killed worker left behind); how many are still there (dying, or not yet
+        reaped). Never used without a PID namespace."""
         keep = {1, os.getpid(), os.getppid()} | self.children
         # A worker just forked may not have called setsid() yet: it is still in our group.
         groups = set(self.children) | {os.getpgid(0)}
+        strays: list[int] = []
         for _ in range(50):  # until a pass finds nothing left to kill
-            killed = 0
+            strays = []
             for entry in os.listdir("/proc"):
                 if not entry.isdigit() or int(entry) in keep:
                     continue
@@ -297,12 +304,13 @@ class Zygote:
                     if os.getpgid(int(entry)) in groups:
                         continue
                     os.kill(int(entry), signal.SIGKILL)
-                    killed += 1
+                    strays.append(int(entry))
                 except OSError:
                     pass
             self.reap()
-            if not killed:
-                return
+            if not strays:
+                return 0
+        return len(strays)
 
 
 _IPC_RMID = 0
