@@ -91,10 +91,6 @@ class Protections:
         return self.bubblewrap or self.namespaces
 
     @property
-    def switches_uid(self) -> bool:
-        return self.root
-
-    @property
     def disk_budget(self) -> bool:
         return self.namespaces or (self.bubblewrap and self.bwrap_size)
 
@@ -221,10 +217,8 @@ def allocate_uid() -> int:
     """A uid no running process and no account uses (for one sandbox, when the grader is root)."""
     used = set()
     for entry in os.scandir("/proc"):
-        if entry.name.isdigit():  # (the real uid: a non-dumpable process's /proc entry shows root)
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                with open(f"/proc/{entry.name}/status") as f:
-                    used |= {int(x) for line in f if line.startswith("Uid:") for x in line.split()[1:]}
+        if entry.name.isdigit():  # (the real uids: a non-dumpable process's /proc entry shows root)
+            used |= _uids(int(entry.name))
     try:
         with open("/etc/passwd") as f:
             used |= {int(line.split(":")[2]) for line in f if line.count(":") >= 3 and line.split(":")[2].isdigit()}
@@ -397,12 +391,26 @@ def bwrap_command(inner: list[str], *, runtime: Path, inbox: Path, workdir: Path
 
 
 # -- what is left after a kill ----------------------------------------------------------------
-def _start_time(pid: int) -> int | None:
+def _stat(pid: int, field: int) -> int | None:
+    """A numeric field of /proc/PID/stat, counted after the command name (1: ppid, 19: start time)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
+            return int(f.read().rsplit(")", 1)[1].split()[field])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _uids(pid: int) -> set[int]:
+    """The real, effective, saved and file-system uids of `pid` as the grader sees them."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return {int(x) for line in f if line.startswith("Uid:") for x in line.split()[1:]}
+    except (OSError, ValueError):
+        return set()
+
+
+def _start_time(pid: int) -> int | None:
+    return _stat(pid, 19)
 
 
 def owner_tag(pid: int | None = None) -> str:
@@ -460,8 +468,7 @@ def broken_promises(measured: dict, zygote: dict, protections: Protections) -> l
             or not measured.get("seccomp_filters", 0) > before:
         # (a filter inherited from a container also shows Seccomp: 2: the worker must have ours on top)
         broken.append("no seccomp filter of the grader's" + (f" ({zygote['seccomp_error']})" if zygote.get("seccomp_error") else ""))
-    own = {k: v != _own_namespace(k) for k, v in (measured.get("namespaces") or {}).items()}
-    if not own.get("pid") and protections.landlock_abi < 6:
+    if "pid" not in own_namespaces(measured) and protections.landlock_abi < 6:
         broken.append("the worker could signal the grader's processes (no PID namespace, Landlock ABI < 6)")
     if not protections.filesystem_isolated:
         broken.append("nothing keeps the worker away from the grader's files (no bubblewrap, no Landlock)")
@@ -470,15 +477,10 @@ def broken_promises(measured: dict, zygote: dict, protections: Protections) -> l
 
 def descendants(pid: int) -> list[int]:
     """Every process below `pid` (the zygote is a child subreaper: orphans stay below it)."""
-    children: dict[int, list[int]] = {}
+    children: dict[int | None, list[int]] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry.name))
+            children.setdefault(_stat(int(entry.name), 1), []).append(int(entry.name))
     found, todo = [], list(children.get(pid, []))
     while todo:
         current = todo.pop()
@@ -490,11 +492,9 @@ def descendants(pid: int) -> list[int]:
 def tree_uids(pid: int, *, include_top: bool) -> list[int]:
     """The real uids (as the grader sees them) of `pid`'s descendants, and of `pid` itself if
     `include_top`: a uid seen from inside a user namespace says nothing about this."""
-    found = set()
+    found: set[int] = set()
     for current in descendants(pid) + ([pid] if include_top else []):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            with open(f"/proc/{current}/status") as f:
-                found |= {int(line.split()[1]) for line in f if line.startswith("Uid:")}
+        found |= _uids(current)
     return sorted(found)
 
 
@@ -512,23 +512,28 @@ def kill_tree(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def _own_namespace(name: str) -> str | None:
-    try:
-        return os.readlink(f"/proc/self/ns/{name}")
-    except OSError:
-        return None
+def own_namespaces(measured: dict) -> list[str]:
+    """The namespaces the measured worker does not share with the grader."""
+    own = []
+    for name, seen in (measured.get("namespaces") or {}).items():
+        try:
+            ours = os.readlink(f"/proc/self/ns/{name}")
+        except OSError:
+            ours = None
+        if seen != ours:
+            own.append(name)
+    return sorted(own)
 
 
 def measured_summary(measured: dict) -> dict:
     """The measurement as the results show it."""
-    own = {k: v != _own_namespace(k) for k, v in (measured.get("namespaces") or {}).items()}
     return {
         "uid": measured.get("uid"), "uids_outside": measured.get("uids_outside"),
         "groups": measured.get("groups"),
         "capabilities": {k: f"{v:016x}" for k, v in (measured.get("capabilities") or {}).items()},
         "no_new_privs": measured.get("no_new_privs"), "seccomp": measured.get("seccomp"),
         "seccomp_filters": measured.get("seccomp_filters"),
-        "own_namespaces": sorted(k for k, v in own.items() if v),
+        "own_namespaces": own_namespaces(measured),
         "work_folder": f"{measured.get('work_fs')} of {measured.get('work_bytes', 0) // 2**20} MB",
         "processes_visible": measured.get("processes_visible"),
     }

@@ -111,7 +111,7 @@ class Sandbox:
         self.protections = isolation.detect()
         if not self.protections.filesystem_isolated and not allow_weak:
             raise isolation.SandboxUnavailable(WEAK_SANDBOX)
-        self.uid = isolation.allocate_uid() if self.protections.switches_uid else None
+        self.uid = isolation.allocate_uid() if self.protections.root else None
         if self.uid is not None and not self.protections.pid_namespace:
             # No mount namespace to make a folder like /root (mode 0700) passable for that uid.
             unreachable = isolation.unreachable_python()
@@ -153,8 +153,8 @@ class Sandbox:
         for name in ("probes.py", "simcuda.py"):
             shutil.copy(HARNESS / name, self._runtime / "harness" / name)
         (self._runtime / "harness" / "__init__.py").write_text("")
-        self._gpu_devices = sorted(str(d) for d in Path("/dev").glob("nvidia*")) if gpu else []
-        self.gpu_devices = tuple(self._gpu_devices)  # (what the grader saw on this machine)
+        # The GPU device files the grader saw on this machine (none unless grading may use a GPU).
+        self.gpu_devices = sorted(str(d) for d in Path("/dev").glob("nvidia*")) if gpu else []
 
     @classmethod
     def started(cls, limits: Limits, *, gpu: bool, allow_weak: bool) -> "Sandbox":
@@ -168,9 +168,9 @@ class Sandbox:
         """Whether another student may be graded in this zygote after a verified reset."""
         p = self.protections
         # Without a PID namespace the sweep cannot see every leftover process, without Landlock
-        # (ABI 6) and the filter a worker could tamper with the zygote, and GPU devices keep state.
-        # (Landlock ABI 6: a worker cannot even signal the zygote that outlives it.)
-        return p.pid_namespace and p.landlock_abi >= 6 and not self.weaknesses and not self._gpu_devices
+        # ABI 6 (signal scope) and the filter a worker could tamper with the zygote that outlives
+        # it, and GPU devices keep state.
+        return p.pid_namespace and p.landlock_abi >= 6 and not self.weaknesses and not self.gpu_devices
 
     # -- lifecycle --------------------------------------------------------------------------
     def launch(self) -> None:
@@ -189,7 +189,7 @@ class Sandbox:
             "runtime": str(self._runtime), "workdir": str(self.workdir), "inbox": str(self.inbox),
             "modules": MODULES, "control_fd": theirs.fileno(), "pid_namespace": p.pid_namespace,
             "landlock": p.landlock_abi >= 1, "read_paths": read_paths,
-            "write_paths": [str(self.workdir), "/dev/null"], "device_paths": self._gpu_devices,
+            "write_paths": [str(self.workdir), "/dev/null"], "device_paths": self.gpu_devices,
         }
         inner = [sys.executable, "-I", "-X", "faulthandler", str(self._runtime / "worker.py"), json.dumps(config)]
         cmd = self._command_line(inner)
@@ -235,7 +235,7 @@ class Sandbox:
         p, uid = self.protections, self.uid
         if p.bubblewrap:
             bwrap = isolation.bwrap_command(inner, runtime=self._runtime, inbox=self.inbox, workdir=self.workdir,
-                                            limits=self.limits, devices=self._gpu_devices, size=p.bwrap_size)
+                                            limits=self.limits, devices=self.gpu_devices, size=p.bwrap_size)
             if uid is None:
                 return bwrap
             return isolation.launcher_command({
@@ -247,7 +247,7 @@ class Sandbox:
                 "mode": "namespaces", "newroot": str(self._base / "root"), "uid": uid, "gid": uid,
                 "read_only": [x for x in isolation.python_paths() + isolation.SYSTEM_READ
                               + [str(self._runtime), str(self.inbox)] if not x.startswith(("/proc", "/dev"))],
-                "devices": isolation.DEVICES + self._gpu_devices, "hidden_proc": isolation.HIDDEN_PROC,
+                "devices": isolation.DEVICES + self.gpu_devices, "hidden_proc": isolation.HIDDEN_PROC,
                 "work": {"path": str(self.workdir), "size": self.limits.disk_mb * 2**20, "inodes": 20000,
                          "uid": uid, "gid": uid},
                 "exec": inner})
@@ -268,8 +268,8 @@ class Sandbox:
             self.info = info if type(info) is dict else {}
             self.measured = self._probe()
             # (In namespaces mode the launcher, outside the sandbox, waits as root: not counted.)
-            self.measured["uids_outside"] = isolation.tree_uids(
-                self.proc.pid, include_top=not self.protections.namespaces or self.protections.bubblewrap)
+            self.measured["uids_outside"] = isolation.tree_uids(self.proc.pid,
+                                                                include_top=not self.protections.namespaces)
         except SandboxFault as exc:
             self.stop()
             # No student code has run yet: the sandbox itself cannot start here.
@@ -445,7 +445,6 @@ class Sandbox:
         self.last_output = (self._stdout.text() + self._stderr.text())[-4000:]
         self.proc = None
         self._ready = False
-        self._pending = bool(self.files)
         # (Inside namespaces the work folder was a tmpfs: it ended with the sandbox.)
         shutil.rmtree(self.workdir, ignore_errors=True)
         self._clear_inbox()

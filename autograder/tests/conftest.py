@@ -28,6 +28,21 @@ def submission(tmp_path):
     return build
 
 
+# Student code for sandbox tests: run `action` (a call that must fail harmlessly) and say
+# "done" or the name of the errno it failed with.
+ATTEMPT = r'''
+import errno as _errno
+
+
+def _attempt(action):
+    try:
+        action()
+        return "done"
+    except OSError as exc:
+        return _errno.errorcode.get(exc.errno, str(exc.errno))
+'''
+
+
 needs_strong_sandbox = pytest.mark.skipif(
     not isolation.detect().filesystem_isolated,
     reason="this machine has neither bubblewrap nor Landlock; the grader refuses to run here")

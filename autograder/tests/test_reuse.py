@@ -18,7 +18,7 @@ from autograder.submission import locate
 from tests.harness import checks
 from tests.harness.grading import Limits
 
-from .conftest import make_submission, plain_protections
+from .conftest import ATTEMPT, make_submission, plain_protections
 
 FAST = Limits(call_timeout_s=5, import_timeout_s=30)
 
@@ -27,17 +27,9 @@ needs_reuse = pytest.mark.skipif(
     reason="a sandbox is reused only in a PID namespace with Landlock; elsewhere every student gets a new one")
 
 # Student A: at import, leaves a daemon, System V IPC objects, files, and goes after the zygote.
-PLANT = r'''
-import ctypes, errno, os, signal, time
+PLANT = ATTEMPT + r'''
+import ctypes, os, signal, time
 SECRET_OF_A = "only-student-a-wrote-this-7f3a9c"
-
-
-def _attempt(action):
-    try:
-        action()
-        return "done"
-    except OSError as exc:
-        return errno.errorcode.get(exc.errno, str(exc.errno))
 
 
 def _plant():

@@ -27,62 +27,54 @@ from autograder.sandbox.zygote import Sandbox
 from autograder.submission import locate
 from tests.harness.grading import Limits
 
-from .conftest import make_submission, needs_strong_sandbox, plain_protections, tier  # noqa: F401
+from .conftest import ATTEMPT, make_submission, needs_strong_sandbox, plain_protections, tier  # noqa: F401
 
 pytestmark = needs_strong_sandbox
 FAST = Limits(call_timeout_s=10, import_timeout_s=30, disk_mb=32)
 
-ATTEMPTS = r'''
+ATTEMPTS = ATTEMPT + r'''
 import ctypes, errno, os, platform, resource, signal, socket
 
 KEYCTL = {"x86_64": 250, "aarch64": 219}[platform.machine()]
-
-
-def _try(action):
-    try:
-        action()
-        return "done"
-    except OSError as exc:
-        return errno.errorcode.get(exc.errno, str(exc.errno))
 
 
 def attempts(unix_socket):
     libc = ctypes.CDLL(None, use_errno=True)
     parent = os.getppid()
     out = {
-        "mknod_char": _try(lambda: os.mknod("null-twin", 0o20600, os.makedev(1, 3))),
-        "mkfifo": _try(lambda: os.mkfifo("fifo")),
-        "udp": _try(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),
-        "tcp6": _try(lambda: socket.socket(socket.AF_INET6, socket.SOCK_STREAM)),
-        "netlink": _try(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)),
-        "unix_dgram": _try(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)),
-        "unix_connect": _try(lambda: socket.socket(socket.AF_UNIX).connect(unix_socket)),
-        "socketpair": _try(lambda: socket.socketpair()[0].close()),
-        "socketpair_dgram": _try(lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)),
-        "unix_raw": _try(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_RAW)),
-        "chmod": _try(lambda: os.chmod("homework_tensors.py", 0o777)),
-        "utime": _try(lambda: os.utime("homework_tensors.py", (0, 0))),
-        "setxattr": _try(lambda: os.setxattr(".", "user.note", b"for the next student")),
-        "memfd": _try(lambda: os.memfd_create("hidden")),
-        "prlimit_parent": _try(lambda: resource.prlimit(parent, resource.RLIMIT_FSIZE)),
-        "prlimit_self": _try(lambda: resource.prlimit(0, resource.RLIMIT_FSIZE)),
-        "renice_parent": _try(lambda: os.setpriority(os.PRIO_PROCESS, parent, 19)),
-        "renice_user": _try(lambda: os.setpriority(os.PRIO_USER, 0, 19)),
-        "affinity_parent": _try(lambda: os.sched_setaffinity(parent, {0})),
-        "fifo_scheduling": _try(lambda: os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))),
-        "signal_parent": _try(lambda: os.kill(parent, 0)),
-        "sethostname": _try(lambda: socket.sethostname("pwned")),
+        "mknod_char": _attempt(lambda: os.mknod("null-twin", 0o20600, os.makedev(1, 3))),
+        "mkfifo": _attempt(lambda: os.mkfifo("fifo")),
+        "udp": _attempt(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),
+        "tcp6": _attempt(lambda: socket.socket(socket.AF_INET6, socket.SOCK_STREAM)),
+        "netlink": _attempt(lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW)),
+        "unix_dgram": _attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)),
+        "unix_connect": _attempt(lambda: socket.socket(socket.AF_UNIX).connect(unix_socket)),
+        "socketpair": _attempt(lambda: socket.socketpair()[0].close()),
+        "socketpair_dgram": _attempt(lambda: socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)),
+        "unix_raw": _attempt(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_RAW)),
+        "chmod": _attempt(lambda: os.chmod("homework_tensors.py", 0o777)),
+        "utime": _attempt(lambda: os.utime("homework_tensors.py", (0, 0))),
+        "setxattr": _attempt(lambda: os.setxattr(".", "user.note", b"for the next student")),
+        "memfd": _attempt(lambda: os.memfd_create("hidden")),
+        "prlimit_parent": _attempt(lambda: resource.prlimit(parent, resource.RLIMIT_FSIZE)),
+        "prlimit_self": _attempt(lambda: resource.prlimit(0, resource.RLIMIT_FSIZE)),
+        "renice_parent": _attempt(lambda: os.setpriority(os.PRIO_PROCESS, parent, 19)),
+        "renice_user": _attempt(lambda: os.setpriority(os.PRIO_USER, 0, 19)),
+        "affinity_parent": _attempt(lambda: os.sched_setaffinity(parent, {0})),
+        "fifo_scheduling": _attempt(lambda: os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))),
+        "signal_parent": _attempt(lambda: os.kill(parent, 0)),
+        "sethostname": _attempt(lambda: socket.sethostname("pwned")),
         "shmget": "done" if libc.shmget(0, 64 << 20, 0o1600) >= 0 else errno.errorcode[ctypes.get_errno()],
         "keyctl": "done" if libc.syscall(KEYCTL, 0, -3, 0, 0, 0) >= 0 else errno.errorcode[ctypes.get_errno()],
         "ptrace_parent": "done" if libc.ptrace(16, parent, 0, 0) == 0 else errno.errorcode[ctypes.get_errno()],
         "unshare_net": "done" if libc.unshare(0x40000000) == 0 else errno.errorcode[ctypes.get_errno()],
-        "write_outside": _try(lambda: open("/tmp/escaped-from-sandbox", "w").close()),
+        "write_outside": _attempt(lambda: open("/tmp/escaped-from-sandbox", "w").close()),
     }
     with open("/proc/self/status") as f:
         out["status"] = {k: v.strip() for k, v in (line.split(":", 1) for line in f) if k in
                          ("Uid", "CapEff", "CapBnd", "NoNewPrivs", "Seccomp")}
     out["hostname"] = socket.gethostname()
-    out["keys"] = _try(lambda: open("/proc/keys").read())
+    out["keys"] = _attempt(lambda: open("/proc/keys").read())
     out["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
     return out
 
