@@ -148,10 +148,14 @@ def cmd_stubs(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from . import stubgen
+    from tests.harness.grading import load_grading
+
+    from . import gates, stubgen
     from .grade import GraderError, grade
 
     problems = [f"assignment/: {p}" for p in stubgen.check(REPO / "solutions", REPO / "assignment")]
+    grading_path = REPO / "grading.yml"
+    problems += gates.ungated(load_grading(grading_path), grading_path)
     try:
         result = grade(REPO / "solutions", gpu="auto")
     except GraderError as exc:
@@ -168,6 +172,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not problems:
         Console().print("[green]✓[/] grading.yml matches the suites, assignment/ is in sync, "
                         "solutions/ earn every point this machine can give")
+        Console().print("[green]✓[/] every test of a property waits for a test of values (requires:)")
     return 1 if problems else 0
 
 

@@ -65,6 +65,7 @@ def _check_simple(result, x, y, z, name: str) -> None:
         checks.detached(result[key], f'{name}["{key}"]')
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("case", SIMPLE_CASES)
 def test_simple_gradients(hw, case):
     x, y, z = _xyz(case)
@@ -74,6 +75,7 @@ def test_simple_gradients(hw, case):
     _check_simple(result, x, y, z, "simple_gradients(x, y, z)")
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("case", SIMPLE_CASES)
 def test_analytic_simple_gradients(hw, case):
     x, y, z = _xyz(case)
@@ -83,6 +85,7 @@ def test_analytic_simple_gradients(hw, case):
     _check_simple(result, x, y, z, "analytic_simple_gradients(x, y, z)")
 
 
+@pytest.mark.value
 def test_simple_gradients_known_values(hw):
     # The worked example: at (1, 2, 3), f = 26 and the gradient is (14, 10, 10).
     result = checks.mapping(
@@ -95,6 +98,7 @@ def test_simple_gradients_known_values(hw):
 
 # -- 2.2 loss function -------------------------------------------------------------------------------
 
+@pytest.mark.value
 def test_mse_value(hw):
     y_pred = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
     y_true = torch.tensor([[1.0, 4.0], [2.0, 0.0]])
@@ -174,17 +178,20 @@ def _check_linear(hw_function, case: str, name: str) -> None:
         checks.detached(result[key], f'{name}["{key}"]')
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("case", list(LINEAR_CASES))
 def test_linear_mse_gradients(hw, case):
     _check_linear(hw.autograd.linear_mse_gradients, case, "linear_mse_gradients(x, w, b, y_true)")
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("case", list(LINEAR_CASES))
 def test_analytic_linear_mse_gradients(hw, case):
     _check_linear(hw.autograd.analytic_linear_mse_gradients, case,
                   "analytic_linear_mse_gradients(x, w, b, y_true)")
 
 
+@pytest.mark.value
 def test_linear_mse_gradients_known_values(hw):
     # The notebook's example: dw = [9, 11], db = [2].
     x, w, b, y_true = LINEAR_CASES["notebook"]()
@@ -213,6 +220,7 @@ def _chain_expected(x: torch.Tensor) -> torch.Tensor:
     return torch.cos(x**2 + 1) * 2 * x
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("function", CHAIN_FUNCTIONS)
 @pytest.mark.parametrize("case", list(CHAIN_INPUTS))
 def test_chain_rule(hw, function, case):
@@ -228,6 +236,7 @@ def test_chain_rule(hw, function, case):
     checks.detached(result, name)
 
 
+@pytest.mark.value
 def test_chain_rule_known_value(hw):
     # The notebook's example: at x = 2 the derivative is cos(5) * 4 = 1.13465.
     result = hw.autograd.chain_rule_backward(torch.tensor([2.0]))
@@ -236,6 +245,7 @@ def test_chain_rule_known_value(hw):
 
 # -- 2.4 CustomReLU ----------------------------------------------------------------------------------
 
+@pytest.mark.value
 def test_custom_relu_forward_matches_torch_relu(hw):
     relu = hw.autograd_function("CustomReLU")
     x = torch.tensor([[-2.0, -0.5, 0.0], [0.5, 3.0, -1e-3]])
@@ -246,6 +256,7 @@ def test_custom_relu_forward_matches_torch_relu(hw):
                  hint=tr("forward must return max(input, 0) element-wise, e.g. input.clamp(min=0)"))
 
 
+@pytest.mark.value
 def test_custom_relu_backward_matches_torch_relu(hw):
     relu = hw.autograd_function("CustomReLU")
     values = torch.tensor([-2.0, -0.5, 0.0, 0.5, 3.0])
@@ -311,6 +322,7 @@ SECOND_FORMULAS = {
 }
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("name", ["cube", "sin", "sin_of_square", "tanh"])
 def test_second_derivative(hw, name):
     x = torch.tensor([-1.5, -0.5, 0.0, 0.75, 2.0])
@@ -334,6 +346,7 @@ def test_second_derivative_leaves_input_alone(hw):
     checks.detached(result, "second_derivative(f, x)")
 
 
+@pytest.mark.value
 def test_quadratic_form_hessian(hw):
     X = torch.tensor([[1.0, 2.0, 0.0], [0.5, -1.0, 3.0], [2.0, 0.0, -1.0], [1.0, 1.0, 1.0]])
     (w,) = _leaves(torch.tensor([0.5, -1.0, 2.0]))
@@ -384,6 +397,7 @@ def accumulation_mistakes(X, y, w, batch_size: int) -> dict[str, torch.Tensor]:
     }
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("batch_size", [1, 2, 3, 4, 10, 16],
                          ids=lambda b: f"batch_size={b}")
 def test_accumulated_gradient_equals_full_batch(hw, batch_size):

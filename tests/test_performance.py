@@ -103,16 +103,44 @@ def busy_ms(probe, calls: int) -> float:
 
 
 def check_spent(spent: float, least_ms: float, call: str) -> None:
-    """The call took at least as long as the probe calls it claims to have made.
+    """The call took at least as long as the probe calls it made, on the test's own clock.
 
-    The probe counts its calls inside the student's process, where they could be altered;
-    this clock is the test's own. A correct measure_time always passes (sleeping never ends early).
+    (In the grader the probes run, and are counted, on the trusted side; in a student's own run
+    this is a second line.) A correct measure_time always passes: sleeping never ends early.
     """
     __tracebackhide__ = True
     if spent * 1000 < 0.9 * least_ms - 1.0:
         checks.fail(tr("{call} returned after {spent} ms, but the calls of f it reports take at least {least} ms "
                        "— measure_time must really call f and time those calls", call=call,
                        spent=f"{spent * 1000:.1f}", least=f"{least_ms:.1f}"))
+
+
+def contrast_ms(expected: float) -> float:
+    """A duration whose accepted window (see check_ms) does not overlap `expected`'s."""
+    low = 0.85 * expected - 0.5
+    shorter = (low - 3.1) / 1.6  # its window ends 0.1 ms below `expected`'s
+    if shorter >= 0.4:
+        return math.floor(min(shorter, 5.0) * 10) / 10
+    return math.ceil((1.6 * expected + 3.6) / 0.85 * 2) / 2
+
+
+def check_not_made_up(hw, expected: float, call: str, **kwargs) -> None:
+    """Time a second probe the same way (same device, warmup and repeat), of a duration whose
+    window does not overlap `expected`'s: a number made up without timing — a constant, or a
+    duration read from somewhere — cannot fit both windows."""
+    __tracebackhide__ = True
+    ms_per_call = contrast_ms(expected)
+    cuda = str(kwargs.get("device", "cpu")).startswith("cuda")
+    probe = probes.SimKernel(ms=ms_per_call) if cuda else probes.Sleep(ms=ms_per_call)
+    again = tr("{call}, again for f taking {ms} ms", call=call, ms=ms_per_call)
+    if cuda:
+        ms, spent = measure_cuda(hw, probe, again, **kwargs)
+    else:
+        ms, spent = timed(hw.performance.measure_time, probe, **kwargs)
+    calls = kwargs.get("warmup", 1) + kwargs.get("repeat", 10)
+    check_calls(probe, calls, again, warmup=kwargs.get("warmup", 1), repeat=kwargs.get("repeat", 10))
+    check_ms(ms, ms_per_call, again)
+    check_spent(spent, busy_ms(probe, calls), again)
 
 
 def tensor_list(result, count: int, call: str) -> list:
@@ -133,6 +161,7 @@ def _rand(*shape: int, seed: int = 0) -> torch.Tensor:
 SMALL_SHAPES = [(2, 3, 4), (5, 6), (1, 2, 2)]
 
 
+@pytest.mark.value
 def test_make_tensors_values(hw):
     result = tensor_list(hw.performance.make_tensors(SMALL_SHAPES, "cpu", 7), len(SMALL_SHAPES),
                          "make_tensors(shapes, 'cpu', 7)")
@@ -167,6 +196,7 @@ def test_make_tensors_is_reproducible(hw):
 
 # -- 3.2 measure_time on the CPU ------------------------------------------------------------------
 
+@pytest.mark.value
 def test_measure_time_leaves_out_warmup(hw):
     p = probes.Sleep(ms=8, first_ms=100)  # the first call is slow, like a cold start
     ms, spent = timed(hw.performance.measure_time, p, repeat=4)
@@ -176,8 +206,10 @@ def test_measure_time_leaves_out_warmup(hw):
         tr("that is the TOTAL of the timed calls — return the mean (total / repeat)"): 32,
     })
     check_spent(spent, busy_ms(p, 5), "measure_time(f, repeat=4)")
+    check_not_made_up(hw, 8, "measure_time(f, repeat=4)", repeat=4)
 
 
+@pytest.mark.value
 def test_measure_time_returns_mean_not_total(hw):
     p = probes.Sleep(ms=6)
     ms, spent = timed(hw.performance.measure_time, p, repeat=4, warmup=0)
@@ -186,6 +218,7 @@ def test_measure_time_returns_mean_not_total(hw):
         tr("that is the TOTAL of the 4 timed calls — return the mean (total / repeat)"): 24,
     })
     check_spent(spent, busy_ms(p, 4), "measure_time(f, repeat=4, warmup=0)")
+    check_not_made_up(hw, 6, "measure_time(f, repeat=4, warmup=0)", repeat=4, warmup=0)
 
 
 @pytest.mark.parametrize("repeat, warmup", [(1, 0), (3, 2), (6, 1)])
@@ -264,12 +297,13 @@ def test_measure_time_cuda_needs_a_gpu(hw):
 
 # -- 3.2 measure_time on the (simulated) GPU ---------------------------------------------------------
 
-def _measure_cuda(hw, kernel, call: str, **kwargs) -> tuple[float, float]:
+def measure_cuda(hw, kernel, call: str, **kwargs) -> tuple[float, float]:
     """(ms, seconds spent) of measure_time(kernel, device='cuda', ...) on the simulated GPU."""
     __tracebackhide__ = True
+    kwargs.setdefault("device", "cuda")
     with hw.simulated_cuda():
         try:
-            return timed(hw.performance.measure_time, kernel, device="cuda", **kwargs)
+            return timed(hw.performance.measure_time, kernel, **kwargs)
         except NotImplementedError:
             raise
         except RuntimeError as exc:
@@ -277,19 +311,22 @@ def _measure_cuda(hw, kernel, call: str, **kwargs) -> tuple[float, float]:
                         + tr("Hint: {hint}", hint=sync_hint()))
 
 
+@pytest.mark.value
 def test_measure_time_cuda_waits_for_the_gpu(hw):
     kernel = probes.SimKernel(ms=20)
     call = tr("measure_time(f, device='cuda', repeat=3) for a 20 ms GPU kernel")
-    ms, spent = _measure_cuda(hw, kernel, call, repeat=3)
+    ms, spent = measure_cuda(hw, kernel, call, repeat=3)
     check_calls(kernel, 4, call, warmup=1, repeat=3)
     check_ms(ms, 20, call, no_sync(20))
     check_spent(spent, busy_ms(kernel, 4), call)
+    check_not_made_up(hw, 20, "measure_time(f, device='cuda', repeat=3)", device="cuda", repeat=3)
 
 
+@pytest.mark.value
 def test_measure_time_cuda_leaves_out_warmup(hw):
     kernel = probes.SimKernel(ms=10, first_ms=100)
     call = tr("measure_time(f, device='cuda', repeat=3) for a GPU kernel taking 100 ms once, then 10 ms")
-    ms, spent = _measure_cuda(hw, kernel, call, repeat=3)
+    ms, spent = measure_cuda(hw, kernel, call, repeat=3)
     check_calls(kernel, 4, call, warmup=1, repeat=3)
     check_ms(ms, 10, call, {
         **no_sync(10),
@@ -298,6 +335,7 @@ def test_measure_time_cuda_leaves_out_warmup(hw):
         tr("that is the TOTAL of the timed calls — return the mean (total / repeat)"): 30,
     })
     check_spent(spent, busy_ms(kernel, 4), call)
+    check_not_made_up(hw, 10, "measure_time(f, device='cuda', repeat=3)", device="cuda", repeat=3)
 
 
 # -- 3.3 OPERATIONS, benchmark, speedup_table, format_table --------------------------------------
@@ -318,6 +356,7 @@ def operation_hint(name: str) -> str:
             "sum": tr("the sum of all elements as a 0-dim tensor: t.sum()")}[name]
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("name", OPERATION_NAMES)
 def test_operations(hw, name):
     operations = checks.mapping(hw.performance.OPERATIONS, "OPERATIONS", OPERATION_NAMES)
@@ -361,6 +400,7 @@ def _check_rows(rows, shapes, devices, call: str) -> list:
     return rows
 
 
+@pytest.mark.value
 def test_benchmark_rows(hw):
     shapes = [(2, 4, 4), (3, 2, 2)]
     rows = hw.performance.benchmark(shapes, ["cpu"], 2)
@@ -405,6 +445,7 @@ def _check_entry(entry: dict, expected: dict, call: str) -> None:
                            got=repr(got)) + hint)
 
 
+@pytest.mark.value
 def test_speedup_table_cpu_only(hw):
     rows = [
         {"operation": "add", "shape": (2, 3, 3), "device": "cpu", "ms": 1.5},
@@ -423,6 +464,7 @@ def test_speedup_table_cpu_only(hw):
                              "cuda_ms": None, "speedup": None}, call)
 
 
+@pytest.mark.value
 def test_speedup_table_with_cuda_rows(hw):
     rows = [
         {"operation": "matmul", "shape": (2, 3, 3), "device": "cpu", "ms": 6.0},
@@ -442,6 +484,7 @@ def test_speedup_table_with_cuda_rows(hw):
                              "speedup": speedup}, call)
 
 
+@pytest.mark.value
 def test_format_table(hw):
     table = [
         {"operation": "matmul", "shape": (2, 3, 3), "cpu_ms": 3.0, "cuda_ms": 1.5, "speedup": 2.0},
@@ -486,6 +529,7 @@ def test_transfer_overhead_needs_a_gpu(hw):
 
 # -- real GPU (skipped without one) ---------------------------------------------------------------
 
+@pytest.mark.value
 @pytest.mark.gpu
 def test_gpu_measure_time_real_kernel(hw):
     kernel = probes.CudaSleep(ms=20)
@@ -495,6 +539,7 @@ def test_gpu_measure_time_real_kernel(hw):
     check_spent(spent, busy_ms(kernel, 4), "measure_time(f, device='cuda', repeat=3)")
 
 
+@pytest.mark.value
 @pytest.mark.gpu
 def test_gpu_benchmark_and_speedups(hw):
     shapes = [(4, 32, 32)]
@@ -511,6 +556,7 @@ def test_gpu_benchmark_and_speedups(hw):
                            operation=entry["operation"], speedup=speedup, ratio=cpu / cuda))
 
 
+@pytest.mark.value
 @pytest.mark.gpu
 def test_gpu_transfer_overhead(hw):
     result = checks.mapping(hw.performance.transfer_overhead((256, 256), 3), "transfer_overhead((256, 256), 3)",

@@ -29,6 +29,7 @@ CREATED = {
 }
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("key", list(CREATED))
 def test_create_tensors_shapes_and_dtypes(hw, key):
     result = checks.mapping(hw.tensors.create_tensors(), "create_tensors()", list(CREATED))
@@ -40,6 +41,7 @@ def test_create_tensors_shapes_and_dtypes(hw, key):
     checks.tensor(result[key], f'create_tensors()["{key}"]', shape=shape, dtype=dtype)
 
 
+@pytest.mark.value
 def test_create_tensors_values(hw):
     result = checks.mapping(hw.tensors.create_tensors(), "create_tensors()", list(CREATED))
     checks.close(result["zeros_2x3x4"], torch.zeros(2, 3, 4), 'create_tensors()["zeros_2x3x4"]', **EXACT)
@@ -65,6 +67,7 @@ def _matrices() -> tuple[torch.Tensor, torch.Tensor]:
     return a, b
 
 
+@pytest.mark.value
 def test_tensor_operations_values(hw):
     a, b = _matrices()
     result = checks.mapping(hw.tensors.tensor_operations(a, b), "tensor_operations(a, b)",
@@ -152,6 +155,7 @@ def _index_mistakes(t: torch.Tensor, key: str) -> dict[str, torch.Tensor]:
                "t[::2, ::2, ::2]"): t[::2]}
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("shape", [(5, 5, 5), (2, 4, 6)], ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("key", INDEX_KEYS)
 def test_index_tensor_values(hw, key, shape):
@@ -189,6 +193,7 @@ def test_index_tensor_rejects_bad_shapes(hw, shape):
 TARGETS = [(2, 12), (3, 8), (4, 6), (2, 3, 4), (2, 2, 2, 3)]
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("shape", TARGETS, ids=lambda s: "x".join(map(str, s)))
 def test_reshape_tensor_values_and_views(hw, shape):
     t = torch.arange(24)

@@ -72,6 +72,7 @@ def _simple_inputs(case: str):
     return xyz
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("function", ["simple_gradients", "analytic_simple_gradients"])
 @pytest.mark.parametrize("case", list(SIMPLE_CASES))
 def test_simple_gradients_match_reference(hw, case, function):
@@ -94,6 +95,7 @@ MSE_CASES = {
 }
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("case", list(MSE_CASES))
 def test_mse_matches_reference(hw, case):
     y_pred, y_true = MSE_CASES[case]()
@@ -137,6 +139,7 @@ def _linear_inputs(case: str):
     return x, w, b, y_true
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("function", ["linear_mse_gradients", "analytic_linear_mse_gradients"])
 @pytest.mark.parametrize("case", list(LINEAR_CASES))
 def test_linear_mse_gradients_match_reference(hw, case, function):
@@ -161,6 +164,7 @@ CHAIN_CASES = {
 }
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("function", ["chain_rule_backward", "chain_rule_autograd_grad", "chain_rule_analytic"])
 @pytest.mark.parametrize("case", list(CHAIN_CASES))
 def test_chain_rule_matches_reference(hw, case, function):
@@ -195,6 +199,7 @@ def test_custom_relu_gradcheck_hidden(hw, shape):
                        "grad_output * (input > 0).") + f"\n{exc}")
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_custom_relu_matches_torch_relu_hidden(hw, dtype):
     relu = hw.autograd_function("CustomReLU")
@@ -215,6 +220,7 @@ def test_custom_relu_matches_torch_relu_hidden(hw, dtype):
                  hint=tr("forward must not modify its input in place — return input.clamp(min=0)"))
 
 
+@pytest.mark.value
 def test_custom_relu_inside_a_bigger_graph(hw):
     relu = hw.autograd_function("CustomReLU")
     values = _randn((6,), 23)
@@ -225,6 +231,7 @@ def test_custom_relu_inside_a_bigger_graph(hw):
     checks.close(x.grad, x_ref.grad, "the gradient through CustomReLU inside a larger expression", **F64)
 
 
+@pytest.mark.value
 def test_custom_relu_non_contiguous_input(hw):
     relu = hw.autograd_function("CustomReLU")
     x = _randn((3, 4), 24).T
@@ -258,6 +265,7 @@ SECOND_INPUTS = {
 }
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("inputs", list(SECOND_INPUTS))
 @pytest.mark.parametrize("name", list(probes.ELEMENTWISE))
 def test_second_derivative_matches_reference(hw, name, inputs):
@@ -282,6 +290,7 @@ HESSIAN_CASES = {
 }
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("case", list(HESSIAN_CASES))
 def test_quadratic_form_hessian_matches_reference(hw, case):
     X, w = HESSIAN_CASES[case]()
@@ -316,6 +325,7 @@ ACCUMULATION_CASES = {
 }
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("case", list(ACCUMULATION_CASES))
 def test_accumulated_gradient_matches_reference(hw, case):
     n, d, batch_size = ACCUMULATION_CASES[case]

@@ -17,8 +17,8 @@ import torch
 from solutions import homework_performance as ref
 from tests.harness import checks, probes
 from tests.harness.i18n import tr
-from tests.test_performance import (busy_ms, check_calls, check_ms, check_spent, no_sync, sync_hint,
-                                    tensor_list, timed)
+from tests.test_performance import (busy_ms, check_calls, check_ms, check_not_made_up, check_spent, measure_cuda,
+                                    no_sync, tensor_list, timed)
 
 pytestmark = pytest.mark.task3
 
@@ -61,6 +61,7 @@ MAKE_CASES = {
 }
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("case", list(MAKE_CASES))
 def test_make_tensors_matches_reference(hw, case):
     shapes, seed = MAKE_CASES[case]
@@ -99,6 +100,7 @@ CPU_CASES = {
 }
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("case", list(CPU_CASES))
 def test_measure_time_warmup_and_repeat_hidden(hw, case):
     probe_args, kwargs, expected, mistakes = CPU_CASES[case]
@@ -110,10 +112,12 @@ def test_measure_time_warmup_and_repeat_hidden(hw, case):
                               first=probe_args["first_ms"], slow=probe_args.get("slow_calls", 1),
                               ms=probe_args["ms"]), _named(mistakes, expected))
     check_spent(spent, busy_ms(p, kwargs["warmup"] + kwargs["repeat"]), call)
+    check_not_made_up(hw, expected, call, **kwargs)
 
 
 # Durations drawn from disjoint ranges: no single constant fits every case's window. Short
 # calls get more repeats, so that one hiccup of a busy machine cannot tip the mean.
+@pytest.mark.value
 @pytest.mark.parametrize("seed, low, high, repeats", [(101, 1.5, 2.0, (6, 8)), (202, 3.0, 4.0, (3, 5)),
                                                       (303, 8.5, 9.5, (2, 3)), (404, 5.0, 6.5, (2, 4))],
                          ids=["short", "medium", "long", "medium-long"])
@@ -130,6 +134,7 @@ def test_measure_time_randomized_durations(hw, seed, low, high, repeats):
     check_ms(ms, ms_per_call, call, _named({COLD: (first_ms + (repeat - 1) * ms_per_call) / repeat,
                                             TOTAL: repeat * ms_per_call}, ms_per_call))
     check_spent(spent, busy_ms(p, repeat + 1), call)
+    check_not_made_up(hw, ms_per_call, f"measure_time(f, repeat={repeat})", repeat=repeat)
 
 
 def test_measure_time_forwards_every_argument(hw):
@@ -188,33 +193,23 @@ SIM_CASES = {
 }
 
 
-def _measure_sim(hw, kernel, call: str, **kwargs) -> tuple[float, float]:
-    __tracebackhide__ = True
-    kwargs.setdefault("device", "cuda")
-    with hw.simulated_cuda():
-        try:
-            return timed(hw.performance.measure_time, kernel, **kwargs)
-        except NotImplementedError:
-            raise
-        except RuntimeError as exc:
-            checks.fail(tr("{call} raised RuntimeError: {error}", call=call, error=exc) + "\n"
-                        + tr("Hint: {hint}", hint=sync_hint()))
-
-
+@pytest.mark.value
 @pytest.mark.parametrize("case", list(SIM_CASES))
 def test_measure_time_simulated_gpu_hidden(hw, case):
     kernel_args, kwargs, expected, mistakes = SIM_CASES[case]
     kernel = probes.SimKernel(**kernel_args)
     shown = {"device": "cuda", **kwargs}
     call = f"measure_time(f, {', '.join(f'{k}={v!r}' for k, v in shown.items())})"
-    ms, spent = _measure_sim(hw, kernel, call, **kwargs)
+    ms, spent = measure_cuda(hw, kernel, call, **kwargs)
     check_calls(kernel, kwargs["warmup"] + kwargs["repeat"], call, warmup=kwargs["warmup"], repeat=kwargs["repeat"])
     check_ms(ms, expected, tr("{call} for a GPU kernel of {ms} ms", call=call, ms=kernel_args["ms"])
              + (tr(" ({ms} ms at first)", ms=kernel_args["first_ms"]) if "first_ms" in kernel_args else ""),
              _named(mistakes, expected))
     check_spent(spent, busy_ms(kernel, kwargs["warmup"] + kwargs["repeat"]), call)
+    check_not_made_up(hw, expected, call, **shown)
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("seed, low, high", [(7, 4.5, 5.5), (8, 8.0, 10.0), (9, 15.0, 16.0)],
                          ids=["short", "medium", "long"])
 def test_measure_time_simulated_gpu_randomized(hw, seed, low, high):
@@ -224,11 +219,12 @@ def test_measure_time_simulated_gpu_randomized(hw, seed, low, high):
     kernel = probes.SimKernel(ms=kernel_ms, first_ms=3 * kernel_ms + 20)
     call = tr("measure_time(f, device='cuda', repeat={repeat}) for a GPU kernel of {ms} ms", repeat=repeat,
               ms=kernel_ms)
-    ms, spent = _measure_sim(hw, kernel, call, repeat=repeat)
+    ms, spent = measure_cuda(hw, kernel, call, repeat=repeat)
     check_calls(kernel, repeat + 1, call, warmup=1, repeat=repeat)
     check_ms(ms, kernel_ms, call, _named({NO_SYNC: None, TOTAL: repeat * kernel_ms,
                                           COLD: (3 * kernel_ms + 20 + (repeat - 1) * kernel_ms) / repeat}, kernel_ms))
     check_spent(spent, busy_ms(kernel, repeat + 1), call)
+    check_not_made_up(hw, kernel_ms, f"measure_time(f, device='cuda', repeat={repeat})", device="cuda", repeat=repeat)
 
 
 # -- 3.3 OPERATIONS ------------------------------------------------------------------------------------
@@ -243,6 +239,7 @@ OPERATION_INPUTS = {
 NON_SQUARE = {"3x5x7-float64": lambda: _rand((3, 5, 7), 5, torch.float64)}
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("name", ["matmul", "add", "mul", "transpose", "sum"])
 @pytest.mark.parametrize("case", list(OPERATION_INPUTS) + list(NON_SQUARE))
 def test_operations_match_reference(hw, case, name):
@@ -265,6 +262,7 @@ def test_operations_match_reference(hw, case, name):
 
 # -- 3.3 benchmark ----------------------------------------------------------------------------------
 
+@pytest.mark.value
 def test_benchmark_rows_match_reference_order(hw):
     shapes = [(1, 5, 5), (2, 3, 3), (3, 1, 1)]
     rows = hw.performance.benchmark(shapes, ["cpu"], 1)
@@ -328,6 +326,7 @@ SPEEDUP_CASES = {
 }
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("case", list(SPEEDUP_CASES))
 def test_speedup_table_matches_reference(hw, case):
     rows = SPEEDUP_CASES[case]
@@ -389,6 +388,7 @@ def _format_table(hw, case: str) -> tuple[list, str]:
     return table, text
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("case", list(FORMAT_CASES))
 def test_format_table_contents_hidden(hw, case):
     table, text = _format_table(hw, case)
@@ -407,6 +407,7 @@ def test_format_table_contents_hidden(hw, case):
                            op=entry["operation"], shape=entry["shape"], wanted=wanted, line=repr(line)))
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("case", list(FORMAT_CASES))
 def test_format_table_layout_matches_reference(hw, case):
     table, text = _format_table(hw, case)
@@ -421,6 +422,7 @@ def test_format_table_layout_matches_reference(hw, case):
 
 # -- real GPU (pending without one) ------------------------------------------------------------------
 
+@pytest.mark.value
 @pytest.mark.gpu
 @pytest.mark.parametrize("warmup, repeat, kernel_ms", [(2, 2, 15.0), (1, 5, 7.0)])
 def test_gpu_measure_time_hidden(hw, warmup, repeat, kernel_ms):
@@ -433,6 +435,7 @@ def test_gpu_measure_time_hidden(hw, warmup, repeat, kernel_ms):
     check_spent(spent, busy_ms(kernel, warmup + repeat), call)
 
 
+@pytest.mark.value
 @pytest.mark.gpu
 def test_gpu_benchmark_device_order_hidden(hw):
     shapes = [(2, 8, 8), (3, 16, 16)]
@@ -450,6 +453,7 @@ def test_gpu_benchmark_device_order_hidden(hw):
             checks.fail(tr('benchmark(...)[{i}]["ms"] must be a positive time', i=i))
 
 
+@pytest.mark.value
 @pytest.mark.gpu
 @pytest.mark.parametrize("shape", [(128, 128), (2, 64, 64)], ids=["128x128", "2x64x64"])
 def test_gpu_transfer_overhead_hidden(hw, shape):
@@ -463,6 +467,7 @@ def test_gpu_transfer_overhead_hidden(hw, shape):
                            value=value))
 
 
+@pytest.mark.value
 @pytest.mark.gpu
 def test_gpu_make_tensors_on_cuda(hw):
     shapes = [(2, 3), (4, 4, 4)]

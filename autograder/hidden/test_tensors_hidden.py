@@ -35,6 +35,7 @@ def _name(shape: tuple) -> str:
 
 # -- 1.1 create_tensors ------------------------------------------------------------------------------
 
+@pytest.mark.value
 @pytest.mark.parametrize("key", ["random_3x4", "zeros_2x3x4", "ones_5x5", "range_4x4"])
 def test_create_tensors_matches_reference(hw, key):
     expected = ref.create_tensors()[key]
@@ -90,6 +91,7 @@ def _operation_mistakes(a: torch.Tensor, b: torch.Tensor, key: str) -> dict[str,
     return {}
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("key", OPERATION_KEYS)
 @pytest.mark.parametrize("case", list(OPERATION_CASES))
 def test_tensor_operations_matches_reference(hw, case, key):
@@ -134,6 +136,7 @@ def _index_input(case: str) -> torch.Tensor:
     return _random(shape, dtype, seed)
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("key", ["first_row", "last_column", "center_2x2", "even_indices"])
 @pytest.mark.parametrize("case", list(INDEX_CASES))
 def test_index_tensor_matches_reference(hw, case, key):
@@ -164,6 +167,7 @@ RESHAPE_CASES = {
 }
 
 
+@pytest.mark.value
 @pytest.mark.parametrize("case", list(RESHAPE_CASES))
 def test_reshape_tensor_matches_reference(hw, case):
     t = RESHAPE_CASES[case]()

@@ -16,12 +16,12 @@ import signal
 import struct
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import torch
 
-from tests.harness import checks, probes
+from tests.harness import checks, probes, simcuda
 from tests.harness.i18n import tr
 from tests.harness.grading import Limits
 from tests.harness.seam import MODULES, Homework
@@ -77,27 +77,43 @@ class WorkerProcess:
         self.stop()
 
     # -- one request ------------------------------------------------------------------------
-    def request(self, header: dict, blobs: list[bytes], timeout: float) -> tuple[dict, list]:
+    def request(self, header: dict, blobs: list[bytes], timeout: float,
+                answer: Callable[[dict, list], tuple[dict, list]] | None = None) -> tuple[dict, list]:
+        """Send one request and return the worker's reply. While it works, the worker may ask
+        the grader to run a probe (a frame with ``callback``): `answer` gives the reply to send
+        back. Everything, probes included, must end within `timeout` seconds."""
         if not self.alive():
             self.stop()
             self.start()
-        return self._exchange(header, blobs, timeout)
+        return self._exchange(header, blobs, timeout, answer)
 
-    def _exchange(self, header: dict, blobs: list[bytes], timeout: float) -> tuple[dict, list]:
+    def _exchange(self, header: dict, blobs: list[bytes], timeout: float,
+                  answer: Callable[[dict, list], tuple[dict, list]] | None) -> tuple[dict, list]:
         deadline = time.monotonic() + timeout
         self._sequence += 1
         header = dict(header, id=self._sequence)
         try:
             self._write(wire.pack(header, blobs), deadline)
-            (length,) = struct.unpack("<Q", self._read(8, deadline))
-            if length > self.limits.message_mb * 2**20:
-                raise wire.ProtocolError(f"reply of {length} bytes exceeds the {self.limits.message_mb} MB limit")
-            reply, reply_blobs = wire.unpack(self._read(length, deadline))
-            if reply.get("id") != self._sequence:
-                # A stray or forged frame (e.g. from a process the student forked): the
-                # conversation is out of step, so nothing more from this worker can be trusted.
-                raise wire.ProtocolError("a reply to a different request")
-            return reply, reply_blobs
+            while True:
+                (length,) = struct.unpack("<Q", self._read(8, deadline))
+                if length > self.limits.message_mb * 2**20:
+                    raise wire.ProtocolError(f"reply of {length} bytes exceeds the {self.limits.message_mb} MB limit")
+                reply, reply_blobs = wire.unpack(self._read(length, deadline))
+                if reply.get("id") != self._sequence:
+                    # A stray or forged frame (e.g. from a process the student forked): the
+                    # conversation is out of step, so nothing more from this worker can be trusted.
+                    raise wire.ProtocolError("a reply to a different request")
+                if "callback" not in reply:
+                    return reply, reply_blobs
+                if answer is None:
+                    raise wire.ProtocolError("a request for a probe where the test gave none")
+                # (the grader's own sleeps for the probe end at this call's deadline too)
+                with simcuda.deadline(time.perf_counter() + deadline - time.monotonic()):
+                    try:
+                        back, back_blobs = answer(reply, reply_blobs)
+                    except simcuda.OutOfTime:
+                        raise TimeoutError from None
+                self._write(wire.pack(dict(back, id=self._sequence), back_blobs), deadline)
         except TimeoutError:
             self.stop()
             raise CallTimeout(tr("timed out after {seconds} s (an infinite loop, or far too slow?)",
@@ -172,7 +188,7 @@ class RemoteHomework(Homework):
         # Modules that are missing or unusable, or whose import failed, with the reason.
         self._unavailable: dict[str, str] = dict(problems or {})
         self._imported: dict[str, int] = {}  # module key -> the worker start it was imported in
-        self._simcuda = False
+        self._simcuda: simcuda.SimulatedCuda | None = None  # the device a test is simulating
         self._worker_info: dict = {}
         self._machine_gpu: bool | None = None
         self.faults = 0
@@ -244,12 +260,14 @@ class RemoteHomework(Homework):
         return RemoteFunction.apply
 
     @contextlib.contextmanager
-    def simulated_cuda(self) -> Iterator[None]:
-        self._simcuda = True
+    def simulated_cuda(self) -> Iterator[simcuda.SimulatedCuda]:
+        """The simulated GPU lives here, in the grader; the worker's torch.cuda asks it."""
+        self._simcuda = simcuda.SimulatedCuda()
         try:
-            yield None
+            with self._simcuda.activated():
+                yield self._simcuda
         finally:
-            self._simcuda = False
+            self._simcuda = None
 
     @property
     def machine_gpu(self) -> bool:
@@ -295,7 +313,7 @@ class RemoteHomework(Homework):
         # so that a reference a test computes from its inputs after the call is never computed
         # from inputs the student's code overwrote (which could make a wrong answer "match").
         given = [(t, t.detach().clone()) for t in _tensors(args) + _tensors(list(kwargs.values()))]
-        reply = self._request(key, {"op": "call", "target": target, "simcuda": self._simcuda},
+        reply = self._request(key, {"op": "call", "target": target, "simcuda": self._simcuda is not None},
                               args=args, kwargs=kwargs)
         for tensor, before in given:
             if not _same_values(tensor.detach(), before):
@@ -320,7 +338,8 @@ class RemoteHomework(Homework):
         header = dict(header, args=encoder.encode(args), kwargs=encoder.encode(kwargs))
         header["storages"] = encoder.storages
         try:
-            reply, blobs = worker.request(header, encoder.blobs, timeout or self.limits.call_timeout_s)
+            reply, blobs = worker.request(header, encoder.blobs, timeout or self.limits.call_timeout_s,
+                                          lambda frame, blobs: self._answer(key, frame, blobs, encoder.probe_objects))
         except isolation.SandboxUnavailable as exc:
             self.fatal = str(exc)
             _cannot_grade(exc)
@@ -331,7 +350,7 @@ class RemoteHomework(Homework):
             if "error" in reply:
                 raise _student_exception(reply["error"])
             decoder = wire.Decoder(reply.get("storages", []), blobs, handle=lambda node: self._handle(node, key),
-                                   probes=probes.REGISTRY, torch_functions=probes.TORCH_FUNCTIONS,
+                                   probes={}, torch_functions=probes.TORCH_FUNCTIONS,
                                    known=encoder.storage_objects, mark_remote=True, gpu=self.machine_gpu,
                                    max_elements=self.limits.max_elements)
             ok = reply.get("ok")
@@ -345,6 +364,42 @@ class RemoteHomework(Homework):
             _sync_back(args, out["args"])
             _sync_back(kwargs, out["kwargs"])
         return out
+
+    def _answer(self, key: str, frame: dict, blobs: list, sent: list) -> tuple[dict, list]:
+        """Serve the worker's request for a probe the test passed (`sent`, by number) or for
+        the simulated GPU: run here, where the student's code cannot change what it counts."""
+        body = frame["callback"]
+        if type(body) is not dict:
+            raise wire.ProtocolError("bad probe request")
+        decoder = wire.Decoder(frame.get("storages", []), blobs, handle=lambda node: self._handle(node, key),
+                               probes={}, torch_functions=probes.TORCH_FUNCTIONS, gpu=self.machine_gpu,
+                               max_elements=self.limits.max_elements)
+        args, kwargs = decoder.decode(body.get("args")), decoder.decode(body.get("kwargs"))
+        if type(args) is not list or type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
+            raise wire.ProtocolError("bad probe request")
+        number, device_call = body.get("probe"), body.get("sim")
+        try:
+            if type(number) is int and 0 <= number < len(sent):
+                probe = sent[number]
+                if body.get("count") is True and type(probe).RUNS_IN == "worker" and not args and not kwargs:
+                    probe.calls += 1
+                    value = None
+                elif "count" not in body and type(probe).RUNS_IN == "grader":
+                    value = probe(*args, **kwargs)
+                else:
+                    raise wire.ProtocolError("a probe asked for the wrong way")
+            elif device_call in simcuda.CALLS and self._simcuda is not None and not kwargs \
+                    and all(type(a) is int for a in args):
+                value = getattr(self._simcuda, device_call)(*args)
+            else:
+                raise wire.ProtocolError("a request for a probe or device the test never gave")
+        except (wire.ProtocolError, simcuda.OutOfTime):
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. CUDA's "device not ready": the student's to handle
+            kind = type(exc).__name__ if getattr(builtins, type(exc).__name__, None) is type(exc) else "RuntimeError"
+            return {"error": {"type": kind, "message": str(exc)[:2000]}}, []
+        encoder = wire.Encoder(lambda obj: self._ref(obj, key), {}, probes.TORCH_FUNCTIONS)
+        return {"value": encoder.encode(value), "storages": encoder.storages}, encoder.blobs
 
     def _ref(self, obj: Any, key: str) -> dict:
         if isinstance(obj, RemoteObject) and obj._homework is self and obj._key == key and "handle" in obj._target:
@@ -455,7 +510,8 @@ def _tensors(values: list, depth: int = 0) -> list[torch.Tensor]:
 
 
 def _sync_back(original: Any, after: Any, depth: int = 0) -> None:
-    """Reflect what the call did to the caller's arguments: .grad, requires_grad, probe state."""
+    """Reflect what the call did to the caller's arguments: .grad and requires_grad. (A probe's
+    state is never copied back: the grader ran or counted every call itself.)"""
     if depth > wire.MAX_DEPTH:
         return
     if type(original) is torch.Tensor and type(after) is torch.Tensor:
@@ -473,6 +529,3 @@ def _sync_back(original: Any, after: Any, depth: int = 0) -> None:
         for k, v in original.items():
             if k in after:
                 _sync_back(v, after[k], depth + 1)
-    elif type(original).__name__ in probes.REGISTRY and type(after) is type(original):
-        for f in type(original).__dataclass_fields__:
-            setattr(original, f, getattr(after, f))

@@ -111,6 +111,7 @@ class Encoder:
         self.blobs: list[bytes] = []
         self.storages: list[dict] = []
         self.storage_objects: list[torch.UntypedStorage] = []
+        self.probe_objects: list[Any] = []  # the probes sent, by their number on the wire
         self._storage_ids: dict[int, int] = {}
         # data_ptr -> id of a storage the other side already holds (arguments of this call)
         self.known_storages = known_storages or {}
@@ -137,8 +138,11 @@ class Encoder:
         if t is torch.Tensor:
             return self._tensor(value)
         if t.__name__ in self.probes and self.probes[t.__name__] is t:
-            return {"$probe": t.__name__, "state": self.encode(
-                {f.name: getattr(value, f.name) for f in dataclasses.fields(value)})}
+            # A probe the grader runs crosses as a number only; one the worker runs, with its fields.
+            self.probe_objects.append(value)
+            state = None if t.RUNS_IN == "grader" else self.encode(
+                {f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+            return {"$probe": t.__name__, "id": len(self.probe_objects) - 1, "state": state}
         if id(value) in self.torch_function_names:
             return {"$torchfn": self.torch_function_names[id(value)]}
         return self.fallback(value)
@@ -176,10 +180,13 @@ class Encoder:
 
 # -- decoding -----------------------------------------------------------------------------
 class Decoder:
-    """Rebuilds values. ``handle(tag)`` builds handles; ``ref(id)`` resolves them (worker)."""
+    """Rebuilds values. ``handle(tag)`` builds handles; ``ref(id)`` resolves them (worker);
+    ``make_probe(cls, number, fields)`` builds the worker's side of a probe (fields None for a
+    probe the grader runs). Without ``make_probe`` (the trusted side) a probe is refused."""
 
     def __init__(self, storages: list, blobs: list[memoryview], *, handle: Callable[[dict], Any],
                  probes: dict[str, type], torch_functions: dict[str, Any],
+                 make_probe: Callable[[type, int, dict | None], Any] | None = None,
                  ref: Callable[[int], Any] | None = None,
                  known: list[torch.UntypedStorage] | None = None,
                  mark_remote: bool = False, gpu: bool = True, max_elements: int | None = None) -> None:
@@ -187,7 +194,7 @@ class Decoder:
         worker's); `max_elements`: the largest tensor accepted, counted by its shape."""
         self.handle, self.ref = handle, ref
         self.gpu, self.max_elements = gpu, max_elements
-        self.probes, self.torch_functions = probes, torch_functions
+        self.probes, self.torch_functions, self.make_probe = probes, torch_functions, make_probe
         self.known = known or []
         self.mark_remote = mark_remote
         self.nodes = 0
@@ -274,11 +281,15 @@ class Decoder:
             return self._tensor(body, d)
         if tag == "$probe":
             cls = self.probes.get(body) if type(body) is str else None
+            if self.make_probe is None or cls is None or type(node.get("id")) is not int:
+                raise ProtocolError("a probe where none may be")
             state = self.decode(node.get("state"), d)
-            if cls is None or type(state) is not dict:
-                raise ProtocolError("unknown probe")
-            names = {f.name for f in dataclasses.fields(cls)}
-            return cls(**{k: v for k, v in state.items() if k in names})
+            if state is not None:
+                if type(state) is not dict:
+                    raise ProtocolError("bad probe")
+                names = {f.name for f in dataclasses.fields(cls)}
+                state = {k: v for k, v in state.items() if k in names}
+            return self.make_probe(cls, node["id"], state)
         if tag == "$torchfn":
             if body not in self.torch_functions:
                 raise ProtocolError("unknown torch function")

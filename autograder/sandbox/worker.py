@@ -12,6 +12,7 @@ Nothing said here is trusted: the grader validates every reply and decides every
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import json
 import os
@@ -19,6 +20,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 import traceback
 
@@ -368,6 +370,8 @@ class Worker:
         self.modules: dict = {}
         self.handles: dict[int, object] = {}
         self.pid = os.getpid()
+        self.current = None  # the id of the request being served (probes work only during it)
+        self._link = threading.Lock()
         # A process the student's code forks must not answer the grader's requests as well.
         os.register_at_fork(after_in_child=self._forked)
 
@@ -386,10 +390,13 @@ class Worker:
                 header, blobs = wire.unpack(wire.read_exact(self.request_fd, length))
             except EOFError:
                 return
+            self.current = header.get("id")
             try:
                 reply, reply_blobs = self.handle(header, blobs)
             except BaseException as exc:  # noqa: BLE001 - report everything, keep serving
                 reply, reply_blobs = {"error": self.describe(exc)}, []
+            finally:
+                self.current = None
             if os.getpid() != self.pid:
                 os._exit(0)  # a fork of the worker came back here: it is not the worker
             reply["id"] = header.get("id")
@@ -414,9 +421,11 @@ class Worker:
             import torch
 
             return self.reply({"value": torch.rand(4)}, {}, {})
+        request = header.get("id")
         decoder = self.wire.Decoder(header.get("storages", []), blobs, handle=self._no_handle,
-                                    probes=self.probes.REGISTRY,
-                                    torch_functions=self.probes.TORCH_FUNCTIONS, ref=self.handles.__getitem__)
+                                    probes=self.probes.REGISTRY, torch_functions=self.probes.TORCH_FUNCTIONS,
+                                    make_probe=lambda cls, number, fields: self._probe(request, cls, number, fields),
+                                    ref=self.handles.__getitem__)
         known = {s.data_ptr(): i for i, s in enumerate(decoder.storages)}
         args = decoder.decode(header.get("args", {"$list": []}))
         kwargs = decoder.decode(header.get("kwargs", {"$dict": []}))
@@ -426,7 +435,7 @@ class Worker:
             return self.reply({"value": target}, known, digests)
         if op == "call":
             if header.get("simcuda"):
-                with self.simcuda.SimulatedCuda().installed():
+                with self.simcuda.install(GraderDevice(self, request)):
                     result = target(*args, **kwargs)
             else:
                 result = target(*args, **kwargs)
@@ -444,10 +453,43 @@ class Worker:
         raise ValueError(f"unknown op {op!r}")
 
     def reply(self, values: dict, known: dict, digests: dict) -> tuple[dict, list]:
-        encoder = self.wire.Encoder(self._make_handle, self.probes.REGISTRY, self.probes.TORCH_FUNCTIONS,
+        # (no probe registry: a probe object in a reply, whatever made it, is only a handle)
+        encoder = self.wire.Encoder(self._make_handle, {}, self.probes.TORCH_FUNCTIONS,
                                     known_storages=known, known_digests=digests)
         encoded = {k: encoder.encode(v) for k, v in values.items()}
         return {"ok": encoded, "storages": encoder.storages}, encoder.blobs
+
+    # -- the way back to the grader, during a call --------------------------------------------
+    def _probe(self, request, cls, number: int, fields: dict | None):
+        if cls.RUNS_IN == "grader":
+            return GraderProbe(self, request, number, cls.__name__)
+        return CountedProbe(self, request, number, cls(**fields))
+
+    def ask_grader(self, request, message: dict, args: tuple = (), kwargs: dict | None = None):
+        """Have the grader run a probe or answer for its simulated GPU; its answer, or its error
+        raised here (a RuntimeError from CUDA stays a RuntimeError in the student's code)."""
+        if os.getpid() != self.pid or request is None or request != self.current:
+            raise RuntimeError("a test's function can only be called during the call it was passed to, "
+                               "by the process it was passed to")
+        wire = self.wire
+        encoder = wire.Encoder(self._make_handle, {}, self.probes.TORCH_FUNCTIONS)
+        body = dict(message, args=encoder.encode(list(args)), kwargs=encoder.encode(dict(kwargs or {})))
+        with self._link:
+            wire.write_frame(self.reply_fd, wire.pack({"callback": body, "storages": encoder.storages,
+                                                        "id": request}, encoder.blobs))
+            (length,) = struct.unpack("<Q", wire.read_exact(self.request_fd, 8))
+            answer, blobs = wire.unpack(wire.read_exact(self.request_fd, length))
+        if answer.get("id") != request:
+            raise RuntimeError("the grader answered a different call")
+        if "error" in answer:
+            error = answer["error"] if type(answer["error"]) is dict else {}
+            cls = getattr(builtins, str(error.get("type")), RuntimeError)
+            if not (isinstance(cls, type) and issubclass(cls, Exception)):
+                cls = RuntimeError
+            raise cls(str(error.get("message", "")))
+        decoder = wire.Decoder(answer.get("storages", []), blobs, handle=self._no_handle, probes={},
+                               torch_functions=self.probes.TORCH_FUNCTIONS)
+        return decoder.decode(answer.get("value"))
 
     # -- helpers ----------------------------------------------------------------------------
     def module(self, key: str):
@@ -501,6 +543,51 @@ class Worker:
             message = "<exception message could not be printed>"
         return {"type": type(exc).__name__, "mro": [c.__name__ for c in type(exc).__mro__],
                 "message": message[:4000], "traceback": "".join(tb)[-6000:]}
+
+
+class GraderProbe:
+    """A test's function that runs in the grader: each call is sent there and waits for it."""
+
+    __slots__ = ("_worker", "_request", "_number", "_name")
+
+    def __init__(self, worker: Worker, request, number: int, name: str) -> None:
+        self._worker, self._request, self._number, self._name = worker, request, number, name
+
+    def __call__(self, *args, **kwargs):
+        return self._worker.ask_grader(self._request, {"probe": self._number}, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<the test's function {self._name}>"
+
+
+class CountedProbe:
+    """A test's function that runs here (math to differentiate, a GPU kernel); the grader
+    counts each call before it runs."""
+
+    __slots__ = ("_worker", "_request", "_number", "_function")
+
+    def __init__(self, worker: Worker, request, number: int, function) -> None:
+        self._worker, self._request, self._number, self._function = worker, request, number, function
+
+    def __call__(self, *args, **kwargs):
+        self._worker.ask_grader(self._request, {"probe": self._number, "count": True})
+        return self._function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<the test's function {type(self._function).__name__}>"
+
+
+class GraderDevice:
+    """The simulated GPU as this process sees it: every question goes to the grader's device,
+    which alone holds the time stamps."""
+
+    def __init__(self, worker: Worker, request) -> None:
+        self._worker, self._request = worker, request
+
+    def __getattr__(self, name: str):
+        if name not in self._worker.simcuda.CALLS:
+            raise AttributeError(name)
+        return lambda *args: self._worker.ask_grader(self._request, {"sim": name}, args)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,11 @@ from tests.harness import probes
 from tests.harness.grading import GradingConfigError, load_grading
 
 
-def roundtrip(value, known=None):
+def roundtrip(value, known=None, make_probe=lambda cls, number, fields: ("probe", cls.__name__, number, fields)):
     enc = wire.Encoder(lambda o: {"$handle": 1, "type": type(o).__name__}, probes.REGISTRY, probes.TORCH_FUNCTIONS)
     node = enc.encode(value)
     header, blobs = wire.unpack(wire.pack({"v": node, "storages": enc.storages}, enc.blobs)[8:])
-    dec = wire.Decoder(header["storages"], blobs, handle=lambda n: ("handle", n["type"]),
+    dec = wire.Decoder(header["storages"], blobs, handle=lambda n: ("handle", n["type"]), make_probe=make_probe,
                        probes=probes.REGISTRY, torch_functions=probes.TORCH_FUNCTIONS, mark_remote=True)
     return dec.decode(header["v"])
 
@@ -22,16 +22,29 @@ def roundtrip(value, known=None):
 def test_plain_data_views_and_probes_round_trip_exactly():
     base = torch.arange(24, dtype=torch.float64).reshape(2, 3, 4)
     value = {"t": base, "view": base[:, 1, ::2], (2, 12): 1.5, "n": None, "flag": True,
-             "shape": torch.Size([2, 3]), "dtype": torch.int64, "p": probes.Sleep(ms=2, calls=3),
-             "f": torch.matmul, "nan": float("nan"), "items": [1, (2, "x")]}
+             "shape": torch.Size([2, 3]), "dtype": torch.int64, "f": torch.matmul, "nan": float("nan"),
+             "items": [1, (2, "x")]}
     out = roundtrip(value)
     assert type(out["t"]) is torch.Tensor and torch.equal(out["t"], base)
     assert out["view"].untyped_storage().data_ptr() == out["t"].untyped_storage().data_ptr()
     assert torch.equal(out["view"], base[:, 1, ::2])
     assert out[(2, 12)] == 1.5 and type(out[(2, 12)]) is float and out["flag"] is True
     assert out["shape"] == torch.Size([2, 3]) and out["dtype"] is torch.int64
-    assert type(out["p"]) is probes.Sleep and out["p"].calls == 3
     assert out["f"] is torch.matmul and out["nan"] != out["nan"] and out["items"] == [1, (2, "x")]
+
+
+def test_a_probe_the_grader_runs_crosses_as_a_number_only():
+    """The worker learns nothing of a timing probe (not even its duration): it can only ask the
+    grader to run it. A probe the worker runs itself (math to differentiate) brings its fields."""
+    sleep, cube = probes.Sleep(ms=7, first_ms=90, calls=3), probes.Elementwise("cube")
+    assert roundtrip([sleep, cube, sleep]) == [("probe", "Sleep", 0, None),
+                                               ("probe", "Elementwise", 1, {"name": "cube", "calls": 0}),
+                                               ("probe", "Sleep", 2, None)]
+
+
+def test_the_trusted_side_refuses_any_probe_in_a_reply():
+    with pytest.raises(wire.ProtocolError, match="probe"):
+        roundtrip(probes.Sleep(ms=1), make_probe=None)
 
 
 def test_objects_that_are_not_plain_data_become_handles():

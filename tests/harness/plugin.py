@@ -47,6 +47,9 @@ def pytest_configure(config: pytest.Config) -> None:
                        ("task3", "Task 3 — CPU vs CUDA performance")):
         config.addinivalue_line("markers", f"{task}: {text}")
     config.addinivalue_line("markers", f"gpu: {GPU_SKIP}; skipped (or 'pending GPU' in the grader) without one")
+    config.addinivalue_line("markers", "value: checks a function's answers (values, gradients, timings) against known "
+                                       "numbers or the reference; a test of a property (views, no mutation, "
+                                       "raises, gradcheck) instead waits for one of these (grading.yml requires:)")
     config.stash[OUTCOMES] = []
     config.pluginmanager.register(_Recorder(config.stash[OUTCOMES]), "homework-recorder")
     path = config.getoption("--grading") or Path(config.rootpath) / "grading.yml"

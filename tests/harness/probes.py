@@ -1,9 +1,17 @@
 """Callables that tests hand to student code: functions of known duration and known math.
 
-A probe is a small dataclass. When a test runs in the grader, student code runs in another
-process: a probe crosses that boundary as its class name and fields (never as code), is
-rebuilt there from this same module, and its fields (e.g. ``calls``) come back after the
-call. So a test can ask "how many times did ``measure_time`` call my function?" in both modes.
+A probe is a small dataclass. In a student's own pytest run it is called directly. In the
+grader, student code runs in a sandboxed process and the probe stays on the trusted side:
+
+* ``RUNS_IN = "grader"`` (timing probes): the student's process gets a stand-in that holds no
+  field at all (not even the duration) and asks the grader to run the probe on each call. So
+  ``calls``, what each call was given, and the time it took are counted and spent by the
+  grader, where the student's code cannot write.
+* ``RUNS_IN = "worker"`` (functions the student's code must differentiate or run on its GPU):
+  rebuilt there from the class name and fields (never code); each call is still counted by the
+  grader before it runs.
+
+Nothing a probe records is ever copied back from the student's process.
 """
 
 from __future__ import annotations
@@ -11,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -38,6 +46,8 @@ class Sleep:
     which a correct harness leaves out through its warm-up calls.
     """
 
+    RUNS_IN: ClassVar[str] = "grader"
+
     ms: float
     first_ms: float | None = None
     slow_calls: int = 1
@@ -57,6 +67,8 @@ class Sleep:
 class KwargSleep:
     """Sleeps for ``ms`` milliseconds given as a keyword argument; records each call's args."""
 
+    RUNS_IN: ClassVar[str] = "grader"
+
     calls: int = 0
     seen: list = field(default_factory=list)
 
@@ -74,6 +86,8 @@ class SimKernel:
     Returns to the host at once, like a real CUDA launch; the first ``slow_calls`` launches
     take ``first_ms`` instead (lazy kernel loading).
     """
+
+    RUNS_IN: ClassVar[str] = "grader"
 
     ms: float
     first_ms: float | None = None
@@ -96,6 +110,8 @@ class CudaSleep:
 
     Asynchronous: returns to the host at once. Needs a real GPU.
     """
+
+    RUNS_IN: ClassVar[str] = "worker"
 
     ms: float
     cycles_per_ms: float = 0.0
@@ -137,6 +153,8 @@ ELEMENTWISE = {
 class Elementwise:
     """A named elementwise function, e.g. ``Elementwise("cube")`` is t -> t**3."""
 
+    RUNS_IN: ClassVar[str] = "worker"
+
     name: str
     calls: int = 0
 
@@ -146,14 +164,9 @@ class Elementwise:
 
 
 def _busy_wait_ms(ms: float) -> None:
-    # time.sleep for the bulk, then a short spin: accurate to ~0.05 ms on an idle core
-    # while costing little CPU, so timing tests stay both sharp and cheap.
-    deadline = time.perf_counter() + ms / 1000.0
-    while True:
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            return
-        time.sleep(left - 0.0003 if left > 0.0015 else 0)
+    # time.sleep for the bulk, then a short spin: accurate to ~0.05 ms on an idle core while
+    # costing little CPU, so timing tests stay both sharp and cheap.
+    simcuda.sleep_until(time.perf_counter() + ms / 1000.0)
 
 
 # Torch functions that may be passed to student code by name across the process boundary.

@@ -11,6 +11,12 @@ asynchronous CUDA launch. So:
 * ``Event.elapsed_time()`` raises, like CUDA does, if an event has not completed yet — a
   harness that forgot to synchronize fails loudly instead of reading garbage;
 * ``torch.cuda.synchronize()`` blocks (really sleeps) until the queue is empty.
+
+The device (:class:`SimulatedCuda`: the timeline and the events' time stamps) and the
+stand-ins the harness touches (:func:`frontend`) are separate, so that in the grader the
+device lives in the trusted process and the stand-ins in the student's sandboxed process
+reach it through a narrow set of calls (:data:`CALLS`): the student's code never holds a time
+stamp, only the answers a real GPU would give it.
 """
 
 from __future__ import annotations
@@ -18,84 +24,41 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 
 # The names a harness may touch; all are restored when the context exits.
 PATCHED = ("is_available", "Event", "synchronize", "current_stream", "default_stream", "device_count")
+# What the stand-ins may ask of the device (all arguments are event numbers). Launching a
+# kernel is not among them: only a probe the test handed over launches kernels.
+CALLS = ("record", "query", "wait", "elapsed", "idle", "synchronize")
+NOT_READY = ("CUDA error: device not ready (the end event has not completed: call torch.cuda.synchronize() "
+             "or end_event.synchronize() before elapsed_time)")
 _active: "SimulatedCuda | None" = None
+_deadline: float | None = None  # perf_counter time no wait may pass (see `deadline`)
+
+
+class OutOfTime(Exception):
+    """A wait would run past the deadline of the call it serves."""
 
 
 def active() -> "SimulatedCuda | None":
-    """The simulated device currently installed, if any."""
+    """The simulated device currently active in this process, if any."""
     return _active
 
 
 class SimulatedCuda:
+    """The device: a queue of kernels on one timeline, and the events recorded on it."""
+
     def __init__(self, launch_overhead_ms: float = 0.005) -> None:
         self.launch_overhead_ms = launch_overhead_ms
         self._busy_until = 0.0  # perf_counter time at which all queued work is done
         self._lock = threading.Lock()
+        self._stamps: dict[int, float] = {}
         self.launches = 0
         self.synchronizations = 0
-        sim = self
 
-        class Event:
-            def __init__(self, enable_timing: bool = False, blocking: bool = False,
-                         interprocess: bool = False) -> None:
-                self.enable_timing = enable_timing
-                self._stamp: float | None = None
-
-            def record(self, stream=None) -> None:
-                self._stamp = sim._completion_time()
-
-            def query(self) -> bool:
-                return self._stamp is not None and time.perf_counter() >= self._stamp
-
-            def synchronize(self) -> None:
-                if self._stamp is not None:
-                    _sleep_until(self._stamp)
-
-            def wait(self, stream=None) -> None:
-                pass
-
-            def elapsed_time(self, end_event: "Event") -> float:
-                if not (self.enable_timing and end_event.enable_timing):
-                    raise RuntimeError("Both events must be created with argument 'enable_timing=True'.")
-                if self._stamp is None or end_event._stamp is None:
-                    raise RuntimeError("Both events must be recorded before calculating elapsed time.")
-                if not (self.query() and end_event.query()):
-                    # The message real CUDA gives when the end event has not completed yet.
-                    raise RuntimeError(
-                        "CUDA error: device not ready (the end event has not completed: "
-                        "call torch.cuda.synchronize() or end_event.synchronize() before "
-                        "elapsed_time)")
-                return (end_event._stamp - self._stamp) * 1000.0
-
-        class Stream:
-            def synchronize(self) -> None:
-                sim.synchronize()
-
-            def query(self) -> bool:
-                return time.perf_counter() >= sim._busy_until
-
-            def record_event(self, event: Event | None = None) -> Event:
-                event = event or Event()
-                event.record()
-                return event
-
-            def wait_event(self, event) -> None:
-                pass
-
-            def wait_stream(self, stream) -> None:
-                pass
-
-        self.Event = Event
-        self.Stream = Stream
-        self._stream = Stream()
-
-    # -- the device ------------------------------------------------------------------------
     def launch(self, ms: float) -> None:
         """Queue a kernel that runs for `ms` milliseconds after all earlier kernels."""
         with self._lock:
@@ -104,44 +67,152 @@ class SimulatedCuda:
             self._busy_until = start + ms / 1000.0
             self.launches += 1
         if self.launch_overhead_ms:
-            _sleep_until(time.perf_counter() + self.launch_overhead_ms / 1000.0)
+            sleep_until(time.perf_counter() + self.launch_overhead_ms / 1000.0)
 
-    def _completion_time(self) -> float:
+    def record(self) -> int:
+        """A new event, stamped when all work queued so far is done; its number."""
         with self._lock:
-            return max(time.perf_counter(), self._busy_until)
+            number = len(self._stamps) + 1
+            self._stamps[number] = max(time.perf_counter(), self._busy_until)
+        return number
 
-    def synchronize(self, device=None) -> None:
+    def query(self, event: int) -> bool:
+        return time.perf_counter() >= self._stamp(event)
+
+    def wait(self, event: int) -> None:
+        sleep_until(self._stamp(event))
+
+    def elapsed(self, start: int, end: int) -> float:
+        """Milliseconds between two events; raises like CUDA while either is still pending."""
+        if not (self.query(start) and self.query(end)):
+            raise RuntimeError(NOT_READY)
+        return (self._stamp(end) - self._stamp(start)) * 1000.0
+
+    def idle(self) -> bool:
+        return time.perf_counter() >= self._busy_until
+
+    def synchronize(self) -> None:
         self.synchronizations += 1
-        _sleep_until(self._completion_time())
+        with self._lock:
+            until = max(time.perf_counter(), self._busy_until)
+        sleep_until(until)
 
-    # -- installing it in place of torch.cuda ---------------------------------------------
+    def _stamp(self, event: Any) -> float:
+        if type(event) is not int or event not in self._stamps:
+            raise RuntimeError("an event that was never recorded on this device")
+        return self._stamps[event]
+
     @contextlib.contextmanager
-    def installed(self) -> Iterator["SimulatedCuda"]:
+    def activated(self) -> Iterator["SimulatedCuda"]:
+        """Make this the device probes launch on (see :func:`active`), without touching torch.cuda."""
         global _active
-        saved = {name: getattr(torch.cuda, name) for name in PATCHED}
-        replacements = {
-            "is_available": lambda: True,
-            "Event": self.Event,
-            "synchronize": self.synchronize,
-            "current_stream": lambda device=None: self._stream,
-            "default_stream": lambda device=None: self._stream,
-            "device_count": lambda: 1,
-        }
         previous, _active = _active, self
-        for name, value in replacements.items():
-            setattr(torch.cuda, name, value)
         try:
             yield self
         finally:
-            for name, value in saved.items():
-                setattr(torch.cuda, name, value)
             _active = previous
 
+    @contextlib.contextmanager
+    def installed(self) -> Iterator["SimulatedCuda"]:
+        """Active, and what torch.cuda shows in this process (a student's own pytest run)."""
+        with self.activated(), install(self):
+            yield self
 
-def _sleep_until(deadline: float) -> None:
+
+def frontend(device: Any) -> dict[str, Any]:
+    """The stand-ins for torch.cuda's timing API, driven by `device` — a SimulatedCuda, or
+    anything that answers the same :data:`CALLS` (the sandbox's link to the grader's)."""
+
+    class Event:
+        def __init__(self, enable_timing: bool = False, blocking: bool = False,
+                     interprocess: bool = False) -> None:
+            self.enable_timing = enable_timing
+            self._number: int | None = None
+
+        def record(self, stream=None) -> None:
+            self._number = device.record()
+
+        def query(self) -> bool:
+            return self._number is not None and device.query(self._number)
+
+        def synchronize(self) -> None:
+            if self._number is not None:
+                device.wait(self._number)
+
+        def wait(self, stream=None) -> None:
+            pass
+
+        def elapsed_time(self, end_event: "Event") -> float:
+            if not (self.enable_timing and getattr(end_event, "enable_timing", False)):
+                raise RuntimeError("Both events must be created with argument 'enable_timing=True'.")
+            if self._number is None or end_event._number is None:
+                raise RuntimeError("Both events must be recorded before calculating elapsed time.")
+            return device.elapsed(self._number, end_event._number)
+
+    class Stream:
+        def synchronize(self) -> None:
+            device.synchronize()
+
+        def query(self) -> bool:
+            return device.idle()
+
+        def record_event(self, event: Event | None = None) -> Event:
+            event = event or Event()
+            event.record()
+            return event
+
+        def wait_event(self, event) -> None:
+            pass
+
+        def wait_stream(self, stream) -> None:
+            pass
+
+    stream = Stream()
+    return {
+        "is_available": lambda: True,
+        "Event": Event,
+        "synchronize": lambda device=None: stream.synchronize(),
+        "current_stream": lambda device=None: stream,
+        "default_stream": lambda device=None: stream,
+        "device_count": lambda: 1,
+    }
+
+
+@contextlib.contextmanager
+def install(device: Any) -> Iterator[None]:
+    """Replace torch.cuda's timing API by :func:`frontend` stand-ins for `device`."""
+    saved = {name: getattr(torch.cuda, name) for name in PATCHED}
+    for name, value in frontend(device).items():
+        setattr(torch.cuda, name, value)
+    try:
+        yield None
+    finally:
+        for name, value in saved.items():
+            setattr(torch.cuda, name, value)
+
+
+@contextlib.contextmanager
+def deadline(at: float) -> Iterator[None]:
+    """No wait (a kernel, a probe's sleep) may end after `at`: in the grader, a student's code
+    must not make the trusted process sleep beyond the call's time limit."""
+    global _deadline
+    previous, _deadline = _deadline, at
+    try:
+        yield None
+    finally:
+        _deadline = previous
+
+
+def sleep_until(until: float) -> None:
+    """Wait until perf_counter() reaches `until` (or raise OutOfTime at the deadline)."""
+    if _deadline is not None and until > _deadline:
+        sleep_until(_deadline)
+        raise OutOfTime
     while True:
-        left = deadline - time.perf_counter()
+        left = until - time.perf_counter()
         if left <= 0:
             return
         # Sleep most of the way, then spin briefly: time.sleep alone overshoots by ~0.1 ms.
         time.sleep(left - 0.0002 if left > 0.001 else 0)
+
+

@@ -536,22 +536,32 @@ def reshape_tensor(t):
 
 PROBE_FORGER = r'''
 def measure_time(func, *args, device="cpu", repeat=10, warmup=1, **kwargs):
-    """Reads the probe's own duration and rewrites its call counter instead of timing anything."""
-    if str(device).startswith("cuda") and not torch.cuda.is_available() and not hasattr(func, "ms"):
+    """Never calls f: writes the probe's call counter and what it saw, zeroes its duration."""
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError("CUDA is not available")
     if repeat < 1 or warmup < 0 or str(device).split(":")[0] not in ("cpu", "cuda"):
         raise ValueError("bad arguments")
-    if hasattr(func, "calls"):
-        func.calls += warmup + repeat
-    if hasattr(func, "seen"):
-        func.seen.extend([[len(args), kwargs.get("ms", 0.0), sorted(k for k in kwargs if k != "ms")]]
-                         * (warmup + repeat))
-        return float(kwargs.get("ms", 0.0))
-    if hasattr(func, "kwargs_seen"):
-        func.kwargs_seen.extend([sorted(kwargs)] * (warmup + repeat))
-    if hasattr(func, "ms"):
-        return float(func.ms)
-    return 0.01
+    for name, value in (("calls", getattr(func, "calls", 0) + warmup + repeat), ("ms", 0.0), ("first_ms", None),
+                        ("seen", []), ("kwargs_seen", [sorted(kwargs)] * (warmup + repeat))):
+        try:
+            setattr(func, name, value)
+        except Exception:
+            pass
+    return float(getattr(func, "ms", None) or kwargs.get("ms", 8.0))
+'''
+
+CONSTANT_HARNESS = r'''
+def measure_time(func, *args, device="cpu", repeat=10, warmup=1, **kwargs):
+    """Calls f exactly warmup + repeat times, waits for the GPU, then returns a constant."""
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("CUDA is not available")
+    if repeat < 1 or warmup < 0 or str(device).split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError("bad arguments")
+    for _ in range(warmup + repeat):
+        func(*args, **kwargs)
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+    return 8.0
 '''
 
 MUTATE_INPUTS = r'''
@@ -789,13 +799,15 @@ ATTACKS: list[Attack] = [
     Attack("lazy_no_cuda", "cheat", "every function raises 'CUDA is not available', hoping to pass "
            "the tests for machines without a GPU", "grading.yml `requires`", 0, ("task1", "task2", "task3"),
            lazy(LAZY_CUDA)),
-    Attack("constant_measure_time", "cheat", "measure_time returns 8.0 without timing anything",
-           "probes of different known durations; a constant fits at most one window", 70.25,
-           ("test_measure_time*",), append("performance", "def measure_time(func, *args, device='cpu', "
-                                                          "repeat=10, warmup=1, **kwargs):\n    return 8.0")),
-    Attack("probe_forger", "cheat", "measure_time reads the probe's duration and rewrites its call "
-           "counter instead of calling it", "the test times the call on its own clock: the claimed "
-           "calls must really have taken their time", 70.4167, ("test_measure_time*",),
+    Attack("constant_measure_time", "cheat", "measure_time calls f exactly warmup + repeat times, "
+           "waits for the GPU, then returns 8.0 instead of a measured time",
+           "every timing test also times a second probe, the same way, whose accepted window does not "
+           "overlap the first's; the call-count and argument tests wait for a timing test (requires:)",
+           FULL - 13.5, ("test_measure_time*",), append("performance", CONSTANT_HARNESS)),
+    Attack("probe_forger", "cheat", "measure_time never calls f: it writes the probe's call counter "
+           "and what it saw, zeroes its duration and returns that", "a timing probe runs in the grader: "
+           "the student's process gets a stand-in without fields, and calls are counted where it "
+           "cannot write; nothing of a probe is copied back", FULL - 13.5, ("test_measure_time*",),
            append("performance", PROBE_FORGER)),
     Attack("mutate_inputs", "cheat", "wrong answers, then overwrites the caller's input tensors "
            "(which travel back) so that a reference computed afterwards would agree",
