@@ -282,12 +282,20 @@ def _relu_mistakes(values: torch.Tensor, grad_out: torch.Tensor) -> dict[str, to
     }
 
 
+def relu_gradcheck(relu, x: torch.Tensor) -> None:
+    """torch.autograd.gradcheck of an elementwise function, once one call has the input's shape
+    and dtype: gradcheck builds Jacobians of (input size x output size) numbers."""
+    __tracebackhide__ = True
+    checks.tensor(relu(x.detach()), "CustomReLU.apply(x)", shape=tuple(x.shape), dtype=x.dtype)
+    torch.autograd.gradcheck(relu, (x,), eps=1e-6, atol=1e-5, rtol=1e-3)
+
+
 def test_custom_relu_gradcheck(hw):
     relu = hw.autograd_function("CustomReLU")
     # float64 and every input at least 0.1 away from the kink at 0, where relu is not differentiable.
     x = torch.tensor([[-1.5, -0.7, -0.2], [0.3, 0.9, 1.7]], dtype=torch.float64, requires_grad=True)
     try:
-        torch.autograd.gradcheck(relu, (x,), eps=1e-6, atol=1e-5, rtol=1e-3)
+        relu_gradcheck(relu, x)
     except GradcheckError as exc:
         checks.fail(tr("torch.autograd.gradcheck disagrees with CustomReLU.backward: the gradient you return "
                        "is not the derivative of your forward — it must be grad_output * (input > 0)")

@@ -7,7 +7,9 @@ results.json files and nothing else, so they can be tested without grading anyth
 from __future__ import annotations
 
 import csv
+import html
 import io
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,12 +153,13 @@ def summary_table(data: ClassData) -> Table:
 
 def render(data: ClassData) -> str:
     """report.md."""
-    lines = [f"# Class report{' — ' + data.assignment if data.assignment else ''}", "", "| | |", "|---|---:|"]
+    lines = [f"# Class report{' — ' + _cell(data.assignment) if data.assignment else ''}", "", "| | |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in summary(data)] + [""]
     attention = [r for r in data.rows if r["status"] != "graded"]
     if attention:
         lines += ["## Not graded", "", "| Student | Status | Why |", "|---|---|---|"]
-        lines += [f"| {r['student']} | {r['status']} | {_cell(r.get('message', ''))} |" for r in attention] + [""]
+        lines += [f"| {_cell(r['student'])} | {_cell(r['status'])} | {_cell(r.get('message', ''))} |"
+                  for r in attention] + [""]
     lines += ["## Score histogram", "", f"![histogram of total scores]({PLOT})", "",
               "| Points | Students | |", "|---|---:|---|"]
     for low, high, count in histogram(data.totals(), _max_total(data)):
@@ -203,4 +206,7 @@ def _n(x: float) -> str:
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Plain text inside one Markdown table cell: one line; no HTML, link, emphasis or code span
+    (a message or a name from a submission must show as written, never as markup)."""
+    text = html.escape(" ".join(str(text).split()), quote=False)
+    return re.sub(r"([\\`*_\[\]()#+!|~{}=-])", r"\\\1", text)

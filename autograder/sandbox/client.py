@@ -32,6 +32,9 @@ from .zygote import CallTimeout, Sandbox, SandboxFault, WorkerDied
 __all__ = ["CallTimeout", "RemoteHomework", "RemoteObject", "SandboxFault", "StudentError", "WorkerDied"]
 
 
+STRIKES = 2  # timeouts or crashes after which a function is not called again in one grading
+
+
 class StudentError(Exception):
     """An exception of a type that only exists in the student's code."""
 
@@ -193,6 +196,10 @@ class RemoteHomework(Homework):
         self._machine_gpu: bool | None = None
         self.faults = 0
         self.fatal: str | None = None  # why the sandbox could not run at all
+        # A hang costs seconds, not hours: the whole grading has a budget, and a function that
+        # timed out or killed its worker twice is not called again (see _request).
+        self.deadline = time.monotonic() + limits.grading_timeout_s
+        self.strikes: dict[str, int] = {}
 
     def worker(self, key: str) -> WorkerProcess:
         if key not in self.workers:
@@ -239,12 +246,15 @@ class RemoteHomework(Homework):
                 if type(out) is not torch.Tensor:
                     raise TypeError(tr("{name}.apply returned {what}, not a torch.Tensor", name=name,
                                        what=checks.describe(out)))
+                if torch._debug_has_internal_overlap(out) == 1:  # (clone() would expand it in full)
+                    raise TypeError(tr("{name}.forward returned a broadcast view (e.g. from .expand()) whose "
+                                       "elements share memory — return a tensor of its own", name=name))
                 return out.clone()
 
             @staticmethod
             def backward(ctx, grad_output):
                 inputs = list(ctx.saved_tensors)
-                grads = homework._request(module, {"op": "vjp", "target": target},
+                grads = homework._request(module, {"op": "vjp", "target": target}, what=f"{name}(...)",
                                           args=[i.detach() for i in inputs],
                                           kwargs={"grad_output": grad_output.detach()})["value"]
                 if type(grads) is not list or len(grads) != len(inputs):
@@ -308,43 +318,60 @@ class RemoteHomework(Homework):
             self.sandbox.close()
 
     # -- calls ------------------------------------------------------------------------------
-    def call(self, key: str, target: dict, args: list, kwargs: dict) -> Any:
+    def call(self, key: str, target: dict, args: list, kwargs: dict, label: str = "") -> Any:
         # No homework function may change the tensors it is given. Checked here for every call,
         # so that a reference a test computes from its inputs after the call is never computed
         # from inputs the student's code overwrote (which could make a wrong answer "match").
         given = [(t, t.detach().clone()) for t in _tensors(args) + _tensors(list(kwargs.values()))]
+        what = self._name(key, target, label)
         reply = self._request(key, {"op": "call", "target": target, "simcuda": self._simcuda is not None},
-                              args=args, kwargs=kwargs)
+                              args=args, kwargs=kwargs, what=what)
         for tensor, before in given:
             if not _same_values(tensor.detach(), before):
                 checks.fail(tr("{function} changed the values of a tensor it was given — a function must not "
                                "modify its inputs in place (avoid `+=`, `.add_()`, `.zero_()`, `.clamp_()` on "
-                               "arguments); work on a copy instead", function=self._name(key, target)))
+                               "arguments); work on a copy instead", function=what))
         return reply["value"]
 
     @staticmethod
-    def _name(key: str, target: dict) -> str:
+    def _name(key: str, target: dict, label: str = "") -> str:
+        """What the test calls, as the student knows it: 'index_tensor(...)', 'CustomReLU(...)'."""
         path = [p for p in target.get("path", []) if p != "apply"]
-        return (".".join(path) or MODULES[key]) + "(...)"
+        return (label or ".".join(path) or MODULES[key]) + "(...)"
 
     def getattr(self, key: str, target: dict) -> Any:
-        return self._request(key, {"op": "getattr", "target": target})["value"]
+        what = ".".join(target.get("path", [])) or MODULES[key]
+        value = self._request(key, {"op": "getattr", "target": target}, what=what)["value"]
+        if isinstance(value, RemoteObject):
+            value._label = what  # (its handle number changes with every lookup; its name does not)
+        return value
 
     def _request(self, key: str, header: dict, args: list | None = None, kwargs: dict | None = None,
-                 timeout: float | None = None) -> dict:
+                 timeout: float | None = None, what: str = "") -> dict:
+        """One request to module `key`'s worker. `what` names the function called (strikes
+        are counted per function); by default the module itself."""
         args, kwargs = list(args or []), dict(kwargs or {})
+        what = what or f"{MODULES[key]}.py"
+        timeout = min(timeout or self.limits.call_timeout_s, self._time_left())
+        if self.strikes.get(what, 0) >= STRIKES:
+            raise CallTimeout(tr("{function} was not called: it already timed out or crashed its process {n} times "
+                                 "in this grading", function=what, n=self.strikes[what]))
         worker = self.worker(key)
         encoder = wire.Encoder(lambda obj: self._ref(obj, key), probes.REGISTRY, probes.TORCH_FUNCTIONS)
         header = dict(header, args=encoder.encode(args), kwargs=encoder.encode(kwargs))
         header["storages"] = encoder.storages
         try:
-            reply, blobs = worker.request(header, encoder.blobs, timeout or self.limits.call_timeout_s,
+            reply, blobs = worker.request(header, encoder.blobs, timeout,
                                           lambda frame, blobs: self._answer(key, frame, blobs, encoder.probe_objects))
         except isolation.SandboxUnavailable as exc:
             self.fatal = str(exc)
             _cannot_grade(exc)
-        except SandboxFault:
+        except SandboxFault as exc:
             self.faults += 1
+            if isinstance(exc, (CallTimeout, WorkerDied)):
+                self.strikes[what] = self.strikes.get(what, 0) + 1
+            if isinstance(exc, CallTimeout) and time.monotonic() >= self.deadline:
+                raise CallTimeout(self._budget_spent()) from None
             raise
         try:
             if "error" in reply:
@@ -401,6 +428,17 @@ class RemoteHomework(Homework):
         encoder = wire.Encoder(lambda obj: self._ref(obj, key), {}, probes.TORCH_FUNCTIONS)
         return {"value": encoder.encode(value), "storages": encoder.storages}, encoder.blobs
 
+    def _time_left(self) -> float:
+        """Seconds left of this grading's budget; none left fails the test that asks."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise CallTimeout(self._budget_spent())
+        return left
+
+    def _budget_spent(self) -> str:
+        return tr("not run: this grading's time budget of {seconds} s (limits.grading_timeout_s) is spent — "
+                  "earlier calls into your code took that long", seconds=f"{self.limits.grading_timeout_s:g}")
+
     def _ref(self, obj: Any, key: str) -> dict:
         if isinstance(obj, RemoteObject) and obj._homework is self and obj._key == key and "handle" in obj._target:
             return {"$ref": obj._target["handle"]}
@@ -422,11 +460,12 @@ class RemoteObject:
     itself and is never a tensor, whatever the student's object claims.
     """
 
-    __slots__ = ("_homework", "_key", "_target", "remote_type", "_repr")
+    __slots__ = ("_homework", "_key", "_target", "remote_type", "_repr", "_label")
 
     def __init__(self, homework: RemoteHomework, key: str, target: dict, kind: str, text: str) -> None:
         self._homework, self._key, self._target = homework, key, target
         self.remote_type, self._repr = kind, text
+        self._label = ""  # the name the test looked it up by, e.g. "index_tensor"
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -435,7 +474,7 @@ class RemoteObject:
         return self._homework.getattr(self._key, target)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._homework.call(self._key, self._target, list(args), kwargs)
+        return self._homework.call(self._key, self._target, list(args), kwargs, self._label)
 
     def __repr__(self) -> str:
         return f"<student object {self.remote_type}: {self._repr}>"

@@ -39,6 +39,11 @@ class SandboxFault(Exception):
     """The student's code made the worker time out, crash or misbehave during a call."""
 
 
+# The zygote imports torch before any student code runs: slow on a loaded machine, never a hang
+# of the student's making, so not bound by limits.import_timeout_s.
+START_TIMEOUT_S = 90
+
+
 class CallTimeout(SandboxFault):
     pass
 
@@ -264,7 +269,7 @@ class Sandbox:
         if self._ready:
             return
         try:
-            info = self._command(None, timeout=self.limits.import_timeout_s).get("info")
+            info = self._command(None, timeout=max(START_TIMEOUT_S, self.limits.import_timeout_s)).get("info")
             self.info = info if type(info) is dict else {}
             self.measured = self._probe()
             # (In namespaces mode the launcher, outside the sandbox, waits as root: not counted.)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +105,84 @@ def test_an_example_edit_that_no_longer_fits_the_reference_is_reported(tmp_path)
 
     with pytest.raises(ExampleError, match="partial: homework_autograd.py: 'no such line' occurs 0 times"):
         materialize(tmp_path / "x", {"autograd": {"replace": [["no such line", "x"]]}}, name="partial")
+
+
+# Every public function of the module sleeps `SLOW` seconds first, then answers right.
+SLOWED = r'''
+import functools as _functools
+import inspect as _inspect
+import time as _time
+
+
+def _slowed(function):
+    @_functools.wraps(function)
+    def slow(*args, **kwargs):
+        _time.sleep(@@SLOW@@)
+        return function(*args, **kwargs)
+    return slow
+
+
+for _name, _value in list(globals().items()):
+    if _inspect.isfunction(_value) and _value.__module__ == __name__ and not _name.startswith("_"):
+        globals()[_name] = _slowed(_value)
+'''
+
+
+def test_a_submission_slow_everywhere_is_stopped_by_the_grading_budget(tmp_path, submission):
+    """Every call takes 0.9 x call_timeout_s: no call times out, so only the budget stops it."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "grading.yml").read_text(encoding="utf-8"))
+    config["limits"].update(call_timeout_s=2, grading_timeout_s=12)
+    grading = tmp_path / "grading.yml"
+    grading.write_text(yaml.safe_dump(config), encoding="utf-8")
+    slow = SLOWED.replace("@@SLOW@@", "1.8")
+    sub = submission(append={"tensors": slow, "autograd": slow, "performance": slow})
+    out_json, out_md = tmp_path / "results.json", tmp_path / "feedback.md"
+    started = time.monotonic()
+    assert main(["grade", str(sub), "--gpu", "off", "--grading", str(grading), "--json", str(out_json),
+                 "--feedback", str(out_md)]) == 0
+    took = time.monotonic() - started
+    assert took < 12 + 30, f"the grading took {took:.0f} s"  # the budget, plus starting the sandbox and pytest
+    data = json.loads(out_json.read_text())
+    stopped = [t for t in data["tests"] if "grading_timeout_s" in t["output"]]
+    assert stopped and all(t["score"] < t["max_score"] for t in stopped)
+    assert not any("timed out after" in t["output"] for t in data["tests"]), "no single call ran past its limit"
+    assert 0 < data["score"] < 30, "the tests run before the budget was spent keep their points"
+    assert "grading_timeout_s" in out_md.read_text()
+
+
+def _peak_rss_mb(submission: Path) -> float:
+    """The trusted grading process's own peak resident memory (its sandbox not counted)."""
+    code = ("import resource, sys\nfrom autograder.grade import grade\ngrade(sys.argv[1], gpu='off')\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    out = subprocess.run([sys.executable, "-c", code, str(submission)], cwd=REPO, capture_output=True, text=True,
+                         check=True, timeout=600)
+    return float(out.stdout.split()[-1])
+
+
+# Zero-stride views as large as limits.max_elements allows (four bytes on the wire each), in
+# place of the reference's answers (renamed _reference_*).
+ZERO_STRIDE = r'''
+
+
+def tensor_operations(a, b):
+    out = _reference_tensor_operations(a, b)
+    return {k: torch.zeros(1, dtype=v.dtype).expand(4096, 4096) for k, v in out.items()}
+
+
+def index_tensor(t):
+    return {k: torch.zeros(1).expand(4096, 4096) for k in _reference_index_tensor(t)}
+'''
+
+
+def test_zero_stride_answers_cost_the_grader_little_memory(submission):
+    source = (REPO / "solutions" / "homework_tensors.py").read_text()
+    hostile = source.replace("def tensor_operations(", "def _reference_tensor_operations(").replace(
+        "def index_tensor(", "def _reference_index_tensor(") + ZERO_STRIDE
+    relu = "\n\nclass CustomReLU(torch.autograd.Function):\n    @staticmethod\n    def forward(ctx, x):\n" \
+           "        return torch.zeros(1, dtype=x.dtype).expand(4096, 4096)\n\n    @staticmethod\n" \
+           "    def backward(ctx, g):\n        return torch.zeros(1, dtype=g.dtype).expand(4096, 4096)\n"
+    reference = _peak_rss_mb(REPO / "solutions")
+    attacked = _peak_rss_mb(submission(replace={"tensors": hostile}, append={"autograd": relu}))
+    assert attacked < reference + 256, f"{attacked:.0f} MB against {reference:.0f} MB for the reference"

@@ -37,7 +37,7 @@ from .redteam.corpus import ATTACKS, DEADLINE, TASK_POINTS, Attack
 pytestmark = needs_strong_sandbox
 BY_NAME = {a.name: a for a in ATTACKS}
 # A grading may take its tests' ordinary time plus a few timeouts and worker restarts.
-GRADING_BUDGET_S = 40 + 6 * LIMITS["call_timeout_s"] + 2 * LIMITS["import_timeout_s"]
+GRADING_BUDGET_S = 90  # any one attack, hangs included (issue: "a hang costs seconds")
 HIDDEN_LINE = "def test_format_table_layout_matches_reference"  # in autograder/hidden only
 
 

@@ -81,6 +81,9 @@ class Limits(BaseModel):
 
     call_timeout_s: float = Field(default=10, gt=0)
     import_timeout_s: float = Field(default=60, gt=0)
+    # Everything one grading may spend in the student's code; the tests left when it is spent
+    # fail with the reason (results are still written).
+    grading_timeout_s: float = Field(default=300, gt=0)
     cpu_time_s: int = Field(default=300, gt=0)
     memory_mb: int = Field(default=4096, ge=512)
     processes: int = Field(default=64, ge=4)

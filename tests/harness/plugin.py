@@ -6,6 +6,8 @@ conftest at all) and answers ``pytest_homework_open`` with its sandboxed proxy.
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pytest
@@ -144,12 +146,17 @@ class _Recorder:
             previous.status, previous.message = status, message
 
 
+_GRADER_EXCEPTION = re.compile(r"^autograder\.sandbox\.\w+\.(?:CallTimeout|WorkerDied|SandboxFault|StudentError): ")
+
+
 def failure_message(report: pytest.TestReport) -> str:
     """The assertion message without pytest's code listing, when there is one; a known PyTorch
     error gets its plain-words explanation first."""
     crash = getattr(report.longrepr, "reprcrash", None)
     text = report.longreprtext if crash is None else crash.message
-    return explain(text.removeprefix("Failed: ").strip())
+    # The grader's own exceptions (a timeout, a crashed process) say everything in their message.
+    text = _GRADER_EXCEPTION.sub("", text.removeprefix("Failed: ").strip())
+    return explain(text)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -13,12 +13,14 @@ import yaml
 
 from autograder import REPO
 from autograder.examples import materialize, reference_module
+from tests.harness.grading import load_grading
 
 from .corpus import ATTACKS, Attack
 
 STUB_RAISE = re.compile(r"raise NotImplementedError\(.*\)")
-# Short limits keep the corpus fast; they are still far above what the reference needs.
-LIMITS = {"call_timeout_s": 5, "import_timeout_s": 25}
+# The corpus runs with the course's own time limits: what a hang costs here is what it costs a TA.
+LIMITS = {"call_timeout_s": load_grading(REPO / "grading.yml").limits.call_timeout_s,
+          "import_timeout_s": load_grading(REPO / "grading.yml").limits.import_timeout_s}
 
 
 def write_corpus(dest: Path, *, port: int, canary: str, mark: str, unix_socket: str = "/nonexistent") -> dict[str, Path]:
@@ -29,7 +31,7 @@ def write_corpus(dest: Path, *, port: int, canary: str, mark: str, unix_socket: 
 
 
 def redteam_grading(dest: Path) -> Path:
-    """The repository's grading.yml with the corpus's shorter limits."""
+    """The repository's grading.yml (with LIMITS)."""
     config = yaml.safe_load((REPO / "grading.yml").read_text(encoding="utf-8"))
     config.setdefault("limits", {}).update(LIMITS)
     path = dest / "grading-redteam.yml"

@@ -622,9 +622,19 @@ ATTACKS: list[Attack] = [
            "import timeout (limits.import_timeout_s), worker killed, module marked unusable once",
            FULL - 23.75, ("task3",), append("performance", "while True:\n    pass")),
     Attack("infinite_loop_in_function", "fault", "format_table never returns",
-           "per-call timeout (limits.call_timeout_s), worker killed and restarted for the next test",
-           FULL - 1.5, ("test_format_table*",),
+           "per-call timeout (limits.call_timeout_s), worker killed and restarted for the next test; "
+           "after two timeouts the function is not called again", FULL - 1.5, ("test_format_table*",),
            append("performance", "def format_table(table):\n    while True:\n        pass")),
+    Attack("infinite_loop_in_measure_time", "fault", "measure_time never returns (and benchmark, "
+           "which calls it, neither)", "two timeouts per function, then its later calls fail at once "
+           "with the reason (the whole grading also has limits.grading_timeout_s)", FULL - 15.5,
+           ("test_measure_time*", "test_benchmark*"),
+           append("performance", "def measure_time(func, *args, device='cpu', repeat=10, warmup=1, **kwargs):\n"
+                                 "    while True:\n        pass")),
+    Attack("infinite_loop_in_index_tensor", "fault", "index_tensor never returns",
+           "two timeouts, then index_tensor's later calls fail at once; the other functions keep "
+           "every point", FULL - 7.0, ("test_index_tensor*",),
+           append("tensors", "def index_tensor(t):\n    while True:\n        pass")),
     Attack("runaway_recursion", "fault", "reshape_tensor calls itself forever",
            "RecursionError is an ordinary wrong answer", FULL - 4.25, ("test_reshape_tensor*",),
            append("tensors", "def reshape_tensor(t):\n    return reshape_tensor(t)")),
@@ -799,6 +809,18 @@ ATTACKS: list[Attack] = [
     Attack("lazy_no_cuda", "cheat", "every function raises 'CUDA is not available', hoping to pass "
            "the tests for machines without a GPU", "grading.yml `requires`", 0, ("task1", "task2", "task3"),
            lazy(LAZY_CUDA)),
+    Attack("constant_zero_relu", "cheat", "CustomReLU whose forward and backward return zeros: "
+           "consistent with each other, so gradcheck agrees", "gradcheck waits for a test of CustomReLU's "
+           "values (requires:)", FULL - 7.0, ("test_custom_relu*",),
+           append("autograd", "class CustomReLU(torch.autograd.Function):\n    @staticmethod\n"
+                              "    def forward(ctx, x):\n        return torch.zeros_like(x)\n\n"
+                              "    @staticmethod\n    def backward(ctx, g):\n        return torch.zeros_like(g)")),
+    Attack("index_returns_its_input", "cheat", "index_tensor returns the input itself for every key, "
+           "hoping for the 'returns views' and 'leaves its input alone' points", "those tests wait for a "
+           "test of index_tensor's values (requires:)", FULL - 7.0, ("test_index_tensor*",),
+           append("tensors", "def index_tensor(t):\n    if t.dim() != 3 or min(t.shape) < 2:\n"
+                             "        raise ValueError('needs a 3-D tensor')\n"
+                             "    return {k: t for k in ('first_row', 'last_column', 'center_2x2', 'even_indices')}")),
     Attack("constant_measure_time", "cheat", "measure_time calls f exactly warmup + repeat times, "
            "waits for the GPU, then returns 8.0 instead of a measured time",
            "every timing test also times a second probe, the same way, whose accepted window does not "
