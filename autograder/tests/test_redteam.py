@@ -225,8 +225,9 @@ def test_attack_scores_exactly_as_documented(run, attack: Attack):
         task, state = test["tags"][0], test["tags"][1]
         function = test["name"].split("::")[1]
         must_lose = task in attack.lost or any(fnmatch.fnmatch(function, p) for p in attack.lost)
-        if must_lose and test["score"] > 0:  # (a passed test that waits for a failed one earns nothing)
-            kept_failing.append(f"{test['name']} earned {test['score']:g}, but the attack must lose it")
+        # (lost: not every point; a passed test that waits for a failed one earns nothing)
+        if must_lose and test["score"] >= test["max_score"]:
+            kept_failing.append(f"{test['name']} earned every point, but the attack must lose it")
         if not must_lose and state not in ("passed", "pending_gpu"):
             lost.append(f"{test['name']}: {state}: {test['output'][:300]}")
     assert not lost, "tests outside the attack's reach failed:\n" + "\n".join(lost)

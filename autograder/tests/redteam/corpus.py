@@ -817,9 +817,9 @@ ATTACKS: list[Attack] = [
                               "    @staticmethod\n    def backward(ctx, g):\n        return torch.zeros_like(g)")),
     Attack("index_returns_its_input", "cheat", "index_tensor returns the input itself for every key, "
            "hoping for the 'returns views' and 'leaves its input alone' points", "those tests wait for a "
-           "test of index_tensor's values (requires:)", FULL - 7.0, ("test_index_tensor*",),
-           append("tensors", "def index_tensor(t):\n    if t.dim() != 3 or min(t.shape) < 2:\n"
-                             "        raise ValueError('needs a 3-D tensor')\n"
+           "test of index_tensor's values (requires:); only the one right answer counts (a (D, 2, 2) "
+           "input is its own central 2 x 2 block: 0.15)", FULL - 7.0 + 0.15, ("test_index_tensor*",),
+           append("tensors", "def index_tensor(t):\n"
                              "    return {k: t for k in ('first_row', 'last_column', 'center_2x2', 'even_indices')}")),
     Attack("constant_measure_time", "cheat", "measure_time calls f exactly warmup + repeat times, "
            "waits for the GPU, then returns 8.0 instead of a measured time",
