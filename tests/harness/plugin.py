@@ -7,6 +7,7 @@ conftest at all) and answers ``pytest_homework_open`` with its sandboxed proxy.
 from __future__ import annotations
 
 import re
+import time
 
 from pathlib import Path
 
@@ -102,12 +103,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool:
-    """Call the test; once more if it failed only because a timing came out too long."""
+    """Call the test; again (up to TIMING_ATTEMPTS in all, after a short pause) if it failed only
+    because a timing came out too long — on a loaded machine that passes, a real mistake does not."""
     args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    try:
-        pyfuncitem.obj(**args)
-    except checks.TooSlow:
-        pyfuncitem.obj(**args)
+    for attempt in range(1, TIMING_ATTEMPTS + 1):
+        try:
+            pyfuncitem.obj(**args)
+            return True
+        except checks.TooSlow:
+            if attempt == TIMING_ATTEMPTS:
+                raise
+            time.sleep(0.2 * attempt)  # let a burst of load (another grading's import, say) pass
     return True
 
 
@@ -146,7 +152,9 @@ class _Recorder:
             previous.status, previous.message = status, message
 
 
-_GRADER_EXCEPTION = re.compile(r"^autograder\.sandbox\.\w+\.(?:CallTimeout|WorkerDied|SandboxFault|StudentError): ")
+_GRADER_EXCEPTION = re.compile(r"^(?:autograder\.sandbox\.\w+\.(?:CallTimeout|WorkerDied|SandboxFault|StudentError)"
+                               r"|tests\.harness\.checks\.TooSlow): ")
+TIMING_ATTEMPTS = 4
 
 
 def failure_message(report: pytest.TestReport) -> str:
