@@ -33,6 +33,8 @@ __all__ = ["CallTimeout", "RemoteHomework", "RemoteObject", "SandboxFault", "Stu
 
 
 STRIKES = 2  # timeouts or crashes after which a function is not called again in one grading
+MAX_CALLBACKS = 10_000  # probe calls one request may make (a timing test makes a few dozen)
+MAX_CALLBACK_BYTES = 2**20  # one probe call's arguments (a test's probes take small values)
 
 
 class StudentError(Exception):
@@ -93,6 +95,7 @@ class WorkerProcess:
     def _exchange(self, header: dict, blobs: list[bytes], timeout: float,
                   answer: Callable[[dict, list], tuple[dict, list]] | None) -> tuple[dict, list]:
         deadline = time.monotonic() + timeout
+        callbacks = 0
         self._sequence += 1
         header = dict(header, id=self._sequence)
         try:
@@ -108,14 +111,23 @@ class WorkerProcess:
                     raise wire.ProtocolError("a reply to a different request")
                 if "callback" not in reply:
                     return reply, reply_blobs
-                if answer is None:
-                    raise wire.ProtocolError("a request for a probe where the test gave none")
+                callbacks += 1
+                if answer is None or callbacks > MAX_CALLBACKS or length > MAX_CALLBACK_BYTES:
+                    raise wire.ProtocolError("a request for a probe where the test gave none, too many of them "
+                                             "or too large")
+                if time.monotonic() >= deadline:
+                    raise TimeoutError
                 # (the grader's own sleeps for the probe end at this call's deadline too)
                 with simcuda.deadline(time.perf_counter() + deadline - time.monotonic()):
                     try:
                         back, back_blobs = answer(reply, reply_blobs)
                     except simcuda.OutOfTime:
                         raise TimeoutError from None
+                    except wire.ProtocolError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - a request the decoder let through but cannot serve
+                        raise wire.ProtocolError(f"a probe request that cannot be served ({type(exc).__name__})") \
+                            from None
                 self._write(wire.pack(dict(back, id=self._sequence), back_blobs), deadline)
         except TimeoutError:
             self.stop()
@@ -293,13 +305,18 @@ class RemoteHomework(Homework):
         if not self.machine_gpu:
             return False  # whatever the student's code claims (it can patch torch.cuda.is_available)
         if "cuda" not in self._worker_info:
+            # Asked of a fresh worker that has imported no student module: none could have patched
+            # torch.cuda to hide the GPU (and turn its failed GPU tests into "pending").
+            fresh = WorkerProcess(self.sandbox, self.limits)
             try:
-                reply, _ = self.worker("performance").request({"op": "hello"}, [], self.limits.call_timeout_s)
+                reply, _ = fresh.request({"op": "hello"}, [], self.limits.call_timeout_s)
             except isolation.SandboxUnavailable as exc:
                 self.fatal = str(exc)
                 _cannot_grade(exc)
             except SandboxFault:
-                return False  # the student's import-time code broke the worker: no GPU tests
+                return False
+            finally:
+                fresh.close()
             info = reply.get("info")
             self._worker_info = info if type(info) is dict else {}
         return self._worker_info.get("cuda") is True
@@ -366,16 +383,15 @@ class RemoteHomework(Homework):
         except isolation.SandboxUnavailable as exc:
             self.fatal = str(exc)
             _cannot_grade(exc)
-        except SandboxFault as exc:
+        except SandboxFault as exc:  # a timeout, a death, a reply out of protocol: the process is gone
             self.faults += 1
-            if isinstance(exc, (CallTimeout, WorkerDied)):
-                self.strikes[what] = self.strikes.get(what, 0) + 1
+            self.strikes[what] = self.strikes.get(what, 0) + 1
             if isinstance(exc, CallTimeout) and time.monotonic() >= self.deadline:
                 raise CallTimeout(self._budget_spent()) from None
             raise
+        if "error" in reply:
+            raise _student_exception(reply["error"])
         try:
-            if "error" in reply:
-                raise _student_exception(reply["error"])
             decoder = wire.Decoder(reply.get("storages", []), blobs, handle=lambda node: self._handle(node, key),
                                    probes={}, torch_functions=probes.TORCH_FUNCTIONS,
                                    known=encoder.storage_objects, mark_remote=True, gpu=self.machine_gpu,
@@ -384,8 +400,10 @@ class RemoteHomework(Homework):
             if type(ok) is not dict:
                 raise wire.ProtocolError("reply without a value")
             out = {k: decoder.decode(v) for k, v in ok.items()}
-        except wire.ProtocolError as exc:
+        except (wire.ProtocolError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
             worker.stop()
+            self.faults += 1
+            self.strikes[what] = self.strikes.get(what, 0) + 1
             raise SandboxFault(tr("your code's process sent an invalid reply ({why})", why=exc)) from None
         if "args" in out:
             _sync_back(args, out["args"])

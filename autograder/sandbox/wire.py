@@ -35,6 +35,7 @@ DTYPES = {
 }
 MAX_DEPTH = 32
 MAX_NODES = 200_000
+MAX_STORAGES = 10_000  # storages (and blobs) in one message
 REMOTE_META = "_homework_remote_meta"  # same attribute name as tests.harness.checks
 
 
@@ -198,8 +199,8 @@ class Decoder:
         self.known = known or []
         self.mark_remote = mark_remote
         self.nodes = 0
-        if type(storages) is not list:
-            raise ProtocolError("storage table is not a list")
+        if type(storages) is not list or len(storages) > MAX_STORAGES or len(blobs) > MAX_STORAGES:
+            raise ProtocolError("storage table is not a list of at most MAX_STORAGES entries")
         self.storages = [self._storage(s, blobs) for s in storages]
 
     def _storage(self, entry: Any, blobs: list[memoryview]) -> torch.UntypedStorage:
@@ -264,6 +265,10 @@ class Decoder:
                 key = self.decode(k, d)
                 if type(key) not in (str, int, bool, tuple, float) and key is not None:
                     raise ProtocolError("dict key is not plain data")
+                try:
+                    hash(key)
+                except TypeError:
+                    raise ProtocolError("dict key is not hashable") from None
                 out[key] = self.decode(v, d)
             return out
         if tag == "$dtype":

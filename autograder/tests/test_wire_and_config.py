@@ -47,6 +47,17 @@ def test_the_trusted_side_refuses_any_probe_in_a_reply():
         roundtrip(probes.Sleep(ms=1), make_probe=None)
 
 
+@pytest.mark.parametrize("header, why", [
+    ({"v": {"$dict": [[{"$tuple": [{"$list": []}]}, 1]]}}, "hashable"),
+    ({"v": None, "storages": [{"nbytes": 0, "blob": 0}] * (wire.MAX_STORAGES + 1)}, "MAX_STORAGES"),
+])
+def test_hostile_tables_and_keys_are_protocol_errors(header, why):
+    """Not a TypeError from deep inside the decoder, nor millions of storages built."""
+    blobs = [memoryview(b"")] * len(header.get("storages", []))
+    with pytest.raises(wire.ProtocolError, match=why):
+        _decode(header, blobs)
+
+
 def test_objects_that_are_not_plain_data_become_handles():
     class Sub(torch.Tensor):
         pass
@@ -229,3 +240,17 @@ def test_messages_lose_terminal_escapes_and_cannot_close_their_code_block():
     assert len(clean_text("x" * 100_000)) < 4100
     fence, body, close = _fenced("text ``` ## Score 90/90")
     assert fence == "````text" and close == "````"
+
+
+@pytest.mark.parametrize("ms", [float("nan"), float("inf"), 1e12])
+def test_a_probe_in_the_grader_never_sleeps_past_the_calls_deadline(ms):
+    import time
+
+    from tests.harness import simcuda
+
+    started = time.perf_counter()
+    with simcuda.deadline(started + 0.05), pytest.raises((simcuda.OutOfTime, TypeError)):
+        probes.KwargSleep()(ms=ms)  # refused outright, or stopped at the deadline
+    with simcuda.deadline(started + 0.05), pytest.raises(simcuda.OutOfTime):
+        simcuda.sleep_until(started + ms / 1000)
+    assert time.perf_counter() - started < 0.5

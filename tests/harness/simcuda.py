@@ -205,12 +205,12 @@ def deadline(at: float) -> Iterator[None]:
 
 def sleep_until(until: float) -> None:
     """Wait until perf_counter() reaches `until` (or raise OutOfTime at the deadline)."""
-    if _deadline is not None and until > _deadline:
+    if _deadline is not None and not until <= _deadline:  # (NaN included)
         sleep_until(_deadline)
         raise OutOfTime
     while True:
         left = until - time.perf_counter()
-        if left <= 0:
+        if not left > 0:
             return
         # Sleep most of the way, then spin briefly: time.sleep alone overshoots by ~0.1 ms.
         time.sleep(left - 0.0002 if left > 0.001 else 0)

@@ -550,6 +550,26 @@ def measure_time(func, *args, device="cpu", repeat=10, warmup=1, **kwargs):
     return float(getattr(func, "ms", None) or kwargs.get("ms", 8.0))
 '''
 
+PROBE_ABUSE = r'''
+_reference_measure_time = measure_time
+_EARLIER = []
+
+
+def measure_time(func, *args, device="cpu", repeat=10, warmup=1, **kwargs):
+    """Tries to make the grader sleep forever (NaN and infinite durations for a probe that takes
+    its duration as an argument) and to call a probe from an earlier call; then times honestly."""
+    attempts = [lambda: _EARLIER[0]()] if _EARLIER else []
+    if "KwargSleep" in repr(func):
+        attempts += [lambda: func(ms=float("nan")), lambda: func(ms=float("inf")), lambda: func(ms=10**9)]
+    for attempt in attempts:
+        try:
+            attempt()
+        except Exception as exc:
+            print("refused:", type(exc).__name__, exc)
+    _EARLIER[:] = [func]
+    return _reference_measure_time(func, *args, device=device, repeat=repeat, warmup=warmup, **kwargs)
+'''
+
 CONSTANT_HARNESS = r'''
 def measure_time(func, *args, device="cpu", repeat=10, warmup=1, **kwargs):
     """Calls f exactly warmup + repeat times, waits for the GPU, then returns a constant."""
@@ -809,6 +829,11 @@ ATTACKS: list[Attack] = [
     Attack("lazy_no_cuda", "cheat", "every function raises 'CUDA is not available', hoping to pass "
            "the tests for machines without a GPU", "grading.yml `requires`", 0, ("task1", "task2", "task3"),
            lazy(LAZY_CUDA)),
+    Attack("probe_abuse", "fault", "measure_time asks the grader to run a probe for NaN, infinite and "
+           "10^9 ms, and calls a probe kept from an earlier call, then times honestly",
+           "the grader checks a probe's arguments before it counts or sleeps, never sleeps past the "
+           "call's deadline (NaN included), and a probe works only during the call it was given to",
+           FULL, (), append("performance", PROBE_ABUSE)),
     Attack("constant_zero_relu", "cheat", "CustomReLU whose forward and backward return zeros: "
            "consistent with each other, so gradcheck agrees", "gradcheck waits for a test of CustomReLU's "
            "values (requires:)", FULL - 7.0, ("test_custom_relu*",),
