@@ -34,7 +34,7 @@ check: setup
 # Grader, batch, nbgrader, memory and timing-harness figures into docs/performance.md (~7 min;
 # BENCH_ARGS=--quick for ~2 min).
 locale: setup
-	$(BIN)/python -m autograder.locale
+	$(BIN)/python -m autograder.translations
 
 bench: setup
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)

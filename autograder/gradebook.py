@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .results import ANSI, CONTROL
+from tests.harness.text import strip_terminal
 
 STATUSES = ("graded", "error", "no-submission", "invalid")
 STATUS_FILE, RESULTS_FILE, FEEDBACK_FILE = "status.json", "results.json", "feedback.md"
@@ -186,7 +186,7 @@ def _is_number_text(value: str) -> bool:
 
 
 def _one_line(text: str, limit: int = 300) -> str:
-    text = " ".join(CONTROL.sub(" ", ANSI.sub("", text)).split())
+    text = " ".join(strip_terminal(text, " ").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -333,9 +333,9 @@ def render_release(repo: Path | None = None) -> dict[str, bytes]:
     public_files = {rel for rel in tests if Path(rel).name.startswith("test_")}
     grading, config = render_grading(repo / "grading.yml", public_files)
     files["grading.yml"] = grading.encode("utf-8")
-    from . import locale
+    from . import translations
 
-    files[locale.MO_PATH] = locale.compiled_public()  # (the course catalogue also holds hidden tests' messages)
+    files[translations.MO_PATH] = translations.compiled_public()  # (the course catalogue also holds hidden tests' messages)
     files[_stubgen().NOTEBOOK] = render_notebook(solutions / _stubgen().NOTEBOOK, config.assignment).encode("utf-8")
     workflow = repo / WORKFLOW_TEMPLATE
     if workflow.is_file():
@@ -349,13 +349,13 @@ def render_release(repo: Path | None = None) -> dict[str, bytes]:
 
 def _check_hidden_messages(out: Path, files: list[str], repo: Path) -> list[str]:
     """No message that only the hidden tests show (it says what they check), e.g. in a catalogue."""
-    from . import locale
+    from . import translations
 
     if repo.resolve() != REPO.resolve():
         return []  # (messages are extracted from this repository's sources)
-    public = locale.code_messages(("tests",))
+    public = translations.code_messages(("tests",))
     # (a hidden message that is part of a public one tells nothing new)
-    hidden = [m for m in locale.code_messages(("autograder/hidden",))
+    hidden = [m for m in translations.code_messages(("autograder/hidden",))
               if len(m) >= 20 and not any(m in p for p in public)]
     problems = []
     for rel in files:

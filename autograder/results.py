@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 
 from pydantic import BaseModel, Field
 
 from tests.harness.scoring import TaskScore
+from tests.harness.text import strip_terminal
 
 
 class TestResult(BaseModel):
@@ -59,8 +59,6 @@ class GradingResult(BaseModel):
         return [t for t in self.tests if t.status == "pending_gpu"]
 
 
-ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 MAX_OUTPUT = 4000
 
 
@@ -69,7 +67,7 @@ def clean_text(text: str, limit: int = MAX_OUTPUT) -> str:
 
     Test messages can quote what the student's code raised, and that text is the student's.
     """
-    text = CONTROL.sub("", ANSI.sub("", text))
+    text = strip_terminal(text)
     return text if len(text) <= limit else text[:limit] + "\n[... truncated]"
 
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from autograder import REPO, locale
+from autograder import REPO, translations
 from autograder.report import feedback, gradescope
 from autograder.results import build
 from tests.harness import i18n
@@ -78,7 +78,7 @@ def test_a_message_is_translated_with_its_values():
 
 
 def test_every_message_has_a_russian_translation_and_the_catalogue_is_compiled():
-    assert locale.main(["--check"]) == 0, "run `make locale` and translate what it lists"
+    assert translations.main(["--check"]) == 0, "run `make locale` and translate what it lists"
 
 
 def test_the_students_catalogue_holds_no_hidden_test_message():

@@ -32,19 +32,17 @@ import base64
 import html
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
 from . import i18n
 from .i18n import tr
+from .text import strip_terminal
 
 RESULT_VERSION = 1
 MAX_MESSAGE = 500
 MAX_CELL = 200
 
-_ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def load_points(path: Path) -> tuple[dict | None, str]:
@@ -70,7 +68,7 @@ def _fmt(x: float) -> str:
 
 
 def _clean(text: str, limit: int) -> str:
-    text = _CONTROL.sub("", _ANSI.sub("", text or "")).strip()
+    text = strip_terminal(text or "").strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

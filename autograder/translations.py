@@ -23,7 +23,8 @@ PARTS = REPO / "tests" / "harness" / "locale" / "ru"
 MO_PATH = "tests/harness/locale/ru/LC_MESSAGES/homework.mo"
 MO = REPO / MO_PATH
 # Where tr("...") messages are written: the tests, the harness and the grader's reports.
-SOURCES = ("tests", "autograder/hidden", "autograder/report", "autograder/sandbox/client.py")
+SOURCES = ("tests", "autograder/hidden", "autograder/report", "autograder/sandbox/client.py",
+           "autograder/sandbox/transport.py")
 
 
 class LocaleError(Exception):
