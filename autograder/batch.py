@@ -37,7 +37,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
     TimeRemainingColumn
 
-from tests.harness.grading import GradingConfig, load_grading
+from hwkit.grading import GradingConfig, load_grading
 
 from . import REPO, gradebook
 from .gradebook import FEEDBACK_FILE, RESULTS_FILE, STATUS_FILE

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tests.harness.grading import GradingConfigError
+from hwkit.grading import GradingConfigError
 
 from . import REPO
 from .sandbox.isolation import TIER_ENV, TIERS
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None, *, sandbox=None) -> int:
 def cmd_grade(args: argparse.Namespace, sandbox=None) -> int:
     with contextlib.ExitStack() as stack:
         if sandbox is None:
-            from tests.harness.grading import load_grading
+            from hwkit.grading import load_grading
 
             from .sandbox.zygote import Sandbox
 
@@ -148,7 +148,7 @@ def cmd_stubs(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from tests.harness.grading import load_grading
+    from hwkit.grading import load_grading
 
     from . import gates, stubgen
     from .grade import GraderError, grade

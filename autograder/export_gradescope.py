@@ -22,9 +22,9 @@ from . import REPO
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ROOT_SCRIPTS = ("setup.sh", "run_autograder")  # at the zip's root, executable
-INCLUDE = ("autograder", "solutions", "tests", "grading.yml", "pyproject.toml", "constraints.txt", "README.md")
+INCLUDE = ("autograder", "hwkit", "solutions", "tests", "grading.yml", "pyproject.toml", "constraints.txt", "README.md")
 REQUIRED = ("grading.yml", "pyproject.toml", "constraints.txt", "autograder/cli.py", "autograder/hidden",
-            "solutions", "tests/harness/plugin.py")
+            "solutions", "hwkit/plugin.py")
 EXCLUDED_DIRS = {".venv", "venv", ".git", "dist", "build", "__pycache__", ".pytest_cache", ".mypy_cache",
                  ".ruff_cache", ".ipynb_checkpoints", "examples", "node_modules"}
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".tmp", "~", ".swp", ".orig", ".rej")

@@ -67,7 +67,7 @@ from typing import Iterator
 from rich.console import Console
 from rich.markup import escape
 
-from tests.harness.grading import GradingConfig, GradingConfigError, load_grading
+from hwkit.grading import GradingConfig, GradingConfigError, load_grading
 
 from . import REPO
 from .nbgrader_env import alembic_on_path

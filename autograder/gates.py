@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.grading import GradingConfig
+from hwkit.grading import GradingConfig
 
 REPO = Path(__file__).resolve().parent.parent
 SUITES = ("tests", "autograder/hidden")
@@ -43,7 +43,7 @@ def value_markers(grading_path: Path) -> dict[str, bool]:
         shown = io.StringIO()
         with contextlib.redirect_stdout(shown):
             code = pytest.main(["-c", str(ini), "--rootdir", str(REPO), "--noconftest", "-p", "no:cacheprovider",
-                                "-p", "tests.harness.plugin", "--grading", str(grading_path), "--collect-only",
+                                "-p", "hwkit.plugin", "--grading", str(grading_path), "--collect-only",
                                 "-q", "--submission", str(REPO / "solutions"),
                                 *(str(REPO / s) for s in SUITES)], plugins=[markers])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):

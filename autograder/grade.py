@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import i18n
-from tests.harness import plugin as harness_plugin
-from tests.harness.grading import GradingConfig, load_grading
-from tests.harness.scoring import score, unscored
+from hwkit import i18n
+from hwkit import plugin as harness_plugin
+from hwkit.grading import GradingConfig, load_grading
+from hwkit.scoring import score, unscored
 
 from . import REPO
 from .results import GradingResult, build
@@ -128,7 +128,7 @@ def _grade(submission, grading: GradingConfig, grading_path: Path, sandbox: Sand
 def _pytest_args(ini: Path, grading: GradingConfig, grading_path: Path) -> list[str]:
     test_timeout = int(grading.limits.import_timeout_s * 3 + grading.limits.call_timeout_s * 10)
     return ["-c", str(ini), "--rootdir", str(REPO), "--noconftest", "-p", "no:cacheprovider",
-            "-p", "tests.harness.plugin", "-p", "pytest_timeout", f"--timeout={test_timeout}",
+            "-p", "hwkit.plugin", "-p", "pytest_timeout", f"--timeout={test_timeout}",
             "--grading", str(grading_path), "-p", "no:stepwise", "-q", "-rN",
             # pytest's own traceback rendering would double the time of a failing grading
             "--tb=native", "--import-mode=prepend",

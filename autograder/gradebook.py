@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.text import strip_terminal
+from hwkit.text import strip_terminal
 
 STATUSES = ("graded", "error", "no-submission", "invalid")
 STATUS_FILE, RESULTS_FILE, FEEDBACK_FILE = "status.json", "results.json", "feedback.md"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tests.harness import i18n
-from tests.harness.grading import GradingConfig, load_grading
-from tests.harness.scoring import CaseOutcome, score
+from hwkit import i18n
+from hwkit.grading import GradingConfig, load_grading
+from hwkit.scoring import CaseOutcome, score
 
 from . import REPO, gradebook
 from .report import feedback, gradescope

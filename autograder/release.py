@@ -11,7 +11,7 @@ public ``grading.yml``, nothing of the grader. It is built into a fresh folder n
     requirements.txt             pins from constraints.txt
     pytest.ini                   plain `pytest` runs tests/ against the modules in this folder
     .gitignore
-    tests/__init__.py, tests/conftest.py, tests/test_*.py, tests/harness/*.py
+    tests/__init__.py, tests/conftest.py, tests/test_*.py, hwkit/*.py
     .github/workflows/autograde.yml   only if autograder/templates/autograde.yml exists
 
 nbgrader is given only the notebook (never a .py file: it would copy the solutions as they
@@ -43,7 +43,7 @@ import yaml
 
 from . import REPO
 from .nbgrader_env import alembic_on_path
-from tests.harness.grading import GradingConfig, GradingConfigError, load_grading
+from hwkit.grading import GradingConfig, GradingConfigError, load_grading
 
 
 def _stubgen():
@@ -114,15 +114,15 @@ class ReleaseError(Exception):
 # --------------------------------------------------------------------------------------
 
 def public_test_files(repo: Path | None = None) -> list[str]:
-    """The public suite, as paths relative to the repository: tests/{__init__,conftest}.py,
-    tests/test_*.py and tests/harness/*.py."""
+    """The public suite and the kit it runs on, as paths relative to the repository:
+    tests/{__init__,conftest}.py, tests/test_*.py and hwkit/*.py."""
     repo = Path(repo or REPO)
-    tests = repo / "tests"
-    required = [tests / "__init__.py", tests / "conftest.py", tests / "harness" / "__init__.py"]
+    tests, kit = repo / "tests", repo / "hwkit"
+    required = [tests / "__init__.py", tests / "conftest.py", kit / "__init__.py"]
     missing = [_rel(p, repo) for p in required if not p.is_file()]
     if missing:
         raise ReleaseError(f"the public tests are incomplete: missing {', '.join(missing)}")
-    files = [*required[:2], *sorted(tests.glob("test_*.py")), *sorted((tests / "harness").glob("*.py"))]
+    files = [*required[:2], *sorted(tests.glob("test_*.py")), *sorted(kit.glob("*.py"))]
     if not any(p.name.startswith("test_") for p in files):
         raise ReleaseError(f"no public tests: {_rel(tests, repo)}/test_*.py matches nothing")
     return [_rel(p, repo) for p in files]
@@ -353,7 +353,7 @@ def _check_hidden_messages(out: Path, files: list[str], repo: Path) -> list[str]
 
     if repo.resolve() != REPO.resolve():
         return []  # (messages are extracted from this repository's sources)
-    public = translations.code_messages(("tests",))
+    public = translations.code_messages(("hwkit", "tests"))
     # (a hidden message that is part of a public one tells nothing new)
     hidden = [m for m in translations.code_messages(("autograder/hidden",))
               if len(m) >= 20 and not any(m in p for p in public)]
@@ -432,7 +432,7 @@ def _check_grading(out: Path, files: list[str]) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 def _looks_like_release(folder: Path) -> bool:
-    return ((folder / "grading.yml").is_file() and (folder / "tests" / "harness" / "plugin.py").is_file()
+    return ((folder / "grading.yml").is_file() and (folder / "hwkit" / "plugin.py").is_file()
             and not any((folder / d).exists() for d in FORBIDDEN_DIRS))
 
 

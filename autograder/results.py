@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from tests.harness.scoring import TaskScore
-from tests.harness.text import strip_terminal
+from hwkit.scoring import TaskScore
+from hwkit.text import strip_terminal
 
 
 class TestResult(BaseModel):

@@ -26,7 +26,7 @@ from . import REPO
 from .sandbox import isolation
 from .sandbox.zygote import Sandbox
 
-WARM_MODULES = ("torch", "numpy", "pytest", "pytest_timeout", "tests.harness.plugin", "autograder.grade",
+WARM_MODULES = ("torch", "numpy", "pytest", "pytest_timeout", "hwkit.plugin", "autograder.grade",
                 "autograder.report.console", "autograder.report.feedback", "autograder.report.gradescope")
 
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _started_sandbox(args: argparse.Namespace) -> Sandbox | None:
     """A started sandbox, or None when it cannot start (each grading then says why)."""
-    from tests.harness.grading import load_grading
+    from hwkit.grading import load_grading
 
     try:
         return Sandbox.started(load_grading(Path(args.grading)).limits, gpu=args.gpu != "off",

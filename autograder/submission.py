@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from tests.harness.modules import MODULES
+from hwkit.modules import MODULES
 
 MAX_MODULE_BYTES = 2 * 2**20
 MAX_ZIP_BYTES = 64 * 2**20

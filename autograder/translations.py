@@ -1,8 +1,8 @@
 """`make locale`: compile the Russian catalogue and check it against the code.
 
-The translations live in ``tests/harness/locale/ru/*.po`` (one file per part of the code, so
+The translations live in ``hwkit/locale/ru/*.po`` (one file per part of the code, so
 several people can translate at once). This merges them and writes
-``tests/harness/locale/ru/LC_MESSAGES/homework.mo``, which ``tests.harness.i18n`` loads with the
+``hwkit/locale/ru/LC_MESSAGES/homework.mo``, which ``hwkit.i18n`` loads with the
 standard library's gettext. Babel (already a dependency of nbgrader) reads, extracts and writes.
 """
 
@@ -19,11 +19,11 @@ from babel.messages.pofile import read_po
 
 from . import REPO
 
-PARTS = REPO / "tests" / "harness" / "locale" / "ru"
-MO_PATH = "tests/harness/locale/ru/LC_MESSAGES/homework.mo"
+PARTS = REPO / "hwkit" / "locale" / "ru"
+MO_PATH = "hwkit/locale/ru/LC_MESSAGES/homework.mo"
 MO = REPO / MO_PATH
 # Where tr("...") messages are written: the tests, the harness and the grader's reports.
-SOURCES = ("tests", "autograder/hidden", "autograder/report", "autograder/sandbox/client.py",
+SOURCES = ("hwkit", "tests", "autograder/hidden", "autograder/report", "autograder/sandbox/client.py",
            "autograder/sandbox/transport.py")
 
 
@@ -79,7 +79,7 @@ def compiled(catalog: Catalog) -> bytes:
 def compiled_public() -> bytes:
     """The catalogue for the student release: only messages of the public tests and harness, so
     that the hidden tests' messages (what they check) do not ship."""
-    public = code_messages(("tests",))
+    public = code_messages(("hwkit", "tests"))
     catalog = _catalog()
     for message in merged():
         if message.id and message.id in public:

@@ -13,7 +13,7 @@ GRADE = [str(BIN / "autograder"), "grade", "solutions", "--gpu", "off"]
 # In-process pytest over the same files; --noconftest -p loads the plugin once (tests/conftest.py
 # would register it a second time next to -p and pytest refuses the duplicate hook).
 PYTEST_ALL = [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "--noconftest",
-              "-p", "tests.harness.plugin", "tests", "autograder/hidden", "--submission", "solutions"]
+              "-p", "hwkit.plugin", "tests", "autograder/hidden", "--submission", "solutions"]
 PUBLIC = [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests", "--submission", "solutions"]
 
 

@@ -69,10 +69,10 @@ def render(info, gp, pub, mem, bt, big, nb, nb_students, tm, a, total) -> str:
          "## Grading one correct submission (the reference)", "",
          "| Measurement | Wall time (median, runs) |", "|---|---|",
          f"| `autograder grade solutions --gpu off` (sandboxed workers) | {s(gp['grade'])} |",
-         f"| plain pytest, same files in-process (`pytest -q -p no:cacheprovider --noconftest -p tests.harness.plugin "
+         f"| plain pytest, same files in-process (`pytest -q -p no:cacheprovider --noconftest -p hwkit.plugin "
          f"tests autograder/hidden --submission solutions`) | {s(gp['pytest'])} |",
          f"| **ratio grader / pytest** (target ≤ 1.3×) | **{gp['ratio']:.2f}×** |", "",
-         "`--noconftest` is needed next to `-p tests.harness.plugin`: `tests/conftest.py` loads the same plugin, and "
+         "`--noconftest` is needed next to `-p hwkit.plugin`: `tests/conftest.py` loads the same plugin, and "
          "pytest refuses the hook being registered twice. Both runs include the process start and the torch import "
          "of the trusted side. The grader starts its sandbox (bubblewrap, a zygote importing torch) before it "
          "imports torch and pytest itself, so the two imports run side by side; what remains is the wire round "

@@ -1,3 +1,3 @@
 """Loads the homework plugin: ``--submission``, task markers, the ``hw`` fixture, points summary."""
 
-from tests.harness.plugin import *  # noqa: F401,F403  (pytest finds hooks and fixtures by name)
+from hwkit.plugin import *  # noqa: F401,F403  (pytest finds hooks and fixtures by name)

@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch.autograd.gradcheck import GradcheckError
 
-from tests.harness import checks, probes
-from tests.harness.i18n import tr
+from hwkit import checks, probes
+from hwkit.i18n import tr
 
 pytestmark = pytest.mark.task2
 

@@ -1,7 +1,7 @@
 """Public tests for Task 3 — CPU vs CUDA performance (homework_performance.py).
 
 Run them with ``pytest -m task3``. Timing is tested with *probes* of known duration
-(``tests/harness/probes.py``): ``Sleep(ms=8, first_ms=100)`` takes 100 ms on its first call and
+(``hwkit/probes.py``): ``Sleep(ms=8, first_ms=100)`` takes 100 ms on its first call and
 8 ms afterwards, like an operation with a one-off start-up cost. A correct ``measure_time``
 reports about 8 ms for it. The CUDA code path is tested on a *simulated* asynchronous GPU, so
 it runs everywhere; tests marked ``gpu`` need a real NVIDIA GPU and are skipped without one.
@@ -15,8 +15,8 @@ import time
 import pytest
 import torch
 
-from tests.harness import checks, probes
-from tests.harness.i18n import tr
+from hwkit import checks, probes
+from hwkit.i18n import tr
 
 pytestmark = pytest.mark.task3
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.harness import checks
-from tests.harness.i18n import tr
+from hwkit import checks
+from hwkit.i18n import tr
 
 pytestmark = pytest.mark.task1
 

@@ -6,5 +6,5 @@ the student's answers with the reference solutions in ``solutions/``. The refere
 code and is imported directly; the student's code is reached only through the ``hw`` fixture,
 exactly as in the public tests. Run locally with::
 
-    python -m pytest -q autograder/hidden --submission solutions -p tests.harness.plugin
+    python -m pytest -q autograder/hidden --submission solutions -p hwkit.plugin
 """

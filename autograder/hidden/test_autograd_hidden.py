@@ -14,8 +14,8 @@ import torch
 from torch.autograd.gradcheck import GradcheckError
 
 from solutions import homework_autograd as ref
-from tests.harness import checks, probes
-from tests.harness.i18n import tr
+from hwkit import checks, probes
+from hwkit.i18n import tr
 from tests.test_autograd import SIMPLE_HINTS, _linear_hint, accumulation_mistakes, relu_gradcheck
 
 pytestmark = pytest.mark.task2

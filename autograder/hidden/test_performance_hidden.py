@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from solutions import homework_performance as ref
-from tests.harness import checks, probes
-from tests.harness.i18n import tr
+from hwkit import checks, probes
+from hwkit.i18n import tr
 from tests.test_performance import (busy_ms, check_calls, check_ms, check_not_made_up, check_spent, measure_cuda,
                                     no_sync, tensor_list, timed)
 

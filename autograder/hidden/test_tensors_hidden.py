@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from solutions import homework_tensors as ref
-from tests.harness import checks
-from tests.harness.i18n import tr
+from hwkit import checks
+from hwkit.i18n import tr
 from tests.test_tensors import _index_hint, _index_mistakes
 
 pytestmark = pytest.mark.task1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.harness import i18n
-from tests.harness.i18n import tr
+from hwkit import i18n
+from hwkit.i18n import tr
 
 from ..results import GradingResult
 

@@ -18,10 +18,10 @@ from typing import Any, Iterator
 import pytest
 import torch
 
-from tests.harness import checks, probes, simcuda
-from tests.harness.i18n import tr
-from tests.harness.grading import Limits
-from tests.harness.seam import MODULES, Homework
+from hwkit import checks, probes, simcuda
+from hwkit.i18n import tr
+from hwkit.grading import Limits
+from hwkit.seam import MODULES, Homework
 
 from . import isolation, wire
 from .transport import WorkerProcess

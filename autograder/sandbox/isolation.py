@@ -51,7 +51,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.harness.grading import Limits
+from hwkit.grading import Limits
 
 from . import landlock
 

@@ -16,9 +16,9 @@ import struct
 import time
 from typing import Callable
 
-from tests.harness import simcuda
-from tests.harness.grading import Limits
-from tests.harness.i18n import tr
+from hwkit import simcuda
+from hwkit.grading import Limits
+from hwkit.i18n import tr
 
 from . import wire
 from .zygote import CallTimeout, Sandbox, SandboxFault, WorkerDied

@@ -36,7 +36,7 @@ DTYPES = {
 MAX_DEPTH = 32
 MAX_NODES = 200_000
 MAX_STORAGES = 10_000  # storages (and blobs) in one message
-REMOTE_META = "_homework_remote_meta"  # same attribute name as tests.harness.checks
+REMOTE_META = "_homework_remote_meta"  # same attribute name as hwkit.checks
 
 
 class ProtocolError(Exception):

@@ -2,7 +2,7 @@
 
 Started by ``autograder.sandbox.client`` as ``python -I worker.py CONFIG_JSON`` inside the
 sandbox, from a private runtime folder holding copies of this file, ``wire.py``,
-``landlock.py`` and the harness's ``probes``/``simcuda``. The zygote locks itself in
+``landlock.py`` and the shared kit's ``probes``/``simcuda``. The zygote locks itself in
 (Landlock), imports torch once, says hello on its control socket, and then forks a fresh
 :class:`Worker` whenever the grader sends ``spawn`` with two pipe ends attached. A worker
 imports one student module and runs the calls that arrive on its request pipe. The
@@ -55,7 +55,7 @@ def main() -> None:
 
     import torch  # noqa: F401  (imported once, before any student code runs)
     import wire
-    from harness import probes, simcuda
+    from hwkit import probes, simcuda
 
     def confine() -> None:
         """In each new worker, before anything else: its own Landlock domain, then the filter."""

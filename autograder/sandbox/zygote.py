@@ -21,13 +21,14 @@ import time
 import uuid
 from pathlib import Path
 
-from tests.harness.grading import Limits
-from tests.harness.modules import MODULES
+import hwkit
+from hwkit.grading import Limits
+from hwkit.modules import MODULES
 
 from . import isolation
 
 HERE = Path(__file__).resolve().parent
-HARNESS = HERE.parent.parent / "tests" / "harness"
+KIT = Path(hwkit.__file__).parent  # the shared kit: its probes and simulated GPU go in
 
 
 WEAK_SANDBOX = ("neither bubblewrap nor Landlock is available, so student code could read the hidden "
@@ -154,10 +155,10 @@ class Sandbox:
         self.inbox.mkdir(mode=0o755)
         for name in ("worker.py", "wire.py", "landlock.py", "syscall_filter.py"):
             shutil.copy(HERE / name, self._runtime / name)
-        (self._runtime / "harness").mkdir(mode=0o755)
+        (self._runtime / "hwkit").mkdir(mode=0o755)
         for name in ("probes.py", "simcuda.py"):
-            shutil.copy(HARNESS / name, self._runtime / "harness" / name)
-        (self._runtime / "harness" / "__init__.py").write_text("")
+            shutil.copy(KIT / name, self._runtime / "hwkit" / name)
+        (self._runtime / "hwkit" / "__init__.py").write_text("")
         # The GPU device files the grader saw on this machine (none unless grading may use a GPU).
         self.gpu_devices = sorted(str(d) for d in Path("/dev").glob("nvidia*")) if gpu else []
 

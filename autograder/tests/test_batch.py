@@ -23,7 +23,7 @@ from autograder.cli import main
 from autograder.examples import materialize
 from autograder.gradebook import TaskColumn
 from autograder.report import classreport
-from tests.harness.grading import load_grading
+from hwkit.grading import load_grading
 
 from .conftest import needs_strong_sandbox
 

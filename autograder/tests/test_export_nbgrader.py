@@ -23,7 +23,7 @@ from autograder import REPO, export_nbgrader
 from autograder.export_nbgrader import AUTO_NOTEBOOK, cell_name, grade_cells_for, open_gradebook
 from autograder.report.gradescope import to_gradescope
 from autograder import results as model  # (a `Test...` class imported here would be collected)
-from tests.harness.grading import load_grading
+from hwkit.grading import load_grading
 
 GRADING_PATH = REPO / "grading.yml"
 GRADING = load_grading(GRADING_PATH)

@@ -12,9 +12,9 @@ import pytest
 from autograder import REPO, translations
 from autograder.report import feedback, gradescope
 from autograder.results import build
-from tests.harness import i18n
-from tests.harness.grading import load_grading
-from tests.harness.scoring import CaseOutcome, score
+from hwkit import i18n
+from hwkit.grading import load_grading
+from hwkit.scoring import CaseOutcome, score
 
 GRADING = """assignment: demo
 total: 30
@@ -67,7 +67,7 @@ def test_feedback_and_gradescope_follow_the_hint_order_in_the_chosen_language(tm
 
 
 def test_a_message_is_translated_with_its_values():
-    from tests.harness import checks
+    from hwkit import checks
 
     with i18n.using("ru"):
         with pytest.raises(pytest.fail.Exception) as info:
@@ -108,7 +108,7 @@ def test_the_students_pytest_summary_speaks_russian(tmp_path, how):
 
 
 def test_a_known_pytorch_error_is_explained_first():
-    from tests.harness.explain import explain
+    from hwkit.explain import explain
 
     raw = "RuntimeError: element 0 of tensors does not require grad and does not have a grad_fn"
     assert explain(raw).startswith("PyTorch could not differentiate") and explain(raw).endswith(raw)

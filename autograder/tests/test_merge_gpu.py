@@ -12,8 +12,8 @@ from autograder.cli import main
 from autograder.merge_gpu import MergeError, merge
 from autograder.report import gradescope
 from autograder.results import build
-from tests.harness.grading import load_grading
-from tests.harness.scoring import CaseOutcome, score
+from hwkit.grading import load_grading
+from hwkit.scoring import CaseOutcome, score
 
 GRADING = load_grading(REPO / "grading.yml")
 GPU_TESTS = {"tests/test_performance.py::test_gpu_measure_time_real_kernel", "tests/test_performance.py::"

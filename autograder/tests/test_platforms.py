@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from autograder import REPO, export_gradescope
-from tests.harness import classroom
-from tests.harness.grading import load_grading
+from hwkit import classroom
+from hwkit.grading import load_grading
 
 from .conftest import needs_strong_sandbox
 
@@ -63,7 +63,7 @@ def test_workflow_parses_and_has_the_expected_jobs_and_steps():
     tests, grading = by_id["tests"], by_id["autograding"]
     assert tests["continue-on-error"] is True and "--points-json points.json" in tests["run"]
     assert shlex.split(tests["run"])[:4] == ["python", "-m", "pytest", "tests"]
-    assert shlex.split(grading["run"]) == ["python", "-m", "tests.harness.classroom", "points.json"]
+    assert shlex.split(grading["run"]) == ["python", "-m", "hwkit.classroom", "points.json"]
     assert "cancelled()" in grading["if"], "the points are reported even when tests failed"
     # Pytest, then the points, then the verdict: red only when a test failed.
     order = [s.get("id") or s.get("name") for s in steps]
@@ -209,7 +209,7 @@ def test_bundle_members_and_modes(bundle, tmp_path):
     for required in ("grading.yml", "pyproject.toml", "constraints.txt", "README.md", "autograder/cli.py",
                      "autograder/sandbox/worker.py", "autograder/report/gradescope.py",
                      "autograder/hidden/test_tensors_hidden.py", "solutions/homework_tensors.py",
-                     "tests/harness/plugin.py", "tests/test_tensors.py"):
+                     "hwkit/plugin.py", "tests/test_tensors.py"):
         assert required in names, required
     forbidden = {".venv", ".git", "dist", "examples", "__pycache__", ".pytest_cache"}
     assert not [n for n in names if forbidden & set(n.split("/")[:-1]) or n.endswith(".pyc") or ".egg-info" in n]

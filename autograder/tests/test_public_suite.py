@@ -52,7 +52,7 @@ def test_one_task_can_be_selected_by_marker():
 
 
 SLOW_TESTS = '''
-from tests.harness import checks
+from hwkit import checks
 RUNS = []
 
 def test_slow_only_once():
@@ -68,7 +68,7 @@ def test_slow_every_time():
 def test_a_timing_that_came_out_too_long_is_measured_once_more(tmp_path):
     (tmp_path / "test_slow.py").write_text(SLOW_TESTS)
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", os.devnull,
-                           "--rootdir", str(REPO), "-p", "tests.harness.plugin", str(tmp_path / "test_slow.py")],
+                           "--rootdir", str(REPO), "-p", "hwkit.plugin", str(tmp_path / "test_slow.py")],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert counts(proc.stdout) == {"passed": 1, "failed": 1}, proc.stdout[-2000:]
     assert "test_slow_every_time" in proc.stdout and "the total, not the mean" in proc.stdout

@@ -19,7 +19,7 @@ import yaml
 from nbgrader.nbgraderformat import MetadataValidator
 
 from autograder import REPO, locale, release, stubgen
-from tests.harness.grading import load_grading
+from hwkit.grading import load_grading
 
 SOLUTIONS = REPO / "solutions"
 MODULES = ("homework_tensors.py", "homework_autograd.py", "homework_performance.py")
@@ -29,7 +29,7 @@ PINS = ("torch", "numpy", "pytest", "pytest-timeout", "pydantic", "pydantic_core
 def expected_files() -> set[str]:
     tests = {p.relative_to(REPO).as_posix() for p in
              [REPO / "tests" / "__init__.py", REPO / "tests" / "conftest.py",
-              *(REPO / "tests").glob("test_*.py"), *(REPO / "tests" / "harness").glob("*.py")]}
+              *(REPO / "tests").glob("test_*.py"), *(REPO / "hwkit").glob("*.py")]}
     files = {*MODULES, "analysis.ipynb", "README.md", "grading.yml", "requirements.txt", "pytest.ini",
              ".gitignore", locale.MO_PATH, *tests}
     if (REPO / "autograder" / "templates" / "autograde.yml").is_file():
@@ -53,8 +53,8 @@ def solution_cell_lines() -> list[str]:
 def built(tmp_path_factory):
     """One release, built over an earlier one inside a clone (its .git must survive)."""
     out = tmp_path_factory.mktemp("release-build") / "release"
-    (out / "tests" / "harness").mkdir(parents=True)
-    (out / "tests" / "harness" / "plugin.py").write_text("# earlier release\n")
+    (out / "hwkit").mkdir(parents=True)
+    (out / "hwkit" / "plugin.py").write_text("# earlier release\n")
     (out / "grading.yml").write_text("assignment: old\n")
     (out / "stale_file.py").write_text("x = 1\n")
     (out / ".git").mkdir()
@@ -197,9 +197,9 @@ def _plant_hidden_name(root: Path) -> str:
 
 
 def _plant_solutions_import(root: Path) -> str:
-    with open(root / "tests" / "harness" / "seam.py", "a", encoding="utf-8") as f:
+    with open(root / "hwkit" / "seam.py", "a", encoding="utf-8") as f:
         f.write("\nfrom solutions.homework_tensors import index_tensor  # noqa\n")
-    return "tests/harness/seam.py"
+    return "hwkit/seam.py"
 
 
 def _plant_hidden_file(root: Path) -> str:

@@ -15,8 +15,8 @@ from autograder.sandbox import isolation
 from autograder.sandbox.client import RemoteHomework
 from autograder.sandbox.zygote import Sandbox
 from autograder.submission import locate
-from tests.harness import checks
-from tests.harness.grading import Limits
+from hwkit import checks
+from hwkit.grading import Limits
 
 from .conftest import ATTEMPT, make_submission, plain_protections
 

@@ -13,8 +13,8 @@ from autograder import REPO
 from autograder.sandbox import isolation
 from autograder.sandbox.client import CallTimeout, RemoteHomework, RemoteObject, StudentError, WorkerDied
 from autograder.submission import locate
-from tests.harness import checks, probes
-from tests.harness.grading import Limits
+from hwkit import checks, probes
+from hwkit.grading import Limits
 
 from .conftest import needs_strong_sandbox, tier  # noqa: F401 (a fixture)
 

@@ -25,7 +25,7 @@ from autograder.sandbox import isolation
 from autograder.sandbox.client import RemoteHomework
 from autograder.sandbox.zygote import Sandbox
 from autograder.submission import locate
-from tests.harness.grading import Limits
+from hwkit.grading import Limits
 
 from .conftest import ATTEMPT, make_submission, needs_strong_sandbox, plain_protections, tier  # noqa: F401
 

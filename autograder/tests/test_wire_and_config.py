@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from autograder.sandbox import wire
-from tests.harness import probes
-from tests.harness.grading import GradingConfigError, load_grading
+from hwkit import probes
+from hwkit.grading import GradingConfigError, load_grading
 
 
 def roundtrip(value, known=None, make_probe=lambda cls, number, fields: ("probe", cls.__name__, number, fields)):
@@ -195,7 +195,7 @@ REQUIRES = GOOD.replace("      tests/test_a.py::test_two: 8\n", "      tests/tes
 
 
 def _scores(tmp_path, outcomes):
-    from tests.harness.scoring import CaseOutcome, score
+    from hwkit.scoring import CaseOutcome, score
 
     path = tmp_path / "grading.yml"
     path.write_text(REQUIRES)
@@ -246,7 +246,7 @@ def test_messages_lose_terminal_escapes_and_cannot_close_their_code_block():
 def test_a_probe_in_the_grader_never_sleeps_past_the_calls_deadline(ms):
     import time
 
-    from tests.harness import simcuda
+    from hwkit import simcuda
 
     started = time.perf_counter()
     with simcuda.deadline(started + 0.05), pytest.raises((simcuda.OutOfTime, TypeError)):

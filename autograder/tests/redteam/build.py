@@ -13,7 +13,7 @@ import yaml
 
 from autograder import REPO
 from autograder.examples import materialize, reference_module
-from tests.harness.grading import load_grading
+from hwkit.grading import load_grading
 
 from .corpus import ATTACKS, Attack
 

@@ -38,7 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "feedback.lang, else en)")
     group.addoption("--points-json", metavar="FILE", default=None,
                     help="at the end of the run, write the points per test and per task as JSON to FILE "
-                         "(read by `python -m tests.harness.classroom`)")
+                         "(read by `python -m hwkit.classroom`)")
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -206,7 +206,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         out.write_line(tr("tests without points in grading.yml: {tests}", tests=", ".join(missing)), yellow=True)
 
 
-# --points-json: the points above as data, for CI summaries (tests/harness/classroom.py).
+# --points-json: the points above as data, for CI summaries (hwkit/classroom.py).
 
 POINTS_JSON_VERSION = 1
 MAX_MESSAGE_CHARS = 4000

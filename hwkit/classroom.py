@@ -3,7 +3,7 @@
 Run by the template repository's workflow (``.github/workflows/autograde.yml``) after pytest::
 
     python -m pytest tests --points-json points.json     # may fail: tests failed
-    python -m tests.harness.classroom points.json
+    python -m hwkit.classroom points.json
 
 It reads the points JSON written by the homework plugin (``--points-json``) and
 
@@ -223,7 +223,7 @@ def _append(path: str, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.harness.classroom", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m hwkit.classroom", description=__doc__.splitlines()[0])
     parser.add_argument("points", nargs="?", default="points.json",
                         help="the file written by `pytest --points-json` (default: points.json)")
     args = parser.parse_args(argv)
