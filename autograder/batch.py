@@ -38,6 +38,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
     TimeRemainingColumn
 
 from hwkit.grading import GradingConfig, load_grading
+from hwkit.modules import MODULES
 
 from . import REPO, gradebook
 from .gradebook import FEEDBACK_FILE, RESULTS_FILE, STATUS_FILE
@@ -587,7 +588,7 @@ def _check_sandbox(grading: GradingConfig, opts: Options) -> None:
     promises here stops the whole batch with the reason (not a hundred "cannot grade" rows)."""
     from .sandbox.zygote import Sandbox
 
-    sandbox = Sandbox(grading.limits, gpu=False, allow_weak=opts.allow_weak)  # SandboxUnavailable: reported
+    sandbox = Sandbox(grading.limits, modules=MODULES, gpu=False, allow_weak=opts.allow_weak)  # SandboxUnavailable: reported
     try:
         sandbox.launch()
         sandbox.ready()

@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from hwkit.grading import GradingConfigError
+from hwkit.modules import MODULES
 
 from . import REPO
 from .sandbox.isolation import TIER_ENV, TIERS
@@ -115,7 +116,8 @@ def cmd_grade(args: argparse.Namespace, sandbox=None) -> int:
 
             # Started before the imports below, so the sandbox imports torch while we do.
             limits = load_grading(Path(args.grading or REPO / "grading.yml")).limits
-            sandbox = Sandbox.started(limits, gpu=args.gpu != "off", allow_weak=args.allow_weak_sandbox)
+            sandbox = Sandbox.started(limits, modules=MODULES, gpu=args.gpu != "off",
+                                      allow_weak=args.allow_weak_sandbox)
             stack.callback(sandbox.close)
         return _grade_and_report(args, sandbox)
 

@@ -20,6 +20,7 @@ import pytest
 from hwkit import i18n
 from hwkit import plugin as harness_plugin
 from hwkit.grading import GradingConfig, load_grading
+from hwkit.modules import MODULES
 from hwkit.scoring import score, unscored
 
 from . import REPO
@@ -75,7 +76,7 @@ def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if sandbox is None:
-            sandbox = Sandbox.started(grading.limits, gpu=gpu != "off", allow_weak=allow_weak)
+            sandbox = Sandbox.started(grading.limits, modules=MODULES, gpu=gpu != "off", allow_weak=allow_weak)
             stack.callback(sandbox.close)
         return _grade(submission, grading, grading_path, sandbox, gpu, gpu_only, verbose, started, lang)
 

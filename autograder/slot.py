@@ -22,6 +22,8 @@ import os
 import sys
 from pathlib import Path
 
+from hwkit.modules import MODULES
+
 from . import REPO
 from .sandbox import isolation
 from .sandbox.zygote import Sandbox
@@ -56,7 +58,7 @@ def _started_sandbox(args: argparse.Namespace) -> Sandbox | None:
     from hwkit.grading import load_grading
 
     try:
-        return Sandbox.started(load_grading(Path(args.grading)).limits, gpu=args.gpu != "off",
+        return Sandbox.started(load_grading(Path(args.grading)).limits, modules=MODULES, gpu=args.gpu != "off",
                                allow_weak=args.allow_weak_sandbox)
     except Exception:  # noqa: BLE001 - the grading process reports the same failure properly
         return None

@@ -53,7 +53,7 @@ class RemoteHomework(Homework):
         self.limits = limits
         self.gpu_mode = gpu
         self._owns_sandbox = sandbox is None
-        self.sandbox = sandbox or Sandbox(limits, gpu=gpu != "off", allow_weak=allow_weak)
+        self.sandbox = sandbox or Sandbox(limits, modules=MODULES, gpu=gpu != "off", allow_weak=allow_weak)
         self.sandbox.use(files)
         self.protections = self.sandbox.protections
         self.workers: dict[str, WorkerProcess] = {}

@@ -21,9 +21,12 @@ import time
 import uuid
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import hwkit
-from hwkit.grading import Limits
-from hwkit.modules import MODULES
+
+if TYPE_CHECKING:
+    from hwkit.grading import Limits
 
 from . import isolation
 
@@ -111,8 +114,10 @@ class Sandbox:
     the next student gets a new sandbox instead.
     """
 
-    def __init__(self, limits: Limits, *, gpu: bool = False, allow_weak: bool = False) -> None:
-        self.limits, self.gpu, self.allow_weak = limits, gpu, allow_weak
+    def __init__(self, limits: Limits, *, modules: dict[str, str], gpu: bool = False,
+                 allow_weak: bool = False) -> None:
+        """`modules`: module key -> file name without .py, e.g. {"tensors": "homework_tensors"}."""
+        self.limits, self.modules, self.gpu, self.allow_weak = limits, dict(modules), gpu, allow_weak
         self.files: dict[str, Path] = {}  # the homework modules to grade next (see use())
         self.protections = isolation.detect()
         if not self.protections.filesystem_isolated and not allow_weak:
@@ -163,9 +168,9 @@ class Sandbox:
         self.gpu_devices = sorted(str(d) for d in Path("/dev").glob("nvidia*")) if gpu else []
 
     @classmethod
-    def started(cls, limits: Limits, *, gpu: bool, allow_weak: bool) -> "Sandbox":
+    def started(cls, limits: Limits, *, modules: dict[str, str], gpu: bool, allow_weak: bool) -> "Sandbox":
         """A sandbox whose zygote is already importing torch while the caller goes on."""
-        sandbox = cls(limits, gpu=gpu, allow_weak=allow_weak)
+        sandbox = cls(limits, modules=modules, gpu=gpu, allow_weak=allow_weak)
         sandbox.launch()
         return sandbox
 
@@ -193,7 +198,7 @@ class Sandbox:
             + [str(self._runtime), str(self.inbox)]
         config = {
             "runtime": str(self._runtime), "workdir": str(self.workdir), "inbox": str(self.inbox),
-            "modules": MODULES, "control_fd": theirs.fileno(), "pid_namespace": p.pid_namespace,
+            "modules": self.modules, "control_fd": theirs.fileno(), "pid_namespace": p.pid_namespace,
             "landlock": p.landlock_abi >= 1, "read_paths": read_paths,
             "write_paths": [str(self.workdir), "/dev/null"], "device_paths": self.gpu_devices,
         }
@@ -360,7 +365,7 @@ class Sandbox:
         folder = self.inbox / str(self._deliveries)
         folder.mkdir(mode=0o755)
         for key, path in self.files.items():
-            target = folder / f"{MODULES[key]}.py"
+            target = folder / f"{self.modules[key]}.py"
             shutil.copyfile(path, target)
             os.chmod(target, 0o644)
         try:

@@ -17,6 +17,7 @@ from autograder.sandbox.zygote import Sandbox
 from autograder.submission import locate
 from hwkit import checks
 from hwkit.grading import Limits
+from hwkit.modules import MODULES
 
 from .conftest import ATTEMPT, make_submission, plain_protections
 
@@ -1019,7 +1020,7 @@ def _homework(path, sandbox: Sandbox) -> RemoteHomework:
 def test_the_next_student_finds_nothing_of_the_last(tmp_path):
     attacker = make_submission(tmp_path / "a", append={"tensors": PLANT})
     honest = make_submission(tmp_path / "b", append={"tensors": INSPECT})
-    sandbox = Sandbox(FAST)
+    sandbox = Sandbox(FAST, modules=MODULES)
     try:
         sandbox.launch()
         sandbox.ready()
@@ -1057,7 +1058,7 @@ def test_the_next_student_finds_nothing_of_the_last(tmp_path):
 
 @needs_reuse
 def test_a_reset_that_leaves_anything_means_a_new_sandbox(tmp_path, monkeypatch):
-    sandbox = Sandbox(FAST)
+    sandbox = Sandbox(FAST, modules=MODULES)
     try:
         sandbox.launch()
         sandbox.ready()
@@ -1078,7 +1079,7 @@ def test_a_reset_that_leaves_anything_means_a_new_sandbox(tmp_path, monkeypatch)
 def test_without_a_pid_namespace_a_sandbox_is_never_reused(monkeypatch):
     plain = plain_protections()
     monkeypatch.setattr(isolation, "detect", lambda tier=None: plain)
-    sandbox = Sandbox(FAST)
+    sandbox = Sandbox(FAST, modules=MODULES)
     try:
         assert not sandbox.reusable
         sandbox.launch()

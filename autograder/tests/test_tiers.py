@@ -26,6 +26,7 @@ from autograder.sandbox.client import RemoteHomework
 from autograder.sandbox.zygote import Sandbox
 from autograder.submission import locate
 from hwkit.grading import Limits
+from hwkit.modules import MODULES
 
 from .conftest import ATTEMPT, make_submission, needs_strong_sandbox, plain_protections, tier  # noqa: F401
 
@@ -198,7 +199,7 @@ def test_as_root_without_namespaces_an_unreachable_python_is_refused(monkeypatch
     monkeypatch.setattr(isolation, "detect", lambda tier=None: isolation.Protections(
         landlock_abi=full.landlock_abi, root=True, seccomp_library=full.seccomp_library))
     with pytest.raises(isolation.SandboxUnavailable, match="cannot reach the Python installation"):
-        Sandbox(FAST)
+        Sandbox(FAST, modules=MODULES)
 
 
 def test_a_sandbox_killed_with_its_grader_leaves_nothing_behind(tmp_path, tier):
