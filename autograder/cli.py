@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None, *, sandbox=None) -> int:
                    help="language of the messages and feedback (default: grading.yml's feedback.lang)")
     g.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output")
 
-    sub.add_parser("check", help="validate grading.yml against the suites, assignment/ against solutions/, "
-                                 "and that the solutions score full marks")
+    sub.add_parser("check", help="validate grading.yml against the suites (points, requires: gates), "
+                                 "assignment/ against solutions/, every message's translation, and that "
+                                 "the solutions score full marks")
     s = sub.add_parser("stubs", help="regenerate assignment/ from solutions/")
     s.add_argument("--check", action="store_true", help="only report whether assignment/ is stale")
     e = sub.add_parser("grade-examples", help="grade the bundled examples (examples/examples.json) and compare "
@@ -152,12 +153,13 @@ def cmd_stubs(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from hwkit.grading import load_grading
 
-    from . import gates, stubgen
+    from . import gates, stubgen, translations
     from .grade import GraderError, grade
 
     problems = [f"assignment/: {p}" for p in stubgen.check(REPO / "solutions", REPO / "assignment")]
     grading_path = REPO / "grading.yml"
     problems += gates.ungated(load_grading(grading_path), grading_path)
+    problems += [f"translations: {p}" for p in translations.problems(translations.merged())]
     try:
         result = grade(REPO / "solutions", gpu="auto")
     except GraderError as exc:

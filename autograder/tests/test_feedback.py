@@ -82,9 +82,9 @@ def test_every_message_has_a_russian_translation_and_the_catalogue_is_compiled()
 
 
 def test_the_students_catalogue_holds_no_hidden_test_message():
-    public = locale.code_messages(("tests",))
-    hidden = [m for m in locale.code_messages(("autograder/hidden",)) if m not in public]
-    shipped = set(gettext.GNUTranslations(io.BytesIO(locale.compiled_public()))._catalog)
+    public = translations.code_messages(("hwkit", "tests"))
+    hidden = [m for m in translations.code_messages(("autograder/hidden",)) if m not in public]
+    shipped = set(gettext.GNUTranslations(io.BytesIO(translations.compiled_public()))._catalog)
     assert hidden, "expected the hidden tests to have messages of their own"
     assert not [m for m in hidden if m in shipped]
     assert set(public) <= shipped

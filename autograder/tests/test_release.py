@@ -18,7 +18,7 @@ import pytest
 import yaml
 from nbgrader.nbgraderformat import MetadataValidator
 
-from autograder import REPO, locale, release, stubgen
+from autograder import REPO, release, stubgen, translations
 from hwkit.grading import load_grading
 
 SOLUTIONS = REPO / "solutions"
@@ -31,7 +31,7 @@ def expected_files() -> set[str]:
              [REPO / "tests" / "__init__.py", REPO / "tests" / "conftest.py",
               *(REPO / "tests").glob("test_*.py"), *(REPO / "hwkit").glob("*.py")]}
     files = {*MODULES, "analysis.ipynb", "README.md", "grading.yml", "requirements.txt", "pytest.ini",
-             ".gitignore", locale.MO_PATH, *tests}
+             ".gitignore", translations.MO_PATH, *tests}
     if (REPO / "autograder" / "templates" / "autograde.yml").is_file():
         files.add(".github/workflows/autograde.yml")
     return files
@@ -104,10 +104,10 @@ def test_stubs_readme_requirements_and_pytest_ini(built):
         assert "NotImplementedError" in (out / name).read_text(encoding="utf-8")
     assert (out / "README.md").read_bytes() == (REPO / "docs" / "student-readme.md").read_bytes()
     for rel in tree(out):
-        if rel.startswith("tests/") and rel != locale.MO_PATH:
+        if rel.startswith(("tests/", "hwkit/")) and rel != translations.MO_PATH:
             assert (out / rel).read_bytes() == (REPO / rel).read_bytes(), rel
     # The Russian messages of the public tests only (see test_feedback.py for the hidden ones).
-    assert (out / locale.MO_PATH).read_bytes() == locale.compiled_public()
+    assert (out / translations.MO_PATH).read_bytes() == translations.compiled_public()
 
     pins = dict(line.split("==") for line in (out / "requirements.txt").read_text().splitlines()
                 if line and not line.startswith("#"))
@@ -273,7 +273,7 @@ def test_released_grading_yml_keeps_public_tests_and_hidden_totals(built):
 def fake_repo(tmp_path: Path) -> Path:
     """The inputs of a release (without a .git or the grader), to break one of them."""
     repo = tmp_path / "course"
-    for rel in ("solutions", "tests", "autograder/hidden", "docs"):
+    for rel in ("solutions", "tests", "hwkit", "autograder/hidden", "docs"):
         shutil.copytree(REPO / rel, repo / rel, ignore=shutil.ignore_patterns("__pycache__"))
     for rel in ("grading.yml", "constraints.txt"):
         shutil.copyfile(REPO / rel, repo / rel)
