@@ -18,8 +18,8 @@ import pytest
 
 from hwkit.grading import GradingConfig
 
-REPO = Path(__file__).resolve().parent.parent
-SUITES = ("tests", "autograder/hidden")
+from . import REPO
+from .grade import SUITES
 
 
 class _Markers:
@@ -35,7 +35,7 @@ class _Markers:
 
 
 def value_markers(grading_path: Path) -> dict[str, bool]:
-    """test id -> marked ``value``, for every test function of the suites."""
+    """test id -> marked ``value``, for every test function of the suites (collected only)."""
     markers = _Markers()
     with tempfile.TemporaryDirectory(prefix="autograder-collect-") as tmp:
         ini = Path(tmp) / "pytest.ini"
@@ -43,9 +43,9 @@ def value_markers(grading_path: Path) -> dict[str, bool]:
         shown = io.StringIO()
         with contextlib.redirect_stdout(shown):
             code = pytest.main(["-c", str(ini), "--rootdir", str(REPO), "--noconftest", "-p", "no:cacheprovider",
-                                "-p", "hwkit.plugin", "--grading", str(grading_path), "--collect-only",
-                                "-q", "--submission", str(REPO / "solutions"),
-                                *(str(REPO / s) for s in SUITES)], plugins=[markers])
+                                "-p", "hwkit.plugin", "--grading", str(grading_path), "--collect-only", "-q",
+                                "--submission", str(REPO / "solutions"), *(str(REPO / s) for s in SUITES)],
+                               plugins=[markers])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise RuntimeError(f"the test suites could not be collected (pytest exit code {int(code)}):\n"
                            + shown.getvalue()[-3000:])

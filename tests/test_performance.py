@@ -137,10 +137,10 @@ def check_not_made_up(hw, expected: float, call: str, **kwargs) -> None:
         ms, spent = measure_cuda(hw, probe, again, **kwargs)
     else:
         ms, spent = timed(hw.performance.measure_time, probe, **kwargs)
-    calls = kwargs.get("warmup", 1) + kwargs.get("repeat", 10)
-    check_calls(probe, calls, again, warmup=kwargs.get("warmup", 1), repeat=kwargs.get("repeat", 10))
+    warmup, repeat = kwargs.get("warmup", 1), kwargs.get("repeat", 10)  # (measure_time's defaults)
+    check_calls(probe, warmup + repeat, again, warmup=warmup, repeat=repeat)
     check_ms(ms, ms_per_call, again)
-    check_spent(spent, busy_ms(probe, calls), again)
+    check_spent(spent, busy_ms(probe, warmup + repeat), again)
 
 
 def tensor_list(result, count: int, call: str) -> list:

@@ -241,8 +241,7 @@ class RemoteHomework(Homework):
             self.fatal = str(exc)
             _cannot_grade(exc)
         except SandboxFault as exc:  # a timeout, a death, a reply out of protocol: the process is gone
-            self.faults += 1
-            self.strikes[what] = self.strikes.get(what, 0) + 1
+            self._strike(what)
             if isinstance(exc, CallTimeout) and time.monotonic() >= self.deadline:
                 raise CallTimeout(self._budget_spent()) from None
             raise
@@ -259,8 +258,7 @@ class RemoteHomework(Homework):
             out = {k: decoder.decode(v) for k, v in ok.items()}
         except (wire.ProtocolError, TypeError, ValueError, RuntimeError, OverflowError) as exc:
             worker.stop()
-            self.faults += 1
-            self.strikes[what] = self.strikes.get(what, 0) + 1
+            self._strike(what)
             raise SandboxFault(tr("your code's process sent an invalid reply ({why})", why=exc)) from None
         if "args" in out:
             _sync_back(args, out["args"])
@@ -302,6 +300,11 @@ class RemoteHomework(Homework):
             return {"error": {"type": kind, "message": str(exc)[:2000]}}, []
         encoder = wire.Encoder(lambda obj: self._ref(obj, key), {}, probes.TORCH_FUNCTIONS)
         return {"value": encoder.encode(value), "storages": encoder.storages}, encoder.blobs
+
+    def _strike(self, what: str) -> None:
+        """`what` timed out, killed its process or broke the protocol once more."""
+        self.faults += 1
+        self.strikes[what] = self.strikes.get(what, 0) + 1
 
     def _time_left(self) -> float:
         """Seconds left of this grading's budget; none left fails the test that asks."""
