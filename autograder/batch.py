@@ -26,7 +26,7 @@ import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -40,7 +40,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from hwkit.grading import GradingConfig, load_grading
 from hwkit.modules import MODULES
 
-from . import REPO, gradebook
+from . import gradebook
+from .course import Course, find as find_course
 from .gradebook import FEEDBACK_FILE, RESULTS_FILE, STATUS_FILE
 from .sandbox import isolation
 from .results import clean_text
@@ -75,7 +76,8 @@ class Options:
     deadline: datetime | None = None
     force: bool = False
     gpu: str = "auto"
-    grading: Path = REPO / "grading.yml"
+    grading: Path | None = None  # None: the course's
+    course: Course = field(default_factory=find_course)
     allow_weak: bool = False
     lang: str | None = None  # None: grading.yml's feedback.lang
     strip_prefix: str | None = None
@@ -377,7 +379,7 @@ class Batch:
     def _run_grader(self, submission: Path, work: Path, folder: Path, record: dict) -> None:
         results, feedback = work / RESULTS_FILE, work / FEEDBACK_FILE
         argv = ["grade", str(submission), "--json", str(results), "--feedback", str(feedback),
-                "--gpu", self.opts.gpu, "--grading", str(self.opts.grading)]
+                "--gpu", self.opts.gpu, "--grading", str(self.opts.grading), "--course", str(self.opts.course.root)]
         if self.opts.allow_weak:
             argv.append("--allow-weak-sandbox")
         if self.opts.lang:
@@ -429,13 +431,15 @@ class Slot:
     """
 
     def __init__(self, opts: Options, work: Path) -> None:
-        cmd = [sys.executable, "-m", "autograder.slot", "--grading", str(opts.grading), "--gpu", opts.gpu]
+        cmd = [sys.executable, "-m", "autograder.slot", "--course", str(opts.course.root), "--grading",
+               str(opts.grading), "--gpu", opts.gpu]
         if opts.allow_weak:
             cmd.append("--allow-weak-sandbox")
         self.log = Path(tempfile.mkstemp(prefix="slot-", suffix=".log", dir=work)[1])
         env = {**os.environ, "COLUMNS": "200"}  # rich wraps messages at 80 columns otherwise
         with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            # (cwd: `python -m` puts it first on sys.path, so not a folder holding another `autograder`)
+            self.proc = subprocess.Popen(cmd, cwd=work, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                          stderr=log, start_new_session=True,
                                          preexec_fn=partial(isolation.die_with_parent, os.getpid()))
         self.timed_out = False
@@ -541,8 +545,8 @@ def run(opts: Options, console: Console | None = None, err: Console | None = Non
         raise BatchError(f"-j {opts.jobs}: the number of parallel gradings must be at least 1")
     if opts.student_timeout <= 0:
         raise BatchError("--student-timeout must be a positive number of seconds")
+    opts.grading = Path(opts.grading or opts.course.grading).resolve()
     grading = load_grading(opts.grading)  # GradingConfigError: the caller reports it
-    opts.grading = Path(opts.grading).resolve()
     opts.submissions, opts.out = opts.submissions.resolve(), opts.out.resolve()
     if opts.out == opts.submissions or opts.submissions in opts.out.parents:
         raise BatchError(f"--out {opts.out} is inside {opts.submissions}; it would be graded as a student "

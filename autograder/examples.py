@@ -11,9 +11,9 @@ import json
 import re
 from pathlib import Path
 
-from . import REPO
+from .course import Course, find as find_course
 
-SPEC = REPO / "examples" / "examples.json"
+SPEC = Path("examples") / "examples.json"  # in the course folder
 MARKER = re.compile(r"^\s*### (BEGIN|END) SOLUTION.*\n", re.M)
 
 
@@ -21,22 +21,24 @@ class ExampleError(Exception):
     """An example's edits no longer fit the reference; the message names the edit."""
 
 
-def load() -> dict:
-    return json.loads(SPEC.read_text(encoding="utf-8"))
+def load(course: Course | None = None) -> dict:
+    return json.loads(((course or find_course()).root / SPEC).read_text(encoding="utf-8"))
 
 
-def reference_module(key: str, source: str = "solutions") -> str:
+def reference_module(key: str, source: str = "solutions", course: Course | None = None) -> str:
     """The reference (solution markers removed) or the stub of one homework module."""
-    return MARKER.sub("", (REPO / source / f"homework_{key}.py").read_text(encoding="utf-8"))
+    root = (course or find_course()).root
+    return MARKER.sub("", (root / source / f"homework_{key}.py").read_text(encoding="utf-8"))
 
 
 def materialize(dest: Path, modules: dict | None = None, extra_files: dict[str, str] | None = None,
-                name: str = "submission") -> Path:
+                name: str = "submission", course: Course | None = None) -> Path:
     """Write a submission folder: every module from the reference, with `modules` edits applied."""
+    course = course or find_course()
     dest.mkdir(parents=True, exist_ok=True)
     for key in ("tensors", "autograd", "performance"):
         edit = (modules or {}).get(key, {})
-        text = edit["source"] if "source" in edit else reference_module(key, edit.get("from", "solutions"))
+        text = edit["source"] if "source" in edit else reference_module(key, edit.get("from", "solutions"), course)
         for old, new in edit.get("replace", []):
             if text.count(old) != 1:
                 raise ExampleError(f"{name}: homework_{key}.py: {old!r} occurs {text.count(old)} times, "

@@ -1,4 +1,4 @@
-"""`autograder export-gradescope`: the autograder .zip to upload to Gradescope.
+"""The autograder .zip to upload to Gradescope (`autograder export gradescope`).
 
 Gradescope unpacks the zip in /autograder/source, runs ``setup.sh`` there once (as root, when
 it builds the image), and copies ``run_autograder`` to /autograder/run_autograder, which it
@@ -12,13 +12,11 @@ The archive is reproducible: members sorted, fixed timestamps, modes 0644/0755.
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import zipfile
 from pathlib import Path
 
-from . import REPO
+from .course import find as find_course
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ROOT_SCRIPTS = ("setup.sh", "run_autograder")  # at the zip's root, executable
@@ -36,25 +34,6 @@ class ExportError(Exception):
     """The bundle cannot be built (a required file is missing)."""
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="FILE", default="dist/autograder.zip",
-                        help="where to write the zip (default: dist/autograder.zip)")
-
-
-def main(args: argparse.Namespace) -> int:
-    try:
-        out = build_bundle(Path(args.out))
-    except (ExportError, OSError) as exc:
-        print(f"cannot build the Gradescope bundle: {exc}", file=sys.stderr)
-        return 2
-    with zipfile.ZipFile(out) as z:
-        members = z.infolist()
-    size = out.stat().st_size
-    print(f"wrote {out} ({len(members)} files, {size / 2**20:.1f} MB): upload it as the Gradescope "
-          "autograder (Ubuntu base image); setup.sh installs Python 3.11, torch (CPU) and bubblewrap")
-    return 0
-
-
 def _excluded(rel: Path) -> bool:
     parts = rel.parts
     if any(p in EXCLUDED_DIRS or p.endswith(".egg-info") for p in parts):
@@ -63,8 +42,9 @@ def _excluded(rel: Path) -> bool:
     return name in EXCLUDED_NAMES or name.endswith(EXCLUDED_SUFFIXES)
 
 
-def bundle_files(repo: Path = REPO) -> dict[str, Path]:
-    """Archive name -> file on disk, for everything the bundle carries."""
+def bundle_files(repo: Path | None = None) -> dict[str, Path]:
+    """Archive name -> file on disk, for everything the bundle carries (default: the course's)."""
+    repo = Path(repo) if repo else find_course().root
     for rel in REQUIRED:
         if not (repo / rel).exists():
             raise ExportError(f"{repo / rel} is missing")
@@ -93,10 +73,10 @@ def bundle_files(repo: Path = REPO) -> dict[str, Path]:
     return files
 
 
-def build_bundle(out: Path) -> Path:
-    """Write the Gradescope autograder zip to `out` and return its path."""
+def build_bundle(out: Path, repo: Path | None = None) -> Path:
+    """Write the Gradescope autograder zip of the course `repo` to `out` and return its path."""
     out = Path(out)
-    files = bundle_files()
+    files = bundle_files(repo)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:

@@ -1,7 +1,6 @@
 """Export a batch's scores into an nbgrader gradebook (gradebook.db), for `nbgrader export`.
 
-Run it as a subcommand of `autograder` (`add_arguments` + `main`), or directly:
-``python -m autograder.export_nbgrader --db COURSE/gradebook.db --results OUT_DIR``.
+Run it as ``autograder export nbgrader --db COURSE/gradebook.db --results OUT_DIR``.
 
 Why: a course that already runs nbgrader keeps its marks in nbgrader's gradebook, and its TAs
 grade the written analysis in nbgrader's formgrader and send grades on with `nbgrader export`.
@@ -54,22 +53,17 @@ assignment, which is one reason not to mix it in.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
 import re
-import sys
 import warnings
 from pathlib import Path
 from typing import Iterator
 
-from rich.console import Console
-from rich.markup import escape
+from hwkit.grading import GradingConfig, load_grading
 
-from hwkit.grading import GradingConfig, GradingConfigError, load_grading
-
-from . import REPO
+from .course import find as find_course
 from .nbgrader_env import alembic_on_path
 from .gradebook import RESULTS_FILE, STATUS_FILE, STATUSES, read_json, students_dir, valid_results
 
@@ -321,8 +315,8 @@ def write_scores(gb, submission, cells: dict[str, tuple[str, float]], results: d
 
 
 # -- the export ------------------------------------------------------------------------------------
-def export(db: Path, results_dir: Path, assignment: str | None = None, grading_path: Path = REPO / "grading.yml",
-           *, solutions: Path = REPO / "solutions", course_id: str | None = None) -> dict:
+def export(db: Path, results_dir: Path, assignment: str | None = None, grading_path: Path | None = None,
+           *, solutions: Path | None = None, course_id: str | None = None) -> dict:
     """Write the batch in `results_dir` into the nbgrader gradebook `db`; return what was done.
 
     The result: ``assignment``, ``exported`` (student ids), ``created`` / ``updated`` (how many
@@ -331,7 +325,9 @@ def export(db: Path, results_dir: Path, assignment: str | None = None, grading_p
     (pending GPU tests over all students), ``overridden`` (test grades a TA's manual score
     overrides), ``warnings``.
     """
-    grading = load_grading(grading_path)
+    course = None if grading_path and solutions else find_course()
+    grading = load_grading(grading_path or course.grading)
+    solutions = solutions or course.solutions
     name = assignment or grading.assignment
     folder = students_dir(Path(results_dir))
     if not folder.is_dir():
@@ -402,51 +398,3 @@ def export(db: Path, results_dir: Path, assignment: str | None = None, grading_p
             counts["pending_gpu"] += done["pending_gpu"]
             counts["overridden"] += done["overridden"]
     return counts
-
-
-# -- command line ------------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", metavar="FILE", required=True,
-                        help="nbgrader's gradebook (sqlite file, e.g. COURSE/gradebook.db); created if missing")
-    parser.add_argument("--results", metavar="OUT_DIR", required=True,
-                        help="the --out folder of `autograder batch` (students/<id>/results.json)")
-    parser.add_argument("--assignment", metavar="NAME",
-                        help="the nbgrader assignment name (default: grading.yml's `assignment`)")
-    parser.add_argument("--grading", metavar="FILE", help="grading.yml to use (default: the repository's)")
-    parser.add_argument("--course", metavar="ID",
-                        help="nbgrader course id for a new assignment (default: nbgrader's default_course)")
-
-
-def main(args: argparse.Namespace) -> int:
-    """Run the export and print a summary; 0 when done, 2 when it cannot run."""
-    out, err = Console(), Console(stderr=True)
-    try:
-        counts = export(Path(args.db), Path(args.results), getattr(args, "assignment", None),
-                        Path(args.grading) if getattr(args, "grading", None) else REPO / "grading.yml",
-                        course_id=getattr(args, "course", None))
-    except ExportError as exc:
-        err.print(f"[red]cannot export:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        return 2
-    except GradingConfigError as exc:
-        err.print(f"[red]configuration error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        return 2
-    for w in counts["warnings"]:
-        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
-    for s in counts["skipped"]:
-        kept = " (its scores from an earlier export are still in the gradebook)" if s["kept_previous"] else ""
-        err.print(f"[yellow]skipped[/] {escape(s['id'])}: {escape(s['reason'])}{kept}", highlight=False,
-                  soft_wrap=True)
-    out.print(f"{args.db}: assignment {counts['assignment']!r}: {len(counts['exported'])} students exported "
-              f"({counts['created']} new, {counts['updated']} updated), {len(counts['skipped'])} skipped; "
-              f"{counts['test_cells']} test cells, {counts['manual_cells']} manual cells to grade in the formgrader"
-              + (f"; {counts['pending_gpu']} test grades pending a GPU" if counts["pending_gpu"] else "")
-              + (f"; {counts['overridden']} test scores overridden by a TA's manual score"
-                 if counts["overridden"] else ""), highlight=False, soft_wrap=True)
-    return 0
-
-
-if __name__ == "__main__":
-    _parser = argparse.ArgumentParser(prog="python -m autograder.export_nbgrader",
-                                      description=__doc__.splitlines()[0])
-    add_arguments(_parser)
-    sys.exit(main(_parser.parse_args()))

@@ -18,8 +18,7 @@ import pytest
 
 from hwkit.grading import GradingConfig
 
-from . import REPO
-from .grade import SUITES
+from .course import Course
 
 
 class _Markers:
@@ -34,17 +33,15 @@ class _Markers:
             self.value[test_id] = self.value.get(test_id, False) or item.get_closest_marker("value") is not None
 
 
-def value_markers(grading_path: Path) -> dict[str, bool]:
+def value_markers(course: Course, grading_path: Path) -> dict[str, bool]:
     """test id -> marked ``value``, for every test function of the suites (collected only)."""
     markers = _Markers()
     with tempfile.TemporaryDirectory(prefix="autograder-collect-") as tmp:
-        ini = Path(tmp) / "pytest.ini"
-        ini.write_text("[pytest]\n")
         shown = io.StringIO()
         with contextlib.redirect_stdout(shown):
-            code = pytest.main(["-c", str(ini), "--rootdir", str(REPO), "--noconftest", "-p", "no:cacheprovider",
-                                "-p", "hwkit.plugin", "--grading", str(grading_path), "--collect-only", "-q",
-                                "--submission", str(REPO / "solutions"), *(str(REPO / s) for s in SUITES)],
+            code = pytest.main([*course.pytest_args(Path(tmp) / "pytest.ini"), "-p", "hwkit.plugin",
+                                "--grading", str(grading_path), "--collect-only", "-q",
+                                "--submission", str(course.solutions), *map(str, course.suites)],
                                plugins=[markers])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
         raise RuntimeError(f"the test suites could not be collected (pytest exit code {int(code)}):\n"
@@ -52,9 +49,9 @@ def value_markers(grading_path: Path) -> dict[str, bool]:
     return markers.value
 
 
-def ungated(grading: GradingConfig, grading_path: Path) -> list[str]:
+def ungated(course: Course, grading: GradingConfig, grading_path: Path) -> list[str]:
     """Scored tests that neither check values nor wait for a test that does, as messages."""
-    marked = value_markers(grading_path)
+    marked = value_markers(course, grading_path)
     problems = []
     for name, task in grading.tasks.items():
         for test_id in task.tests:

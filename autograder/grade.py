@@ -1,9 +1,9 @@
 """Grade one submission: trusted pytest run over the public + hidden suites, student code sandboxed.
 
 pytest runs in this (trusted) process with a configuration the grader writes itself: ``-c``
-pointing at an empty ini, ``--noconftest``, plugin autoload off, no cache, rootdir = this
-repository. Nothing from the submission is on ``sys.path`` here; only the three homework
-modules are copied into the worker's private folder.
+pointing at its own ini, ``--noconftest``, plugin autoload off, no cache, rootdir = the course
+folder (:mod:`autograder.course`). Nothing from the submission is on ``sys.path`` here; only
+the homework modules are copied into the worker's private folder.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from hwkit.grading import GradingConfig, load_grading
 from hwkit.modules import MODULES
 from hwkit.scoring import score, unscored
 
-from . import REPO
+from . import course as courses
 from .results import GradingResult, build
 from .sandbox import isolation
 from .sandbox.client import RemoteHomework
 from .sandbox.zygote import Sandbox
 from .submission import open_submission
 
-SUITES = ("tests", "autograder/hidden")
 UNUSED_PLUGINS = ("logging", "unraisableexception", "threadexception", "faulthandler", "doctest", "junitxml",
                   "pastebin", "legacypath")
 
@@ -65,31 +64,32 @@ class GraderPlugin:
 
 def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu: str = "auto",
           allow_weak: bool = False, gpu_only: bool = False, verbose: bool = False,
-          sandbox: Sandbox | None = None, lang: str | None = None) -> GradingResult:
+          sandbox: Sandbox | None = None, lang: str | None = None,
+          course: courses.Course | None = None) -> GradingResult:
     """Grade one folder or .zip. Raises GraderError / SubmissionError when grading cannot run.
 
     `sandbox`: a started one to grade in (the CLI's, or a batch's warm one); the caller keeps
-    it. Without it, one is started here and stopped at the end.
+    it. Without it, one is started here and stopped at the end. `course`: default
+    :func:`autograder.course.find` (``--course``, or the current folder).
     """
-    grading_path = Path(grading_path or REPO / "grading.yml")
+    course = course or courses.find()
+    grading_path = Path(grading_path or course.grading)
     grading = load_grading(grading_path)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if sandbox is None:
             sandbox = Sandbox.started(grading.limits, modules=MODULES, gpu=gpu != "off", allow_weak=allow_weak)
             stack.callback(sandbox.close)
-        return _grade(submission, grading, grading_path, sandbox, gpu, gpu_only, verbose, started, lang)
+        return _grade(submission, course, grading, grading_path, sandbox, gpu, gpu_only, verbose, started, lang)
 
 
-def _grade(submission, grading: GradingConfig, grading_path: Path, sandbox: Sandbox, gpu: str, gpu_only: bool,
-           verbose: bool, started: float, lang: str | None) -> GradingResult:
+def _grade(submission, course: courses.Course, grading: GradingConfig, grading_path: Path, sandbox: Sandbox,
+           gpu: str, gpu_only: bool, verbose: bool, started: float, lang: str | None) -> GradingResult:
     with open_submission(submission) as sub, tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
-        ini = Path(tmp) / "pytest.ini"
-        ini.write_text("[pytest]\n")
         plug = GraderPlugin(sub.files, sub.problems, grading.limits, gpu, sandbox)
-        args = _pytest_args(ini, grading, grading_path) + (["-m", "gpu"] if gpu_only else [])
-        args += ["--lang", lang] if lang else []
-        args += [str(REPO / s) for s in SUITES]
+        args = _pytest_args(course, Path(tmp) / "pytest.ini", grading, grading_path)
+        args += (["-m", "gpu"] if gpu_only else []) + (["--lang", lang] if lang else [])
+        args += [str(s) for s in course.suites]
         output = io.StringIO()
         with _trusted_environment(), contextlib.redirect_stdout(output):
             code = pytest.main(args, plugins=[plug])
@@ -126,10 +126,9 @@ def _grade(submission, grading: GradingConfig, grading_path: Path, sandbox: Sand
                      gpu=gpu, errors=errors, lang=i18n.language())
 
 
-def _pytest_args(ini: Path, grading: GradingConfig, grading_path: Path) -> list[str]:
+def _pytest_args(course: courses.Course, ini: Path, grading: GradingConfig, grading_path: Path) -> list[str]:
     test_timeout = int(grading.limits.import_timeout_s * 3 + grading.limits.call_timeout_s * 10)
-    return ["-c", str(ini), "--rootdir", str(REPO), "--noconftest", "-p", "no:cacheprovider",
-            "-p", "hwkit.plugin", "-p", "pytest_timeout", f"--timeout={test_timeout}",
+    return [*course.pytest_args(ini), "-p", "hwkit.plugin", "-p", "pytest_timeout", f"--timeout={test_timeout}",
             "--grading", str(grading_path), "-p", "no:stepwise", "-q", "-rN",
             # pytest's own traceback rendering would double the time of a failing grading
             "--tb=native", "--import-mode=prepend",
@@ -151,16 +150,11 @@ def _check_config(grading: GradingConfig, outcomes, grading_path: Path, gpu_only
 
 @contextlib.contextmanager
 def _trusted_environment():
-    """No plugin autoload, no PYTHON* surprises, the repository importable as `tests`."""
-    import sys
-
+    """No plugin autoload and no PYTEST_* options from the environment."""
     saved_env = {k: os.environ.get(k) for k in ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     os.environ.pop("PYTEST_ADDOPTS", None)
     os.environ.pop("PYTEST_PLUGINS", None)
-    added = str(REPO) not in sys.path
-    if added:
-        sys.path.insert(0, str(REPO))
     try:
         yield
     finally:
@@ -169,5 +163,3 @@ def _trusted_environment():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        if added and str(REPO) in sys.path:
-            sys.path.remove(str(REPO))

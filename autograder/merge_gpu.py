@@ -1,4 +1,4 @@
-"""Fold a later GPU run into a batch: `autograder merge-gpu BATCH_OUT GPU_RESULTS`.
+"""Fold a later GPU run into a batch (`autograder merge-gpu BATCH_OUT GPU_RESULTS`).
 
 On a CPU machine the tests marked `gpu` are *pending* (points withheld). On a GPU machine,
 `autograder grade SUB --gpu require --json GPU_RESULTS/<student>.json` runs only those tests.
@@ -10,39 +10,20 @@ never replaced: a GPU run cannot change a CPU verdict.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
-from rich.console import Console
-
 from hwkit import i18n
-from hwkit.grading import GradingConfig, load_grading
+from hwkit.grading import GradingConfig
 from hwkit.scoring import CaseOutcome, score
 
-from . import REPO, gradebook
+from . import gradebook
 from .report import feedback, gradescope
 from .results import build
 
 
 class MergeError(Exception):
     """The batch folder or a GPU result cannot be used; the message says which and why."""
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("batch_out", help="the --out folder of an `autograder batch` run")
-    parser.add_argument("gpu_results", help="folder of GPU results: <student>.json or <student>/results.json")
-    parser.add_argument("--grading", metavar="FILE", help="grading.yml (default: the repository's)")
-
-
-def main(args: argparse.Namespace) -> int:
-    grading = load_grading(Path(args.grading or REPO / "grading.yml"))
-    merged, missing = merge(Path(args.batch_out), Path(args.gpu_results), grading)
-    console = Console()
-    console.print(f"merged GPU results of {len(merged)} student(s): " + ", ".join(merged))
-    if missing:
-        console.print(f"[yellow]still pending a GPU run ({len(missing)}):[/] " + ", ".join(missing))
-    return 0
 
 
 def merge(batch_out: Path, gpu_dir: Path, grading: GradingConfig) -> tuple[list[str], list[str]]:

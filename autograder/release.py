@@ -27,7 +27,6 @@ A leaking build never replaces OUT: it is left in ``OUT.rejected`` for inspectio
 
 from __future__ import annotations
 
-import argparse
 import ast
 import contextlib
 import json
@@ -35,15 +34,19 @@ import math
 import os
 import re
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import yaml
 
-from . import REPO
+from .course import find as find_course
 from .nbgrader_env import alembic_on_path
 from hwkit.grading import GradingConfig, GradingConfigError, load_grading
+
+
+def _root(repo: Path | None) -> Path:
+    """The course folder: `repo`, else the one :func:`autograder.course.find` finds."""
+    return Path(repo) if repo else find_course().root
 
 
 def _stubgen():
@@ -53,11 +56,10 @@ def _stubgen():
     return stubgen
 
 __all__ = [
-    "ReleaseError", "DEFAULT_OUT", "add_arguments", "main", "build_release", "check_release",
+    "ReleaseError", "build_release", "released_files", "check_release",
     "render_release", "secret_lines", "hidden_test_names", "public_test_files",
 ]
 
-DEFAULT_OUT = Path("dist") / "release"  # relative to the repository
 #: Packages students install; each is pinned to its version in constraints.txt.
 REQUIREMENTS = ("torch", "numpy", "pytest", "pytest-timeout", "pydantic", "pydantic_core", "PyYAML")
 WORKFLOW_TEMPLATE = Path("autograder") / "templates" / "autograde.yml"
@@ -116,7 +118,7 @@ class ReleaseError(Exception):
 def public_test_files(repo: Path | None = None) -> list[str]:
     """The public suite and the kit it runs on, as paths relative to the repository:
     tests/{__init__,conftest}.py, tests/test_*.py and hwkit/*.py."""
-    repo = Path(repo or REPO)
+    repo = _root(repo)
     tests, kit = repo / "tests", repo / "hwkit"
     required = [tests / "__init__.py", tests / "conftest.py", kit / "__init__.py"]
     missing = [_rel(p, repo) for p in required if not p.is_file()]
@@ -139,7 +141,7 @@ def _test_names(path: Path) -> set[str]:
 
 def hidden_test_names(repo: Path | None = None) -> set[str]:
     """Names of the hidden test functions (autograder/hidden/*.py), less any public test's name."""
-    repo = Path(repo or REPO)
+    repo = _root(repo)
     hidden = set()
     for path in sorted((repo / "autograder" / "hidden").glob("*.py")):
         hidden |= _test_names(path)
@@ -152,7 +154,7 @@ def hidden_test_names(repo: Path | None = None) -> set[str]:
 def secret_lines(repo: Path | None = None) -> set[str]:
     """The solution lines no released file may contain: ``stubgen.solution_lines`` less the
     lines the released public files (tests/, the student README) hold themselves."""
-    repo = Path(repo or REPO)
+    repo = _root(repo)
     try:
         secret = _stubgen().solution_lines(repo / "solutions")
     except _stubgen().StubGenError as exc:
@@ -315,7 +317,7 @@ def _normalize(name: str) -> str:
 
 def render_release(repo: Path | None = None) -> dict[str, bytes]:
     """Every file of the release: path relative to the release root -> content."""
-    repo = Path(repo or REPO)
+    repo = _root(repo)
     solutions = repo / "solutions"
     files: dict[str, bytes] = {}
     for name, text in render_stubs(solutions).items():
@@ -335,7 +337,7 @@ def render_release(repo: Path | None = None) -> dict[str, bytes]:
     files["grading.yml"] = grading.encode("utf-8")
     from . import translations
 
-    files[translations.MO_PATH] = translations.compiled_public()  # (the course catalogue also holds hidden tests' messages)
+    files[translations.MO_PATH] = translations.compiled_public(repo)  # (the course catalogue also holds hidden tests' messages)
     files[_stubgen().NOTEBOOK] = render_notebook(solutions / _stubgen().NOTEBOOK, config.assignment).encode("utf-8")
     workflow = repo / WORKFLOW_TEMPLATE
     if workflow.is_file():
@@ -351,11 +353,9 @@ def _check_hidden_messages(out: Path, files: list[str], repo: Path) -> list[str]
     """No message that only the hidden tests show (it says what they check), e.g. in a catalogue."""
     from . import translations
 
-    if repo.resolve() != REPO.resolve():
-        return []  # (messages are extracted from this repository's sources)
-    public = translations.code_messages(("hwkit", "tests"))
+    public = translations.code_messages(("hwkit", "tests"), repo)
     # (a hidden message that is part of a public one tells nothing new)
-    hidden = [m for m in translations.code_messages(("autograder/hidden",))
+    hidden = [m for m in translations.code_messages(("autograder/hidden",), repo)
               if len(m) >= 20 and not any(m in p for p in public)]
     problems = []
     for rel in files:
@@ -364,20 +364,20 @@ def _check_hidden_messages(out: Path, files: list[str], repo: Path) -> list[str]
     return problems
 
 
-def _released_files(out: Path) -> list[str]:
+def released_files(out: Path) -> list[str]:
     return sorted(p.relative_to(out).as_posix() for p in out.rglob("*")
                   if (p.is_file() or p.is_symlink()) and KEEP not in p.relative_to(out).parts)
 
 
 def check_release(out: Path, repo: Path | None = None) -> list[str]:
     """Leaks in the release folder ``out`` (an empty list means it is clean)."""
-    repo, out = Path(repo or REPO), Path(out)
+    repo, out = _root(repo), Path(out)
     if not out.is_dir():
         return [f"{out}: not a folder"]
     secret = secret_lines(repo)
     hidden = hidden_test_names(repo)
     hidden_name = re.compile(r"\b(" + "|".join(sorted(map(re.escape, hidden))) + r")\b") if hidden else None
-    files = _released_files(out)
+    files = released_files(out)
     problems: list[str] = []
     for rel in files:
         parts = rel.split("/")
@@ -462,7 +462,7 @@ def build_release(out: Path, repo: Path | None = None) -> list[str]:
     left as it was and the tree is kept in ``<out>.rejected`` for inspection. Problems with the
     inputs (a missing solutions file, an invalid grading.yml, ...) raise ReleaseError.
     """
-    repo, out = Path(repo or REPO), Path(out).absolute()
+    repo, out = _root(repo), Path(out).absolute()
     rejected = out.with_name(out.name + ".rejected")
     _check_out(out, repo)
     _check_out(rejected, repo)
@@ -504,42 +504,3 @@ def build_release(out: Path, repo: Path | None = None) -> list[str]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-# --------------------------------------------------------------------------------------
-# Command line (wired into autograder.cli as `autograder release`)
-# --------------------------------------------------------------------------------------
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", metavar="DIR", type=Path, default=None,
-                        help=f"where to write the student template (default: {DEFAULT_OUT} in the "
-                             "repository); an earlier release there is replaced")
-
-
-def main(args: argparse.Namespace) -> int:
-    """0: written and clean; 1: the leak check failed (OUT untouched); 2: an input is broken."""
-    out = Path(args.out) if getattr(args, "out", None) else REPO / DEFAULT_OUT
-    try:
-        problems = build_release(out)
-    except ReleaseError as exc:
-        print(f"release: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"release: error: cannot write {_stubgen()._show(out)}: {exc}", file=sys.stderr)
-        return 2
-    shown = _stubgen()._show(out)
-    if problems:
-        print(f"release: leak check failed; {shown} was not replaced "
-              f"(the rejected build is in {shown}.rejected):", file=sys.stderr)
-        for problem in problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
-    files = _released_files(out)
-    print(f"release: wrote {len(files)} files to {shown}; leak check clean")
-    return 0
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m autograder.release", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    sys.exit(main(parser.parse_args()))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from hwkit.modules import MODULES
 
-from . import REPO
+from . import course as courses
 from .sandbox import isolation
 from .sandbox.zygote import Sandbox
 
@@ -34,12 +34,15 @@ WARM_MODULES = ("torch", "numpy", "pytest", "pytest_timeout", "hwkit.plugin", "a
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.slot", description=__doc__.splitlines()[0])
+    parser.add_argument("--course", required=True)
     parser.add_argument("--grading", required=True)
     parser.add_argument("--gpu", choices=("auto", "off"), default="auto")
     parser.add_argument("--allow-weak-sandbox", action="store_true")
     args = parser.parse_args(argv)
+    course = courses.find(args.course)
+    os.environ[courses.COURSE_ENV] = str(course.root)  # for every grading this slot forks
     sandbox = _started_sandbox(args)  # its zygote imports torch while this process does
-    sandbox = _warm_up(args.grading, sandbox)
+    sandbox = _warm_up(course, args.grading, sandbox)
     try:
         for line in sys.stdin:
             job = json.loads(line)
@@ -75,7 +78,7 @@ def _recycled(sandbox: Sandbox) -> Sandbox | None:
     return sandbox
 
 
-def _warm_up(grading: str, sandbox: Sandbox | None) -> Sandbox | None:
+def _warm_up(course: courses.Course, grading: str, sandbox: Sandbox | None) -> Sandbox | None:
     """Import everything, then grade the reference solutions once: a forked grading process
     then finds torch's and pytest's lazy set-up done (half of its CPU time otherwise)."""
     import torch
@@ -93,10 +96,10 @@ def _warm_up(grading: str, sandbox: Sandbox | None) -> Sandbox | None:
         except Exception:  # noqa: BLE001 - the grading process reports the same failure properly
             sandbox.close()
             sandbox = None
-    if sandbox is None or not (REPO / "solutions").is_dir():
+    if sandbox is None or not course.solutions.is_dir():
         return sandbox  # (no sandbox: every grading reports why; no reference: imports only)
     try:
-        grade(REPO / "solutions", grading_path=grading, gpu="off", sandbox=sandbox)
+        grade(course.solutions, grading_path=grading, gpu="off", sandbox=sandbox, course=course)
     except Exception:  # noqa: BLE001 - only a warm-up: the students' gradings report real problems
         pass
     return _recycled(sandbox)

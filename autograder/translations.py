@@ -11,17 +11,17 @@ from __future__ import annotations
 import io
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract, extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from . import REPO
+from .course import find as find_course
 
-PARTS = REPO / "hwkit" / "locale" / "ru"
+PARTS = Path("hwkit") / "locale" / "ru"  # in the course folder (the kit's source lives there)
 MO_PATH = "hwkit/locale/ru/LC_MESSAGES/homework.mo"
-MO = REPO / MO_PATH
 # Where tr("...") messages are written: the tests, the harness and the grader's reports.
 SOURCES = ("hwkit", "tests", "autograder/hidden", "autograder/report", "autograder/sandbox/client.py",
            "autograder/sandbox/transport.py")
@@ -31,11 +31,16 @@ class LocaleError(Exception):
     """The catalogue does not match the code; the message lists what to fix."""
 
 
-def code_messages(sources: tuple[str, ...] = SOURCES) -> dict[str, str]:
+def _root(root: Path | None) -> Path:
+    return Path(root) if root else find_course().root
+
+
+def code_messages(sources: tuple[str, ...] = SOURCES, root: Path | None = None) -> dict[str, str]:
     """Every tr("...") message in the code -> where it is (file:line)."""
     found: dict[str, str] = {}
+    root = _root(root)
     for source in sources:
-        path = REPO / source
+        path = root / source
         if path.is_file():
             with open(path, "rb") as f:
                 items = [(path.name, *item) for item in extract("python", f, keywords={"tr": None})]
@@ -54,11 +59,11 @@ def _catalog() -> Catalog:
     return Catalog(locale="ru", domain="homework", creation_date=fixed, revision_date=fixed, fuzzy=False)
 
 
-def merged() -> Catalog:
+def merged(root: Path | None = None) -> Catalog:
     """All parts in one catalogue; the same message translated differently in two parts is an error."""
     catalog = _catalog()
     seen: dict[str, tuple[str, str]] = {}
-    for part in sorted(PARTS.glob("*.po")):
+    for part in sorted((_root(root) / PARTS).glob("*.po")):
         with open(part, "rb") as f:
             for message in read_po(f, locale="ru"):
                 if not message.id:
@@ -76,20 +81,20 @@ def compiled(catalog: Catalog) -> bytes:
     return out.getvalue()
 
 
-def compiled_public() -> bytes:
+def compiled_public(root: Path | None = None) -> bytes:
     """The catalogue for the student release: only messages of the public tests and harness, so
     that the hidden tests' messages (what they check) do not ship."""
-    public = code_messages(("hwkit", "tests"))
+    public = code_messages(("hwkit", "tests"), root)
     catalog = _catalog()
-    for message in merged():
+    for message in merged(root):
         if message.id and message.id in public:
             catalog.add(message.id, message.string)
     return compiled(catalog)
 
 
-def problems(catalog: Catalog) -> list[str]:
+def problems(catalog: Catalog, root: Path | None = None) -> list[str]:
     """Messages in the code without a Russian translation, and translations of nothing."""
-    code = code_messages()
+    code = code_messages(root=root)
     have = {m.id: m.string for m in catalog if m.id}
     out = [f"{where}: no Russian translation for {msg!r}" for msg, where in code.items() if not have.get(msg)]
     out += [f"{PARTS.name}/*.po: {msg!r} is no longer in the code" for msg in have if msg not in code]
@@ -98,21 +103,23 @@ def problems(catalog: Catalog) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     check_only = "--check" in (argv if argv is not None else sys.argv[1:])
-    catalog = merged()
-    issues = problems(catalog)
+    root = find_course().root
+    mo = root / MO_PATH
+    catalog = merged(root)
+    issues = problems(catalog, root)
     for issue in issues:
         print(issue, file=sys.stderr)
     data = compiled(catalog)
     if check_only:
-        stale = not MO.is_file() or MO.read_bytes() != data
+        stale = not mo.is_file() or mo.read_bytes() != data
         if stale:
-            print(f"{MO.relative_to(REPO)} is stale: run `make locale`", file=sys.stderr)
+            print(f"{MO_PATH} is stale: run `make locale`", file=sys.stderr)
         return 1 if issues or stale else 0
-    MO.parent.mkdir(parents=True, exist_ok=True)
-    tmp = MO.with_suffix(".tmp")
+    mo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = mo.with_suffix(".tmp")
     tmp.write_bytes(data)
-    tmp.replace(MO)
-    print(f"wrote {MO.relative_to(REPO)} ({len(catalog)} messages)")
+    tmp.replace(mo)
+    print(f"wrote {MO_PATH} ({len(catalog)} messages)")
     return 1 if issues else 0
 
 

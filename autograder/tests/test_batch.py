@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from autograder import REPO, batch, gradebook
+from autograder.tests import REPO
+from autograder import batch, gradebook
 from autograder.batch import BatchError
 from autograder.cli import main
 from autograder.examples import materialize

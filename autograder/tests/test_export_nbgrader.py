@@ -6,7 +6,6 @@ Gradescope reporter (`autograder.report.gradescope.to_gradescope`) from a made-u
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -19,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder import REPO, export_nbgrader
+from autograder.tests import REPO
+from autograder import cli, export_nbgrader
 from autograder.export_nbgrader import AUTO_NOTEBOOK, cell_name, grade_cells_for, open_gradebook
 from autograder.report.gradescope import to_gradescope
 from autograder import results as model  # (a `Test...` class imported here would be collected)
@@ -267,9 +267,7 @@ def test_reexport_updates_in_place_and_reports_skipped(tmp_path, batch_out, db, 
         gb.db.commit()
 
     # the same batch again, through the command line: nothing new
-    parser = argparse.ArgumentParser()
-    export_nbgrader.add_arguments(parser)
-    assert export_nbgrader.main(parser.parse_args(["--db", str(db), "--results", str(batch_out)])) == 0
+    assert cli.main(["export", "nbgrader", "--db", str(db), "--results", str(batch_out)]) == 0
     printed = capsys.readouterr()
     assert "2 students exported (0 new, 2 updated), 1 skipped" in printed.out
     assert "skipped carol: status error" in " ".join(printed.err.split())
@@ -354,10 +352,8 @@ def test_bad_inputs(tmp_path, batch_out, db, capsys):
     assert "results.json" in reasons["dave"] and "status.json" in reasons["erin"]
     assert "another-homework" in reasons["frank"]
 
-    parser = argparse.ArgumentParser()
-    export_nbgrader.add_arguments(parser)
-    args = parser.parse_args(["--db", str(tmp_path / "x.db"), "--results", str(tmp_path / "nowhere")])
-    assert export_nbgrader.main(args) == 2
+    assert cli.main(["export", "nbgrader", "--db", str(tmp_path / "x.db"), "--results",
+                     str(tmp_path / "nowhere")]) == 2
     assert "not a batch output folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        parser.parse_args(["--results", str(batch_out)])  # --db is required
+        cli.parser().parse_args(["export", "nbgrader", "--results", str(batch_out)])  # --db is required

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from autograder import REPO, translations
+from autograder.tests import REPO
+from autograder import translations
 from autograder.report import feedback, gradescope
 from autograder.results import build
 from hwkit import i18n

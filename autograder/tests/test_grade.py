@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import REPO
+from autograder.tests import REPO
 from autograder.cli import main
 from autograder.grade import grade
 

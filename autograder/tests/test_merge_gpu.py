@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from autograder import REPO
+from autograder.tests import REPO
 from autograder.cli import main
 from autograder.merge_gpu import MergeError, merge
 from autograder.report import gradescope

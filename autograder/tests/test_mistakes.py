@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import REPO
+from autograder.tests import REPO
 
 from .conftest import needs_strong_sandbox
 from .mistakes.build import DOC, mistakes_doc

@@ -3,7 +3,6 @@ Gradescope autograder bundle (setup.sh, run_autograder), each run here as the pl
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import os
@@ -17,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder import REPO, export_gradescope
+from autograder.tests import REPO
+from autograder import cli, export_gradescope
 from hwkit import classroom
 from hwkit.grading import load_grading
 
@@ -227,11 +227,9 @@ def test_bundle_members_and_modes(bundle, tmp_path):
 
 
 def test_export_command_arguments(tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    export_gradescope.add_arguments(parser)
-    assert parser.parse_args([]).out == "dist/autograder.zip"
+    assert cli.parser().parse_args(["export", "gradescope"]).out == "dist/autograder.zip"
     out = tmp_path / "x" / "autograder.zip"
-    assert export_gradescope.main(parser.parse_args(["--out", str(out)])) == 0
+    assert cli.main(["export", "gradescope", "--out", str(out)]) == 0
     assert zipfile.is_zipfile(out) and str(out) in capsys.readouterr().out
 
 

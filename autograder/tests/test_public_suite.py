@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from autograder import REPO
+from autograder.tests import REPO
 
 
 def run_public(submission: str, *extra: str) -> tuple[subprocess.CompletedProcess, float]:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import REPO
+from autograder.tests import REPO
 from autograder.sandbox import isolation
 
 from .conftest import needs_strong_sandbox

@@ -5,7 +5,6 @@ Run from the repository root:  .venv/bin/python -m pytest -q -p no:cacheprovider
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
@@ -18,7 +17,8 @@ import pytest
 import yaml
 from nbgrader.nbgraderformat import MetadataValidator
 
-from autograder import REPO, release, stubgen, translations
+from autograder.tests import REPO
+from autograder import cli, release, stubgen, translations
 from hwkit.grading import load_grading
 
 SOLUTIONS = REPO / "solutions"
@@ -204,8 +204,9 @@ def _plant_solutions_import(root: Path) -> str:
 
 def _plant_hidden_file(root: Path) -> str:
     (root / "autograder" / "hidden").mkdir(parents=True)
-    shutil.copyfile(REPO / "autograder" / "hidden" / "__init__.py", root / "autograder" / "hidden" / "__init__.py")
-    return "autograder/hidden/__init__.py"
+    shutil.copyfile(REPO / "autograder" / "hidden" / "test_tensors_hidden.py",
+                    root / "autograder" / "hidden" / "test_tensors_hidden.py")
+    return "autograder/hidden/test_tensors_hidden.py"
 
 
 def _plant_hidden_test_in_grading(root: Path) -> str:
@@ -286,17 +287,14 @@ def quick_notebook(monkeypatch):
     monkeypatch.setattr(release, "render_notebook", lambda path, assignment: stubgen.stub_notebook(path))
 
 
-def command(out: Path | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    release.add_arguments(parser)
-    return parser.parse_args([] if out is None else ["--out", str(out)])
+def command(repo: Path, out: Path | None) -> int:
+    """`autograder release` for the course folder `repo`."""
+    return cli.main(["release", "--course", str(repo)] + ([] if out is None else ["--out", str(out)]))
 
 
-def test_command_writes_the_release_and_defaults_to_dist(tmp_path, monkeypatch, capsys, quick_notebook):
-    assert command(None).out is None
+def test_command_writes_the_release_and_defaults_to_dist(tmp_path, capsys, quick_notebook):
     repo = fake_repo(tmp_path)
-    monkeypatch.setattr(release, "REPO", repo)
-    assert release.main(command(None)) == 0
+    assert command(repo, None) == 0
     assert (repo / "dist" / "release" / "grading.yml").is_file()
     assert "leak check clean" in capsys.readouterr().out
 
@@ -306,9 +304,8 @@ def test_command_exits_1_listing_each_leak_and_keeps_out(tmp_path, monkeypatch, 
     hidden = sorted(release.hidden_test_names(REPO))[0]
     with open(repo / "docs" / "student-readme.md", "a", encoding="utf-8") as f:
         f.write(f"\nThe hidden test {hidden} checks autograder/hidden/ inputs.\n")
-    monkeypatch.setattr(release, "REPO", repo)
     out = tmp_path / "out" / "release"
-    assert release.main(command(out)) == 1
+    assert command(repo, out) == 1
     err = capsys.readouterr().err
     assert "leak check failed" in err
     assert "README.md:" in err and hidden in err and "autograder/hidden" in err
@@ -318,9 +315,8 @@ def test_command_exits_1_listing_each_leak_and_keeps_out(tmp_path, monkeypatch, 
 def test_command_reports_a_missing_solutions_file_in_one_line(tmp_path, monkeypatch, capsys):
     repo = fake_repo(tmp_path)
     (repo / "solutions" / "homework_autograd.py").unlink()
-    monkeypatch.setattr(release, "REPO", repo)
     out = tmp_path / "out"
-    assert release.main(command(out)) == 2
+    assert command(repo, out) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "homework_autograd.py" in err and err.startswith("release: error:")
     assert not out.exists()

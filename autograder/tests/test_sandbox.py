@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder import REPO
+from autograder.tests import REPO
 from autograder.sandbox import isolation
 from autograder.sandbox.client import CallTimeout, RemoteHomework, RemoteObject, StudentError, WorkerDied
 from autograder.submission import locate

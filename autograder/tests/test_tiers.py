@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import REPO
+from autograder.tests import REPO
 from autograder.cli import main as cli_main
 from autograder.sandbox import isolation
 from autograder.sandbox.client import RemoteHomework

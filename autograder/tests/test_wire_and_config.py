@@ -258,7 +258,9 @@ def test_a_probe_in_the_grader_never_sleeps_past_the_calls_deadline(ms):
 
 def test_check_names_a_property_test_that_counts_without_a_right_answer(tmp_path):
     """Take one gate out of grading.yml: `autograder check` must name that test, and only it."""
-    from autograder import REPO, gates
+    from autograder import gates
+    from autograder.course import Course
+    from autograder.tests import REPO
 
     text = (REPO / "grading.yml").read_text(encoding="utf-8")
     gate = ("      tests/test_tensors.py::test_index_tensor_returns_views: "
@@ -266,6 +268,7 @@ def test_check_names_a_property_test_that_counts_without_a_right_answer(tmp_path
     assert gate in text
     ungated = tmp_path / "grading.yml"
     ungated.write_text(text.replace(gate, ""), encoding="utf-8")
-    assert gates.ungated(load_grading(REPO / "grading.yml"), REPO / "grading.yml") == []
-    found = gates.ungated(load_grading(ungated), ungated)
+    course = Course(REPO)
+    assert gates.ungated(course, load_grading(REPO / "grading.yml"), REPO / "grading.yml") == []
+    found = gates.ungated(course, load_grading(ungated), ungated)
     assert len(found) == 1 and found[0].startswith("tests/test_tensors.py::test_index_tensor_returns_views")

@@ -1,0 +1,45 @@
+"""`autograder check`: everything a TA can get wrong before grading, listed at once."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+HELP = ("validate grading.yml against the suites (points, requires: gates), assignment/ against solutions/, "
+        "every message's translation, and that the solutions score full marks")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    from hwkit.grading import load_grading
+
+    from .. import gates, stubgen, translations
+    from ..cli import err
+    from ..grade import GraderError, grade
+
+    course = args.course
+    problems = [f"assignment/: {p}" for p in stubgen.check(course.solutions, course.assignment)]
+    problems += gates.ungated(course, load_grading(course.grading), course.grading)
+    problems += [f"translations: {p}" for p in translations.problems(translations.merged(course.root), course.root)]
+    try:
+        result = grade(course.solutions, gpu="auto", course=course)
+    except GraderError as exc:
+        problems.append(str(exc))
+    else:
+        for t in result.tests:
+            if t.status not in ("passed", "pending_gpu"):
+                problems.append(f"solutions/ fail {t.name}: {t.output.splitlines()[0] if t.output else ''}")
+        pending = sum(t.max_score for t in result.pending_gpu)
+        Console().print(f"solutions/: {result.score:g} / {result.max_score:g} "
+                        f"({pending:g} pending GPU) in {result.execution_time:.1f} s")
+    for p in problems:
+        err.print(f"[red]✗[/] {p}")
+    if not problems:
+        Console().print("[green]✓[/] grading.yml matches the suites, assignment/ is in sync, "
+                        "solutions/ earn every point this machine can give")
+        Console().print("[green]✓[/] every test of a property waits for a test of values (requires:)")
+    return 1 if problems else 0

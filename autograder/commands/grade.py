@@ -1,0 +1,69 @@
+"""`autograder grade SUBMISSION`: grade one folder or .zip in the sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from pathlib import Path
+
+from ..sandbox.isolation import TIERS
+
+HELP = "grade one submission (a folder or .zip with the three modules)"
+
+
+def add_arguments(g: argparse.ArgumentParser) -> None:
+    g.add_argument("submission")
+    g.add_argument("--json", metavar="FILE", help="write Gradescope-format results.json here")
+    g.add_argument("--feedback", metavar="FILE", help="write the student's feedback.md here")
+    g.add_argument("--gpu", choices=("auto", "require", "off"), default="auto",
+                   help="auto: GPU tests run if the worker sees CUDA, else pending; require: run only "
+                        "the GPU tests and fail if there is no GPU; off: GPU tests pending")
+    g.add_argument("--grading", metavar="FILE", help="grading.yml to use (default: the course's)")
+    g.add_argument("--allow-weak-sandbox", "--allow-weak", action="store_true",
+                   help="grade even where the sandbox cannot keep a promise (privileges, network, the "
+                        "filter, the file system); every result then says what is missing")
+    g.add_argument("--sandbox", choices=TIERS, default=None,
+                   help="auto (default): bubblewrap if it works here, else landlock; bubblewrap: only "
+                        "bubblewrap; landlock: no bubblewrap (own namespaces where the kernel allows)")
+    g.add_argument("--lang", choices=("en", "ru"), default=None,
+                   help="language of the messages and feedback (default: grading.yml's feedback.lang)")
+    g.add_argument("-v", "--verbose", action="store_true", help="show pytest's own output")
+
+
+def run(args: argparse.Namespace, sandbox=None) -> int:
+    """`sandbox`: a warm one (a batch slot's), kept by the caller; else one is started here."""
+    with contextlib.ExitStack() as stack:
+        if sandbox is None:
+            from hwkit.grading import load_grading
+            from hwkit.modules import MODULES
+
+            from ..sandbox.zygote import Sandbox
+
+            # Started before the imports below, so the sandbox imports torch while we do.
+            limits = load_grading(Path(args.grading or args.course.grading)).limits
+            sandbox = Sandbox.started(limits, modules=MODULES, gpu=args.gpu != "off",
+                                      allow_weak=args.allow_weak_sandbox)
+            stack.callback(sandbox.close)
+        return _grade_and_report(args, sandbox)
+
+
+def _grade_and_report(args: argparse.Namespace, sandbox) -> int:
+    from ..cli import err
+    from ..grade import grade
+    from ..report import console, feedback, gradescope
+
+    if args.gpu == "require":
+        import torch
+
+        if not torch.cuda.is_available():
+            err.print("[red]cannot grade:[/] --gpu require needs a CUDA GPU, and torch sees none here")
+            return 2
+    result = grade(args.submission, grading_path=args.grading, gpu=args.gpu, allow_weak=args.allow_weak_sandbox,
+                   gpu_only=args.gpu == "require", verbose=args.verbose, sandbox=sandbox, lang=args.lang,
+                   course=args.course)
+    if args.json:
+        gradescope.write(result, Path(args.json))
+    if args.feedback:
+        feedback.write(result, Path(args.feedback))
+    console.print_result(result)
+    return 0

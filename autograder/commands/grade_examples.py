@@ -1,0 +1,37 @@
+"""`autograder grade-examples`: grade examples/examples.json and compare with the documented scores."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+HELP = "grade the bundled examples (examples/examples.json) and compare with their documented scores"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--keep", metavar="DIR", help="write the example submissions to DIR to look at them")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .. import examples
+    from ..cli import err
+    from ..grade import grade
+    from ..report import console
+
+    course = args.course
+    rows, wrong = [], []
+    with tempfile.TemporaryDirectory(prefix="autograder-examples-") as tmp:
+        if args.keep:
+            tmp = args.keep
+        for name, spec in examples.load(course).items():
+            folder = examples.materialize(Path(tmp) / name, spec.get("modules"), name=name, course=course)
+            result = grade(folder, gpu="off", course=course)
+            result.submission = name
+            rows.append((name, result, f"{spec['score']:g}"))
+            if abs(result.score - spec["score"]) > 1e-6:
+                wrong.append(f"{name}: scored {result.score:g}, documented {spec['score']:g}")
+    console.print_summary(rows)
+    for w in wrong:
+        err.print(f"[red]✗[/] {w}")
+    return 1 if wrong else 0

@@ -1,0 +1,115 @@
+"""The grader installed like any package: a wheel in a fresh venv, no PYTHONPATH, no source tree.
+
+A TA may `pip install` the grader anywhere; it must then grade the course folder it is run in
+(or `--course DIR`), never a course next to where it was installed. The course folder here
+holds only the course (grading.yml, tests/, autograder/hidden/, solutions/, examples/,
+assignment/): had the command imported anything from a source tree, it would fail.
+
+The interpreter is Debian's system Python when there is one (another build than the
+development venv's, as on the platforms), else this one; AUTOGRADER_TEST_PYTHON overrides it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.tests import REPO
+
+COURSE_PARTS = ("grading.yml", "tests", "solutions", "examples", "assignment", "autograder/hidden")
+
+
+def interpreter() -> str:
+    chosen = os.environ.get("AUTOGRADER_TEST_PYTHON")
+    if chosen:
+        return chosen
+    return "/usr/bin/python3.11" if Path("/usr/bin/python3.11").is_file() else sys.executable
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "AUTOGRADER_"))}
+    env["COLUMNS"] = "200"
+    return env
+
+
+def run(cmd: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A fresh venv with the grader's wheel (built from a copy of the tracked sources)."""
+    tmp = tmp_path_factory.mktemp("install")
+    src = tmp / "src"
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        if (REPO / rel).is_file():
+            (src / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, src / rel)
+    built = run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+                 "-w", str(tmp / "wheel"), str(src)], tmp)
+    assert built.returncode == 0, built.stderr[-3000:]
+    wheel = next((tmp / "wheel").glob("autograder-*.whl"))
+    venv = tmp / "venv"
+    made = run([interpreter(), "-m", "venv", str(venv)], tmp)
+    assert made.returncode == 0, made.stderr[-3000:]
+    done = run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                "-c", str(REPO / "constraints.txt"), str(wheel)], tmp)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return venv
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory) -> Path:
+    """The course alone, without the engine's source (autograder/*.py, hwkit/)."""
+    root = tmp_path_factory.mktemp("course") / "pytorch-basics"
+    for part in COURSE_PARTS:
+        (root / part).parent.mkdir(parents=True, exist_ok=True)
+        copy = shutil.copytree if (REPO / part).is_dir() else shutil.copy2
+        copy(REPO / part, root / part, **({"ignore": shutil.ignore_patterns("__pycache__")}
+                                          if (REPO / part).is_dir() else {}))
+    assert not (root / "hwkit").exists() and not (root / "autograder" / "cli.py").exists()
+    return root
+
+
+def test_the_wheel_carries_the_engine_and_kit_but_no_course(installed):
+    site = run([str(installed / "bin" / "python"), "-c",
+                "import autograder, hwkit, pathlib; print(pathlib.Path(autograder.__file__).parent.parent)"],
+               Path("/")).stdout.strip()
+    files = {p.relative_to(site).as_posix() for p in Path(site).glob("*/**/*") if p.is_file()}
+    assert "autograder/templates/run_autograder" in files and "hwkit/locale/ru/LC_MESSAGES/homework.mo" in files
+    assert not [f for f in files if f.startswith(("autograder/hidden", "autograder/tests", "solutions", "tests/"))]
+
+
+def test_installed_command_grades_the_examples_of_the_course_it_runs_in(installed, course):
+    graded = run([str(installed / "bin" / "autograder"), "grade-examples"], course)
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
+    expected = json.loads((course / "examples" / "examples.json").read_text(encoding="utf-8"))
+    for name, spec in expected.items():
+        assert re.search(rf"{name}\s*│\s*{spec['score']:g} / 90\s*│\s*{spec['score']:g}\b", graded.stdout), \
+            (name, graded.stdout)
+    # The engine came from the venv, not from the course folder it ran in.
+    where = run([str(installed / "bin" / "python"), "-c", "import autograder; print(autograder.__file__)"],
+                course).stdout
+    assert str(installed) in where
+
+
+def test_course_is_named_or_found_never_assumed(installed, course, tmp_path):
+    elsewhere = run([str(installed / "bin" / "autograder"), "stubs", "--check"], tmp_path)
+    assert elsewhere.returncode == 2
+    assert f"no grading.yml in {tmp_path.resolve()} or any folder above it" in elsewhere.stderr
+    assert "--course DIR" in elsewhere.stderr
+    named = run([str(installed / "bin" / "autograder"), "stubs", "--check", "--course", str(course)], tmp_path)
+    assert named.returncode == 0 and "is up to date" in named.stdout, named.stderr
+    below = run([str(installed / "bin" / "autograder"), "stubs", "--check"], course / "tests")
+    assert below.returncode == 0, below.stderr  # found upwards, as git finds .git
+    wrong = run([str(installed / "bin" / "autograder"), "--course", str(tmp_path), "stubs"], tmp_path)
+    assert wrong.returncode == 2 and f"{tmp_path.resolve()} (from --course) is not a course folder" in wrong.stderr
