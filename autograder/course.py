@@ -1,4 +1,5 @@
-"""Where the course lives: the folder holding grading.yml, the suites, solutions/ and examples/.
+"""Where the course lives: the folder holding grading.yml (which names the suites), solutions/
+and examples/.
 
 The `autograder` command never assumes it runs from its own source tree (a TA may install it
 into any venv). It grades the course named by ``--course DIR``, else the one in
@@ -14,8 +15,6 @@ from pathlib import Path
 
 COURSE_ENV = "AUTOGRADER_COURSE"
 GRADING = "grading.yml"
-# The public suite (shipped to students) and the hidden one, relative to the course folder.
-SUITES = ("tests", "autograder/hidden")
 
 
 class CourseNotFound(Exception):
@@ -41,10 +40,6 @@ class Course:
     @property
     def examples(self) -> Path:
         return self.root / "examples"
-
-    @property
-    def suites(self) -> list[Path]:
-        return [self.root / s for s in SUITES]
 
     def pytest_args(self, ini: Path) -> list[str]:
         """What makes pytest run this course's suites and nothing of its own config: an ini the

@@ -1,8 +1,10 @@
 """Example submissions described as small edits on the reference, so they never go stale.
 
-``examples/examples.json`` names each example, its documented score and, per module, where
-the module comes from (``solutions`` by default, or ``assignment`` for "not started") and
-which edits to apply: ``replace`` pairs that must each match exactly once, and ``append``.
+``examples/examples.json`` names each example, what it loses (``loses``: tests or cases that
+fail, ``keeps``: cases among those that still pass; patterns as in :mod:`autograder.expected`)
+and, per module, where the module comes from (``solutions`` by default, or ``assignment`` for
+"not started") and which edits to apply: ``replace`` pairs that must each match exactly once,
+and ``append``. Its score is computed from what it loses and grading.yml, never typed in.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+
+from hwkit.grading import load_grading
 
 from .course import Course, find as find_course
 
@@ -25,28 +29,49 @@ def load(course: Course | None = None) -> dict:
     return json.loads(((course or find_course()).root / SPEC).read_text(encoding="utf-8"))
 
 
+def expected_scores(specs: dict, course: Course | None = None) -> dict[str, float]:
+    """name -> the score each example must get with ``--gpu off``."""
+    from .collect import collect
+    from .expected import expected_score
+
+    course = course or find_course()
+    grading = load_grading(course.grading)
+    collected = collect(course, grading)
+    return {name: expected_score(grading, collected, tuple(spec.get("loses", ())), tuple(spec.get("keeps", ())))
+            for name, spec in specs.items()}
+
+
+def _files(course: Course) -> dict[str, str]:
+    """module key -> file name, as grading.yml declares them."""
+    return {key: m.file for key, m in load_grading(course.grading).modules.items()}
+
+
 def reference_module(key: str, source: str = "solutions", course: Course | None = None) -> str:
     """The reference (solution markers removed) or the stub of one homework module."""
-    root = (course or find_course()).root
-    return MARKER.sub("", (root / source / f"homework_{key}.py").read_text(encoding="utf-8"))
+    course = course or find_course()
+    return MARKER.sub("", (course.root / source / _files(course)[key]).read_text(encoding="utf-8"))
 
 
 def materialize(dest: Path, modules: dict | None = None, extra_files: dict[str, str] | None = None,
                 name: str = "submission", course: Course | None = None) -> Path:
     """Write a submission folder: every module from the reference, with `modules` edits applied."""
     course = course or find_course()
+    files = _files(course)
+    unknown = sorted(set(modules or {}) - set(files))
+    if unknown:
+        raise ExampleError(f"{name}: {', '.join(unknown)}: not a module of grading.yml ({', '.join(files)})")
     dest.mkdir(parents=True, exist_ok=True)
-    for key in ("tensors", "autograd", "performance"):
+    for key, file in files.items():
         edit = (modules or {}).get(key, {})
         text = edit["source"] if "source" in edit else reference_module(key, edit.get("from", "solutions"), course)
         for old, new in edit.get("replace", []):
             if text.count(old) != 1:
-                raise ExampleError(f"{name}: homework_{key}.py: {old!r} occurs {text.count(old)} times, "
+                raise ExampleError(f"{name}: {file}: {old!r} occurs {text.count(old)} times, "
                                    "expected exactly once (did the reference change?)")
             text = text.replace(old, new)
         if "append" in edit:
             text += "\n\n" + edit["append"] + "\n"
-        (dest / f"homework_{key}.py").write_text(text, encoding="utf-8")
+        (dest / file).write_text(text, encoding="utf-8")
     for path, text in (extra_files or {}).items():
         (dest / path).parent.mkdir(parents=True, exist_ok=True)
         (dest / path).write_text(text, encoding="utf-8")

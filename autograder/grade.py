@@ -20,7 +20,6 @@ import pytest
 from hwkit import i18n
 from hwkit import plugin as harness_plugin
 from hwkit.grading import GradingConfig, load_grading
-from hwkit.modules import MODULES
 from hwkit.scoring import score, unscored
 
 from . import course as courses
@@ -78,18 +77,18 @@ def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if sandbox is None:
-            sandbox = Sandbox.started(grading.limits, modules=MODULES, gpu=gpu != "off", allow_weak=allow_weak)
+            sandbox = Sandbox.started(grading.limits, modules=grading.module_names(), gpu=gpu != "off", allow_weak=allow_weak)
             stack.callback(sandbox.close)
         return _grade(submission, course, grading, grading_path, sandbox, gpu, gpu_only, verbose, started, lang)
 
 
 def _grade(submission, course: courses.Course, grading: GradingConfig, grading_path: Path, sandbox: Sandbox,
            gpu: str, gpu_only: bool, verbose: bool, started: float, lang: str | None) -> GradingResult:
-    with open_submission(submission) as sub, tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
+    with open_submission(submission, grading.module_names()) as sub, tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
         plug = GraderPlugin(sub.files, sub.problems, grading.limits, gpu, sandbox)
         args = _pytest_args(course, Path(tmp) / "pytest.ini", grading, grading_path)
         args += (["-m", "gpu"] if gpu_only else []) + (["--lang", lang] if lang else [])
-        args += [str(s) for s in course.suites]
+        args += [str(course.root / folder) for folder in grading.suite_folders()]
         output = io.StringIO()
         with _trusted_environment(), contextlib.redirect_stdout(output):
             code = pytest.main(args, plugins=[plug])

@@ -83,7 +83,7 @@ def build(assignment: str, submission: str, tasks: list[TaskScore], *, execution
             tests.append(TestResult(
                 name=t.test_id, task=task.name, score=t.score, max_score=t.max_score, status=t.status,
                 output=clean_text(t.message), cases_passed=t.passed_cases, cases=len(t.cases),
-                hidden=not t.test_id.startswith("tests/"), hint_rank=ranks.get(t.test_id)))
+                hidden=not t.public, hint_rank=ranks.get(t.test_id)))
     automatic = [t for t in task_results if not t.manual]
     cases = [{"nodeid": c.nodeid, "status": c.status, "message": clean_text(c.message, 1000)}
              for task in tasks for t in task.tests for c in t.cases]

@@ -22,7 +22,6 @@ import os
 import sys
 from pathlib import Path
 
-from hwkit.modules import MODULES
 
 from . import course as courses
 from .sandbox import isolation
@@ -61,7 +60,8 @@ def _started_sandbox(args: argparse.Namespace) -> Sandbox | None:
     from hwkit.grading import load_grading
 
     try:
-        return Sandbox.started(load_grading(Path(args.grading)).limits, modules=MODULES, gpu=args.gpu != "off",
+        grading = load_grading(Path(args.grading))
+        return Sandbox.started(grading.limits, modules=grading.module_names(), gpu=args.gpu != "off",
                                allow_weak=args.allow_weak_sandbox)
     except Exception:  # noqa: BLE001 - the grading process reports the same failure properly
         return None

@@ -27,6 +27,9 @@ Usage, from the repository root::
     python -m autograder.stubgen            # (re)write assignment/ from solutions/
     python -m autograder.stubgen --check    # exit 1 if assignment/ is stale or leaks a solution
 
+The modules are the files ``grading.yml`` declares under ``modules:`` (``--grading``, default:
+the course's); callers of the functions below pass them as ``modules``.
+
 Output is deterministic: regenerating an up-to-date ``assignment/`` changes nothing.
 """
 
@@ -47,6 +50,10 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.nbgraderformat import MetadataValidator, ValidationError
 from nbgrader.preprocessors import ClearOutput, ClearSolutions
 
+from hwkit.grading import GradingConfig, GradingConfigError, load_grading
+
+from .course import CourseNotFound, find as find_course
+
 __all__ = [
     "StubGenError",
     "Region",
@@ -54,15 +61,13 @@ __all__ = [
     "stub_module",
     "stub_notebook",
     "solution_lines",
+    "module_files",
     "generate",
     "check",
+    "run",
     "main",
 ]
 
-#: The Python modules the homework consists of; all must exist in the solutions dir.
-REQUIRED_MODULES = ("homework_tensors.py", "homework_autograd.py", "homework_performance.py")
-#: Every ``homework_*.py`` in the solutions dir is turned into a stub module.
-MODULE_GLOB = "homework_*.py"
 NOTEBOOK = "analysis.ipynb"
 INIT = "__init__.py"
 INIT_TEXT = (
@@ -319,39 +324,46 @@ def _show(path: Path) -> str:
         return str(path)
 
 
-def _module_paths(solutions_dir: Path) -> list[Path]:
-    solutions_dir = Path(solutions_dir)
+def module_files(grading: GradingConfig) -> list[str]:
+    """The files students write, as grading.yml declares them under ``modules:``."""
+    return [module.file for module in grading.modules.values()]
+
+
+def _module_paths(solutions_dir: Path, modules: Iterable[str]) -> list[Path]:
+    """The declared modules in ``solutions_dir``, by name (so the output does not depend on
+    the order grading.yml lists them in); each one and the notebook must exist."""
+    solutions_dir, modules = Path(solutions_dir), sorted(modules)
     if not solutions_dir.is_dir():
         raise StubGenError(f"solutions directory not found: {_show(solutions_dir)}")
     missing = [
-        name for name in (*REQUIRED_MODULES, NOTEBOOK)
+        name for name in (*modules, NOTEBOOK)
         if not (solutions_dir / name).is_file()
     ]
     if missing:
         raise StubGenError(
             f"missing in {_show(solutions_dir)}: " + ", ".join(missing))
-    return sorted(solutions_dir.glob(MODULE_GLOB))
+    return [solutions_dir / name for name in modules]
 
 
-def _render(solutions_dir: Path) -> dict[str, str]:
+def _render(solutions_dir: Path, modules: Iterable[str]) -> dict[str, str]:
     """File name -> content of every generated file, in writing order."""
     solutions_dir = Path(solutions_dir)
     files = {INIT: INIT_TEXT}
-    for path in _module_paths(solutions_dir):
+    for path in _module_paths(solutions_dir, modules):
         files[path.name] = stub_module(path)
     files[NOTEBOOK] = stub_notebook(solutions_dir / NOTEBOOK)
     return files
 
 
-def solution_lines(solutions_dir: Path) -> set[str]:
+def solution_lines(solutions_dir: Path, modules: Iterable[str]) -> set[str]:
     """Every stripped solution line (longer than 8 characters, not a comment).
 
-    These are the lines of the module regions and of the notebook's solution cells;
-    none of them may appear in a generated file.
+    These are the lines of the regions of ``modules`` and of the notebook's solution
+    cells; none of them may appear in a generated file.
     """
     solutions_dir = Path(solutions_dir)
     raw: list[str] = []
-    for path in _module_paths(solutions_dir):
+    for path in _module_paths(solutions_dir, modules):
         for region in find_regions(path):
             raw.extend(region.lines)
     raw.extend(_notebook_solution_lines(_read_notebook(solutions_dir / NOTEBOOK)))
@@ -391,15 +403,15 @@ def _leaks(files: dict[str, str], secret: set[str], prefix: str) -> list[str]:
     ]
 
 
-def generate(solutions_dir: Path, out_dir: Path) -> list[Path]:
+def generate(solutions_dir: Path, out_dir: Path, modules: Iterable[str]) -> list[Path]:
     """Write the student stubs for ``solutions_dir`` into ``out_dir``; return the paths written.
 
-    Writes ``__init__.py``, one stub per ``homework_*.py`` and ``analysis.ipynb``.
+    Writes ``__init__.py``, one stub per file in ``modules`` and ``analysis.ipynb``.
     Nothing is written if any solution file has a problem (StubGenError).
     """
-    solutions_dir, out_dir = Path(solutions_dir), Path(out_dir)
-    files = _render(solutions_dir)
-    leaks = _leaks(files, solution_lines(solutions_dir), f"{_show(out_dir)}/")
+    solutions_dir, out_dir, modules = Path(solutions_dir), Path(out_dir), list(modules)
+    files = _render(solutions_dir, modules)
+    leaks = _leaks(files, solution_lines(solutions_dir, modules), f"{_show(out_dir)}/")
     if leaks:
         raise StubGenError(
             "the generated stubs would contain solution lines (move them into a region or "
@@ -414,15 +426,15 @@ def generate(solutions_dir: Path, out_dir: Path) -> list[Path]:
     return written
 
 
-def check(solutions_dir: Path, out_dir: Path) -> list[str]:
+def check(solutions_dir: Path, out_dir: Path, modules: Iterable[str]) -> list[str]:
     """Problems with ``out_dir``: files missing, stale or unexpected, and leaked solution lines.
 
     An empty list means ``out_dir`` is byte-identical to a fresh generation and contains
     no solution line. Problems in the solutions themselves raise StubGenError.
     """
-    solutions_dir, out_dir = Path(solutions_dir), Path(out_dir)
+    solutions_dir, out_dir, modules = Path(solutions_dir), Path(out_dir), list(modules)
     with tempfile.TemporaryDirectory(prefix="stubgen-") as tmp:
-        fresh_paths = generate(solutions_dir, Path(tmp) / "assignment")
+        fresh_paths = generate(solutions_dir, Path(tmp) / "assignment", modules)
         fresh = {path.name: path.read_bytes() for path in fresh_paths}
     shown = _show(out_dir)
     if not out_dir.is_dir():
@@ -441,13 +453,37 @@ def check(solutions_dir: Path, out_dir: Path) -> list[str]:
             problems.append(f"unexpected: {shown}/{path.name} is not generated from {_show(solutions_dir)}")
 
     actual = {path.name: path.read_text(encoding="utf-8", errors="replace") for path in present}
-    problems.extend(_leaks(actual, solution_lines(solutions_dir), f"{shown}/"))
+    problems.extend(_leaks(actual, solution_lines(solutions_dir, modules), f"{shown}/"))
     return problems
 
 
 # --------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------
+
+def run(solutions_dir: Path, out_dir: Path, modules: Iterable[str], check_only: bool = False) -> int:
+    """Write the stubs (or with ``check_only`` check them), saying what happened; the exit code:
+    0 done or up to date, 1 stale or leaking, 2 a problem in the solutions."""
+    solutions_dir, out_dir = Path(solutions_dir), Path(out_dir)
+    try:
+        if check_only:
+            problems = check(solutions_dir, out_dir, modules)
+            if problems:
+                print(f"{_show(out_dir)} is not in sync with {_show(solutions_dir)}:")
+                for problem in problems:
+                    print(f"  {problem}")
+                print("Regenerate with: python -m autograder.stubgen "
+                      f"--solutions {_show(solutions_dir)} --out {_show(out_dir)}")
+                return 1
+            print(f"{_show(out_dir)} is up to date with {_show(solutions_dir)}")
+            return 0
+        for path in generate(solutions_dir, out_dir, modules):
+            print(f"wrote {_show(path)}")
+        return 0
+    except StubGenError as error:
+        print(f"stubgen: error: {error}", file=sys.stderr)
+        return 2
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -461,26 +497,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the reference solutions directory (default: solutions)")
     parser.add_argument("--out", type=Path, default=Path("assignment"),
                         help="the student stubs directory (default: assignment)")
+    parser.add_argument("--grading", type=Path, default=None,
+                        help="the grading.yml whose modules: are the homework (default: the course's)")
     args = parser.parse_args(argv)
-
     try:
-        if args.check:
-            problems = check(args.solutions, args.out)
-            if problems:
-                print(f"{_show(args.out)} is not in sync with {_show(args.solutions)}:")
-                for problem in problems:
-                    print(f"  {problem}")
-                print("Regenerate with: python -m autograder.stubgen "
-                      f"--solutions {_show(args.solutions)} --out {_show(args.out)}")
-                return 1
-            print(f"{_show(args.out)} is up to date with {_show(args.solutions)}")
-            return 0
-        for path in generate(args.solutions, args.out):
-            print(f"wrote {_show(path)}")
-        return 0
-    except StubGenError as error:
+        modules = module_files(load_grading(args.grading or find_course().grading))
+    except (CourseNotFound, GradingConfigError) as error:
         print(f"stubgen: error: {error}", file=sys.stderr)
         return 2
+    return run(args.solutions, args.out, modules, check_only=args.check)
 
 
 if __name__ == "__main__":

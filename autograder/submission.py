@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
-from hwkit.modules import MODULES
 
 MAX_MODULE_BYTES = 2 * 2**20
 MAX_ZIP_BYTES = 64 * 2**20
@@ -29,25 +28,32 @@ class SubmissionError(Exception):
 @dataclass
 class Submission:
     root: Path  # the folder the modules were found in
-    files: dict[str, Path] = field(default_factory=dict)  # task key -> module file
-    problems: dict[str, str] = field(default_factory=dict)  # task key -> why it is missing
+    files: dict[str, Path] = field(default_factory=dict)  # module key -> module file
+    problems: dict[str, str] = field(default_factory=dict)  # module key -> why it is missing
 
 
 @contextlib.contextmanager
-def open_submission(path: str | Path) -> Iterator[Submission]:
-    """Yield the modules of a folder or .zip; a .zip is unpacked into a temporary folder."""
+def open_submission(path: str | Path, modules: dict[str, str]) -> Iterator[Submission]:
+    """Yield the `modules` (key -> module name, grading.yml's) of a folder or .zip."""
+    with unpacked(path) as folder:
+        yield locate(folder, modules)
+
+
+@contextlib.contextmanager
+def unpacked(path: str | Path) -> Iterator[Path]:
+    """The submission as a folder: itself, or a .zip unpacked into a temporary one."""
     path = Path(path)
     if not path.exists():
         raise SubmissionError(f"{path}: no such file or folder")
     if path.is_dir():
-        yield locate(path)
+        yield path
         return
     if path.suffix.lower() != ".zip":
         raise SubmissionError(f"{path}: expected a folder or a .zip file")
     tmp = Path(tempfile.mkdtemp(prefix="autograder-zip-"))
     try:
         _unzip(path, tmp)
-        yield locate(tmp)
+        yield tmp
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -74,15 +80,15 @@ def _unzip(path: Path, dest: Path) -> None:
                 shutil.copyfileobj(src, out)
 
 
-def locate(folder: Path) -> Submission:
+def locate(folder: Path, modules: dict[str, str]) -> Submission:
     """The shallowest folder (up to 3 levels down) holding the most homework modules."""
     candidates = [folder] + [p for p in sorted(folder.rglob("*"))
                              if p.is_dir() and not p.is_symlink() and len(p.relative_to(folder).parts) <= 3
                              and not any(part.startswith(".") for part in p.relative_to(folder).parts)]
-    best = max(candidates, key=lambda d: (sum((d / f"{n}.py").exists() for n in MODULES.values()),
+    best = max(candidates, key=lambda d: (sum((d / f"{n}.py").exists() for n in modules.values()),
                                           -len(d.relative_to(folder).parts)))
     sub = Submission(root=best)
-    for key, name in MODULES.items():
+    for key, name in modules.items():
         f = best / f"{name}.py"
         if f.is_symlink():
             sub.problems[key] = f"{name}.py is a symbolic link; submit the file itself"

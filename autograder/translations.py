@@ -18,13 +18,16 @@ from babel.messages.extract import extract, extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from .course import find as find_course
+from hwkit.grading import Suites, load_grading
+
+from .course import Course, find as find_course
 
 PARTS = Path("hwkit") / "locale" / "ru"  # in the course folder (the kit's source lives there)
 MO_PATH = "hwkit/locale/ru/LC_MESSAGES/homework.mo"
-# Where tr("...") messages are written: the tests, the harness and the grader's reports.
-SOURCES = ("hwkit", "tests", "autograder/hidden", "autograder/report", "autograder/sandbox/client.py",
-           "autograder/sandbox/transport.py")
+# Where tr("...") messages are written besides the suites (whose folders grading.yml names): the
+# kit students get, and the grader's reports and sandbox client, which they never see.
+KIT = "hwkit"
+ENGINE_SOURCES = ("autograder/report", "autograder/sandbox/client.py", "autograder/sandbox/transport.py")
 
 
 class LocaleError(Exception):
@@ -35,10 +38,31 @@ def _root(root: Path | None) -> Path:
     return Path(root) if root else find_course().root
 
 
-def code_messages(sources: tuple[str, ...] = SOURCES, root: Path | None = None) -> dict[str, str]:
-    """Every tr("...") message in the code -> where it is (file:line)."""
+def _suites(root: Path | None) -> Suites:
+    return load_grading(Course(_root(root)).grading).suites
+
+
+def public_sources(root: Path | None = None) -> tuple[str, ...]:
+    """What students get: the kit and the public suites of the course's grading.yml."""
+    return (KIT, *_suites(root).public)
+
+
+def hidden_sources(root: Path | None = None) -> tuple[str, ...]:
+    """The hidden suites of the course's grading.yml."""
+    return tuple(_suites(root).hidden)
+
+
+def all_sources(root: Path | None = None) -> tuple[str, ...]:
+    """Everywhere a message is written; a message is reported where it is first found in this order."""
+    return (*public_sources(root), *hidden_sources(root), *ENGINE_SOURCES)
+
+
+def code_messages(sources: tuple[str, ...] | None = None, root: Path | None = None) -> dict[str, str]:
+    """Every tr("...") message in ``sources`` (default: :func:`all_sources`) -> where it is (file:line)."""
     found: dict[str, str] = {}
     root = _root(root)
+    if sources is None:
+        sources = all_sources(root)
     for source in sources:
         path = root / source
         if path.is_file():
@@ -84,7 +108,7 @@ def compiled(catalog: Catalog) -> bytes:
 def compiled_public(root: Path | None = None) -> bytes:
     """The catalogue for the student release: only messages of the public tests and harness, so
     that the hidden tests' messages (what they check) do not ship."""
-    public = code_messages(("hwkit", "tests"), root)
+    public = code_messages(public_sources(root), root)
     catalog = _catalog()
     for message in merged(root):
         if message.id and message.id in public:

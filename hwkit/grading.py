@@ -1,4 +1,5 @@
-"""The `grading.yml` model: tasks, points per test, sandbox limits, feedback settings.
+"""The `grading.yml` model: the homework's modules and suites, tasks, points per test, sandbox
+limits, feedback settings — the homework declared once.
 
 This is the one place the file is read and validated. Errors name the file, the key and
 the line, e.g. ``grading.yml:14: tasks.task1.tests: points add up to 18 but task1.points is 20``.
@@ -14,6 +15,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 TEST_ID = re.compile(r"^[\w./-]+\.py::\w+$")
+SUITE = re.compile(r"^[\w.-]+(/[\w.-]+)*$")
+MODULE_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Names the seam's Homework already uses; a module key cannot shadow them (``hw.<key>``).
+RESERVED_KEYS = frozenset({"module", "modules", "close", "remote", "autograd_function", "simulated_cuda",
+                           "cuda_available", "global_random"})
 
 
 class GradingConfigError(Exception):
@@ -74,6 +80,38 @@ class Task(BaseModel):
         return self
 
 
+class Module(BaseModel):
+    """One file the student writes (``file``), and the task whose tests check it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str = Field(pattern=r"^[A-Za-z_]\w*\.py$")
+    task: str
+
+    @property
+    def name(self) -> str:
+        """The module's import name: ``homework_tensors`` for ``homework_tensors.py``."""
+        return self.file.removesuffix(".py")
+
+
+class Suites(BaseModel):
+    """Folders of test files, relative to the course folder. Public suites ship to students;
+    hidden ones never do (the released grading.yml has none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public: list[str] = Field(default_factory=lambda: ["tests"], min_length=1)
+    hidden: list[str] = Field(default_factory=list)
+
+    @field_validator("public", "hidden")
+    @classmethod
+    def _relative(cls, folders: list[str]) -> list[str]:
+        for folder in folders:
+            if not SUITE.match(folder) or ".." in folder.split("/"):
+                raise ValueError(f"{folder!r} is not a folder inside the course; write e.g. 'tests'")
+        return folders
+
+
 class Limits(BaseModel):
     """What one student's worker process may use. See docs/grading.md."""
 
@@ -107,12 +145,35 @@ class GradingConfig(BaseModel):
 
     assignment: str
     total: float = Field(gt=0)
+    # key (``hw.<key>`` in the tests) -> the file students write and its task.
+    modules: dict[str, Module] = Field(min_length=1)
+    suites: Suites = Field(default_factory=Suites)
     tasks: dict[str, Task]
     limits: Limits = Field(default_factory=Limits)
     feedback: Feedback = Field(default_factory=Feedback)
 
+    @field_validator("modules")
+    @classmethod
+    def _module_keys(cls, modules: dict[str, Module]) -> dict[str, Module]:
+        files: dict[str, str] = {}
+        for key, module in modules.items():
+            if not MODULE_KEY.match(key) or key in RESERVED_KEYS:
+                raise ValueError(f"{key!r} cannot name a module: use lower-case letters, digits and _, not "
+                                 f"one of {', '.join(sorted(RESERVED_KEYS))}")
+            if module.file in files:
+                raise ValueError(f"{module.file} is declared twice ({files[module.file]} and {key})")
+            files[module.file] = key
+        return modules
+
     @model_validator(mode="after")
     def _total(self) -> "GradingConfig":
+        for key, module in self.modules.items():
+            if module.task not in self.tasks:
+                raise ValueError(f"modules.{key}.task: {module.task!r} is not one of the tasks "
+                                 f"({', '.join(self.tasks)})")
+        overlap = set(self.suites.public) & set(self.suites.hidden)
+        if overlap:
+            raise ValueError(f"suites: {', '.join(sorted(overlap))} is both public and hidden")
         tasks_sum = sum(t.points for t in self.tasks.values())
         if abs(tasks_sum - self.total) > 1e-9:
             raise ValueError(f"tasks add up to {tasks_sum:g} points but total is {self.total:g}")
@@ -137,6 +198,18 @@ class GradingConfig(BaseModel):
 
     def automatic_tasks(self) -> dict[str, Task]:
         return {name: t for name, t in self.tasks.items() if not t.manual}
+
+    def module_names(self) -> dict[str, str]:
+        """key -> import name, e.g. {"tensors": "homework_tensors"}."""
+        return {key: m.name for key, m in self.modules.items()}
+
+    def suite_folders(self) -> list[str]:
+        """Every suite, public first (the order pytest runs them in)."""
+        return [*self.suites.public, *self.suites.hidden]
+
+    def is_public(self, test_id: str) -> bool:
+        """Whether a test (id or node id) lies in a public suite, i.e. students have it."""
+        return any(test_id.startswith(folder.rstrip("/") + "/") for folder in self.suites.public)
 
 
 def load_grading(path: str | Path) -> GradingConfig:

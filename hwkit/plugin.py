@@ -46,9 +46,6 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for task, text in (("task1", "Task 1 — tensors"), ("task2", "Task 2 — autograd"),
-                       ("task3", "Task 3 — CPU vs CUDA performance")):
-        config.addinivalue_line("markers", f"{task}: {text}")
     config.addinivalue_line("markers", f"gpu: {GPU_SKIP}; skipped (or 'pending GPU' in the grader) without one")
     config.addinivalue_line("markers", "value: checks a function's answers (values, gradients, timings) against known "
                                        "numbers or the reference; a test of a property (views, no mutation, "
@@ -62,6 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[GRADING] = None
         config.stash[GRADING_ERROR] = str(exc)
     grading = config.stash[GRADING]
+    for name, task in (grading.tasks.items() if grading else ()):
+        config.addinivalue_line("markers", f"{name}: {task.title}")
     i18n.set_language(config.getoption("--lang") or (grading.feedback.lang if grading else "en"))
 
 
@@ -70,18 +69,24 @@ def submission_dir(config: pytest.Config) -> Path:
     if option:
         return Path(option)
     root = Path(config.rootpath)
+    grading = config.stash.get(GRADING, None)
+    files = [m.file for m in grading.modules.values()] if grading else []
     # In the student template the modules sit beside tests/; in the course repo, assignment/.
-    return root if (root / "homework_tensors.py").exists() else root / "assignment"
+    return root if any((root / f).exists() for f in files) else root / "assignment"
 
 
 def homework(config: pytest.Config) -> seam.Homework:
     if HOMEWORK not in config.stash:
         hw = config.hook.pytest_homework_open(config=config)
         if hw is None:
+            grading = config.stash.get(GRADING, None)
+            if grading is None:  # the modules to test are declared there
+                pytest.fail(tr("grading.yml could not be read, so the tests cannot find your files: {why}",
+                               why=config.stash.get(GRADING_ERROR, "")), pytrace=False)
             path = submission_dir(config)
             if not path.is_dir():
                 raise pytest.UsageError(f"--submission {path}: no such folder")
-            hw = seam.InProcessHomework(path)
+            hw = seam.InProcessHomework(path, grading.module_names())
         config.stash[HOMEWORK] = hw
     return config.stash[HOMEWORK]
 

@@ -38,6 +38,8 @@ class TestScore:
     gate: tuple[Status, str] | None = None
     # Points of other tests that wait for this one (their `requires`): fixing it unlocks them.
     unlocks: float = 0.0
+    # In a public suite (grading.yml `suites:`): the student has this test and can run it.
+    public: bool = True
 
     @property
     def passed_cases(self) -> int:
@@ -124,7 +126,7 @@ class TaskScore:
             index, t = item
             kind = 1 if t.gate and t.own_status == "passed" else order.get(t.status, 2)
             at_stake = t.max_score - t.score + t.unlocks
-            return kind, not t.unlocks, not t.test_id.startswith("tests/"), -at_stake, index
+            return kind, not t.unlocks, not t.public, -at_stake, index
 
         return [t for _, t in sorted(enumerate(waiting), key=key)]
 
@@ -154,7 +156,8 @@ def score(grading: GradingConfig, outcomes: list[CaseOutcome],
             if run_files is not None and file not in run_files:
                 ts.hidden_points += points
                 continue
-            ts.tests.append(TestScore(test_id, name, points, by_test.get(test_id, [])))
+            ts.tests.append(TestScore(test_id, name, points, by_test.get(test_id, []),
+                                      public=grading.is_public(test_id)))
         _apply_requires(ts.tests, task.requires)
         tasks.append(ts)
     return tasks

@@ -1,7 +1,8 @@
 """The one seam between tests and the student's code.
 
 Tests never import ``homework_*.py``. They take the ``hw`` fixture and call
-``hw.tensors.index_tensor(t)``, ``hw.autograd_function("CustomReLU")(x)`` and so on.
+``hw.tensors.index_tensor(t)``, ``hw.autograd_function("CustomReLU", "autograd")(x)`` and so
+on; the keys (``tensors``) and files are the ``modules:`` of grading.yml.
 
 * On a student's laptop ``hw`` is an :class:`InProcessHomework`: the modules are imported
   into the pytest process from ``--submission DIR`` and errors show as plain tracebacks.
@@ -24,8 +25,6 @@ import torch
 
 from . import simcuda
 from .i18n import tr
-from .modules import MODULES
-
 
 
 class hookspecs:
@@ -40,26 +39,25 @@ class ModuleUnavailable(Exception):
 
 
 class Homework:
-    """What every test sees. Subclasses decide where the student's code runs."""
+    """What every test sees. Subclasses decide where the student's code runs.
+
+    ``hw.<key>`` is the student's module declared under that key (grading.yml ``modules:``).
+    """
 
     remote = False
+    modules: dict[str, str] = {}  # key -> module name, e.g. {"tensors": "homework_tensors"}
 
-    @property
-    def tensors(self) -> Any:
-        return self.module("tensors")
-
-    @property
-    def autograd(self) -> Any:
-        return self.module("autograd")
-
-    @property
-    def performance(self) -> Any:
-        return self.module("performance")
+    def __getattr__(self, key: str) -> Any:
+        # (only called for names the class does not have: the declared module keys)
+        if key in self.__dict__.get("modules", {}):
+            return self.module(key)
+        raise AttributeError(f"{type(self).__name__} has no {key!r}: the modules in grading.yml are "
+                             f"{', '.join(self.modules) or 'none'}")
 
     def module(self, key: str) -> Any:
         raise NotImplementedError
 
-    def autograd_function(self, name: str, module: str = "autograd") -> Callable[..., torch.Tensor]:
+    def autograd_function(self, name: str, module: str) -> Callable[..., torch.Tensor]:
         """``Cls.apply`` of a student's ``torch.autograd.Function``, usable under autograd."""
         raise NotImplementedError
 
@@ -82,8 +80,9 @@ class Homework:
 class InProcessHomework(Homework):
     """Imports the student's modules into this process (the student's own `pytest` run)."""
 
-    def __init__(self, submission: Path) -> None:
+    def __init__(self, submission: Path, modules: dict[str, str]) -> None:
         self.submission = Path(submission)
+        self.modules = dict(modules)
         self._modules: dict[str, ModuleType | ModuleUnavailable] = {}
 
     def module(self, key: str) -> ModuleType:
@@ -95,7 +94,7 @@ class InProcessHomework(Homework):
         return mod
 
     def _import(self, key: str) -> ModuleType | ModuleUnavailable:
-        name = MODULES[key]
+        name = self.modules[key]
         path = self.submission / f"{name}.py"
         if not path.is_file():
             return ModuleUnavailable(tr("{module}.py was not found in {folder}", module=name,
@@ -117,7 +116,7 @@ class InProcessHomework(Homework):
             return ModuleUnavailable(tr("{module}.py could not be imported: {error}", module=name, error="\n" + tb))
         return module
 
-    def autograd_function(self, name: str, module: str = "autograd") -> Callable[..., torch.Tensor]:
+    def autograd_function(self, name: str, module: str) -> Callable[..., torch.Tensor]:
         cls = getattr(self.module(module), name)
         if not (isinstance(cls, type) and issubclass(cls, torch.autograd.Function)):
             pytest.fail(tr("{name} must be a class that subclasses torch.autograd.Function", name=name),

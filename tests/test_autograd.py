@@ -247,7 +247,7 @@ def test_chain_rule_known_value(hw):
 
 @pytest.mark.value
 def test_custom_relu_forward_matches_torch_relu(hw):
-    relu = hw.autograd_function("CustomReLU")
+    relu = hw.autograd_function("CustomReLU", "autograd")
     x = torch.tensor([[-2.0, -0.5, 0.0], [0.5, 3.0, -1e-3]])
     before = checks.snapshot(x)
     y = relu(x)
@@ -258,7 +258,7 @@ def test_custom_relu_forward_matches_torch_relu(hw):
 
 @pytest.mark.value
 def test_custom_relu_backward_matches_torch_relu(hw):
-    relu = hw.autograd_function("CustomReLU")
+    relu = hw.autograd_function("CustomReLU", "autograd")
     values = torch.tensor([-2.0, -0.5, 0.0, 0.5, 3.0])
     grad_out = torch.tensor([1.0, -2.0, 3.0, -4.0, 5.0])  # signs vary: a mask from grad_output shows
     (x,) = _leaves(values)
@@ -291,7 +291,7 @@ def relu_gradcheck(relu, x: torch.Tensor) -> None:
 
 
 def test_custom_relu_gradcheck(hw):
-    relu = hw.autograd_function("CustomReLU")
+    relu = hw.autograd_function("CustomReLU", "autograd")
     # float64 and every input at least 0.1 away from the kink at 0, where relu is not differentiable.
     x = torch.tensor([[-1.5, -0.7, -0.2], [0.3, 0.9, 1.7]], dtype=torch.float64, requires_grad=True)
     try:

@@ -22,8 +22,10 @@ def run(args: argparse.Namespace) -> int:
     from ..grade import GraderError, grade
 
     course = args.course
-    problems = [f"assignment/: {p}" for p in stubgen.check(course.solutions, course.assignment)]
-    problems += gates.ungated(course, load_grading(course.grading), course.grading)
+    grading = load_grading(course.grading)
+    modules = stubgen.module_files(grading)
+    problems = [f"assignment/: {p}" for p in stubgen.check(course.solutions, course.assignment, modules)]
+    problems += gates.ungated(course, grading, course.grading)
     problems += [f"translations: {p}" for p in translations.problems(translations.merged(course.root), course.root)]
     try:
         result = grade(course.solutions, gpu="auto", course=course)

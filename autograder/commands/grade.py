@@ -35,13 +35,12 @@ def run(args: argparse.Namespace, sandbox=None) -> int:
     with contextlib.ExitStack() as stack:
         if sandbox is None:
             from hwkit.grading import load_grading
-            from hwkit.modules import MODULES
 
             from ..sandbox.zygote import Sandbox
 
             # Started before the imports below, so the sandbox imports torch while we do.
-            limits = load_grading(Path(args.grading or args.course.grading)).limits
-            sandbox = Sandbox.started(limits, modules=MODULES, gpu=args.gpu != "off",
+            grading = load_grading(Path(args.grading or args.course.grading))
+            sandbox = Sandbox.started(grading.limits, modules=grading.module_names(), gpu=args.gpu != "off",
                                       allow_weak=args.allow_weak_sandbox)
             stack.callback(sandbox.close)
         return _grade_and_report(args, sandbox)

@@ -12,7 +12,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwkit.grading import load_grading
+
     from .. import stubgen
 
-    argv = ["--solutions", str(args.course.solutions), "--out", str(args.course.assignment)]
-    return stubgen.main(argv + (["--check"] if args.check else []))
+    course = args.course
+    modules = stubgen.module_files(load_grading(course.grading))
+    return stubgen.run(course.solutions, course.assignment, modules, check_only=args.check)

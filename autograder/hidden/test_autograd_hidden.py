@@ -190,7 +190,7 @@ def _away_from_zero(shape: tuple, seed: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("shape", [(3, 4), (2, 3, 2), ()], ids=["3x4", "2x3x2", "0-dim"])
 def test_custom_relu_gradcheck_hidden(hw, shape):
-    relu = hw.autograd_function("CustomReLU")
+    relu = hw.autograd_function("CustomReLU", "autograd")
     x = _away_from_zero(shape, _seed(str(shape))).requires_grad_(True)
     try:
         relu_gradcheck(relu, x)
@@ -202,7 +202,7 @@ def test_custom_relu_gradcheck_hidden(hw, shape):
 @pytest.mark.value
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_custom_relu_matches_torch_relu_hidden(hw, dtype):
-    relu = hw.autograd_function("CustomReLU")
+    relu = hw.autograd_function("CustomReLU", "autograd")
     values = _randn((4, 5), 21, dtype)
     values[0, :3] = 0.0  # exact zeros: the gradient there must be 0, like torch.relu
     grad_out = _randn((4, 5), 22, dtype)
@@ -222,7 +222,7 @@ def test_custom_relu_matches_torch_relu_hidden(hw, dtype):
 
 @pytest.mark.value
 def test_custom_relu_inside_a_bigger_graph(hw):
-    relu = hw.autograd_function("CustomReLU")
+    relu = hw.autograd_function("CustomReLU", "autograd")
     values = _randn((6,), 23)
     x = _leaf(values)
     (relu(x * 2 - 0.5) * torch.arange(1.0, 7.0, dtype=torch.float64)).sum().backward()
@@ -233,7 +233,7 @@ def test_custom_relu_inside_a_bigger_graph(hw):
 
 @pytest.mark.value
 def test_custom_relu_non_contiguous_input(hw):
-    relu = hw.autograd_function("CustomReLU")
+    relu = hw.autograd_function("CustomReLU", "autograd")
     x = _randn((3, 4), 24).T
     before = checks.snapshot(x)
     y = relu(x)

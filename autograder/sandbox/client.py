@@ -21,7 +21,7 @@ import torch
 from hwkit import checks, probes, simcuda
 from hwkit.i18n import tr
 from hwkit.grading import Limits
-from hwkit.seam import MODULES, Homework
+from hwkit.seam import Homework
 
 from . import isolation, wire
 from .transport import WorkerProcess
@@ -48,12 +48,17 @@ class RemoteHomework(Homework):
     remote = True
 
     def __init__(self, files: dict[str, Path], limits: Limits, *, problems: dict[str, str] | None = None,
-                 gpu: str = "auto", allow_weak: bool = False, sandbox: Sandbox | None = None) -> None:
-        """`sandbox`: one already started (and kept after close()), else a new one is made."""
+                 gpu: str = "auto", allow_weak: bool = False, sandbox: Sandbox | None = None,
+                 modules: dict[str, str] | None = None) -> None:
+        """`sandbox`: one already started (and kept after close()), else a new one is made for
+        `modules` (key -> module name); the homework's modules are the sandbox's."""
         self.limits = limits
         self.gpu_mode = gpu
         self._owns_sandbox = sandbox is None
-        self.sandbox = sandbox or Sandbox(limits, modules=MODULES, gpu=gpu != "off", allow_weak=allow_weak)
+        if sandbox is None and modules is None:
+            raise TypeError("RemoteHomework needs a started sandbox or the modules to start one for")
+        self.sandbox = sandbox or Sandbox(limits, modules=modules, gpu=gpu != "off", allow_weak=allow_weak)
+        self.modules = dict(self.sandbox.modules)
         self.sandbox.use(files)
         self.protections = self.sandbox.protections
         self.workers: dict[str, WorkerProcess] = {}
@@ -88,7 +93,7 @@ class RemoteHomework(Homework):
     def module(self, key: str) -> "RemoteObject":
         if key in self._unavailable:
             pytest.fail(self._unavailable[key], pytrace=False)
-        name = MODULES[key]
+        name = self.modules[key]
         worker = self.worker(key)
         if self._imported.get(key) != worker.starts or not worker.alive():
             try:
@@ -102,7 +107,7 @@ class RemoteHomework(Homework):
             self._imported[key] = worker.starts
         return RemoteObject(self, key, {"module": key}, name, name)
 
-    def autograd_function(self, name: str, module: str = "autograd"):
+    def autograd_function(self, name: str, module: str):
         self.module(module)
         target = {"module": module, "path": [name, "apply"]}
         homework = self
@@ -207,14 +212,13 @@ class RemoteHomework(Homework):
                                "arguments); work on a copy instead", function=what))
         return reply["value"]
 
-    @staticmethod
-    def _name(key: str, target: dict, label: str = "") -> str:
+    def _name(self, key: str, target: dict, label: str = "") -> str:
         """What the test calls, as the student knows it: 'index_tensor(...)', 'CustomReLU(...)'."""
         path = [p for p in target.get("path", []) if p != "apply"]
-        return (label or ".".join(path) or MODULES[key]) + "(...)"
+        return (label or ".".join(path) or self.modules[key]) + "(...)"
 
     def getattr(self, key: str, target: dict) -> Any:
-        what = ".".join(target.get("path", [])) or MODULES[key]
+        what = ".".join(target.get("path", [])) or self.modules[key]
         value = self._request(key, {"op": "getattr", "target": target}, what=what)["value"]
         if isinstance(value, RemoteObject):
             value._label = what  # (its handle number changes with every lookup; its name does not)
@@ -225,7 +229,7 @@ class RemoteHomework(Homework):
         """One request to module `key`'s worker. `what` names the function called (strikes
         are counted per function); by default the module itself."""
         args, kwargs = list(args or []), dict(kwargs or {})
-        what = what or f"{MODULES[key]}.py"
+        what = what or f"{self.modules[key]}.py"
         timeout = min(timeout or self.limits.call_timeout_s, self._time_left())
         if self.strikes.get(what, 0) >= STRIKES:
             raise CallTimeout(tr("{function} was not called: it already timed out or crashed its process {n} times "

@@ -4,3 +4,27 @@ from pathlib import Path
 
 #: The course folder these tests run against: this repository.
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _module_names() -> dict[str, str]:
+    from hwkit.grading import load_grading
+
+    return load_grading(REPO / "grading.yml").module_names()
+
+
+#: The homework's modules as grading.yml declares them (key -> module name).
+MODULES = _module_names()
+
+
+def reference_scores() -> tuple[float, float]:
+    """(CPU score, public-suite score) the reference earns: computed from grading.yml and the
+    suites, as the examples' and the red-team corpus's scores are (autograder/expected.py)."""
+    from autograder.collect import collect
+    from autograder.course import Course
+    from autograder.expected import expected_tasks
+    from hwkit.grading import load_grading
+
+    grading = load_grading(REPO / "grading.yml")
+    tasks = [t for t in expected_tasks(grading, collect(Course(REPO), grading)) if not t.manual]
+    return (round(sum(t.score for t in tasks), 4),
+            round(sum(test.score for t in tasks for test in t.tests if test.public), 4))

@@ -19,6 +19,8 @@ from hwkit.scoring import CaseOutcome, score
 
 GRADING = """assignment: demo
 total: 30
+modules: {tensors: {file: homework_tensors.py, task: task1}}
+suites: {public: [tests], hidden: [autograder/hidden]}
 tasks:
   task1:
     title: Tensors
@@ -83,8 +85,8 @@ def test_every_message_has_a_russian_translation_and_the_catalogue_is_compiled()
 
 
 def test_the_students_catalogue_holds_no_hidden_test_message():
-    public = translations.code_messages(("hwkit", "tests"))
-    hidden = [m for m in translations.code_messages(("autograder/hidden",)) if m not in public]
+    public = translations.code_messages(translations.public_sources())
+    hidden = [m for m in translations.code_messages(translations.hidden_sources()) if m not in public]
     shipped = set(gettext.GNUTranslations(io.BytesIO(translations.compiled_public()))._catalog)
     assert hidden, "expected the hidden tests to have messages of their own"
     assert not [m for m in hidden if m in shipped]

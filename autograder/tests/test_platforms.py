@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder.tests import REPO
+from autograder.tests import REPO, reference_scores
 from autograder import cli, export_gradescope
 from hwkit import classroom
 from hwkit.grading import load_grading
@@ -25,8 +25,6 @@ from .conftest import needs_strong_sandbox
 
 WORKFLOW = REPO / "autograder" / "templates" / "autograde.yml"
 # The reference solutions on a machine without a GPU: every public test that can run here.
-REFERENCE_PUBLIC_POINTS = 33.25
-REFERENCE_CPU_SCORE = 83.75  # of 90 automatic points; 6.25 wait for a GPU
 # Fields of a test in GitHub Classroom's runner `result` (autograding-command-grader's
 # generateResult), plus the test's own max_score.
 CLASSROOM_TEST_FIELDS = {"name", "status", "score", "max_score", "message", "test_code", "filename", "line_no",
@@ -112,21 +110,22 @@ def test_workflow_on_the_reference_passes_with_every_public_point(ci_solutions):
     assert ci_solutions["pytest"].returncode == 0, ci_solutions["pytest"].stdout[-2000:]
     result = ci_solutions["result"]
     assert result["version"] == 1 and result["status"] == "pass"
-    assert result["max_score"] == pytest.approx(REFERENCE_PUBLIC_POINTS)
+    assert result["max_score"] == pytest.approx(reference_scores()[1])
     public = _public_tests()
     pending = {t["id"] for t in ci_solutions["points"]["tests"] if t["status"] == "pending_gpu"}
     assert pending and all(t.startswith("tests/test_performance.py::") for t in pending)
     names = [t["name"] for t in result["tests"]]
     assert len(names) == len(set(names)) and set(names) == set(public) - pending
-    assert sum(public.values()) - sum(public[t] for t in pending) == pytest.approx(REFERENCE_PUBLIC_POINTS)
+    assert sum(public.values()) - sum(public[t] for t in pending) == pytest.approx(reference_scores()[1])
     for t in result["tests"]:
         assert set(t) == CLASSROOM_TEST_FIELDS
         assert t["status"] == "pass" and t["score"] == t["max_score"] == public[t["name"]]
         assert t["line_no"] == 0 and t["test_code"] == f'python -m pytest "{t["name"]}"'
     assert ci_solutions["outputs"]["status"] == "pass"
-    assert float(ci_solutions["outputs"]["score"]) == pytest.approx(REFERENCE_PUBLIC_POINTS)
+    assert float(ci_solutions["outputs"]["score"]) == pytest.approx(reference_scores()[1])
     summary = ci_solutions["summary"]
-    assert "**33.25 / 33.25 points**" in summary and "| **Total** | **33.25 / 33.25** |" in summary
+    public = f"{reference_scores()[1]:g}"
+    assert f"**{public} / {public} points**" in summary and f"| **Total** | **{public} / {public}** |" in summary
     for row in ("| Task 1 — Tensors | 8 / 8 ✅ |", "| Task 2 — Autograd | 16 / 16 ✅ |",
                 "| Task 3 — CPU vs CUDA performance | 9.25 / 9.25 ✅ |"):
         assert row in summary
@@ -277,10 +276,10 @@ def test_run_autograder_grades_the_reference_in_the_sandbox(bundle, tmp_path):
     ran, data = _run_autograder(root, **({"AUTOGRADER_USER": "root"} if as_root else {}))
     assert ("grading as user 'root'" if as_root else "not root; grading as") in ran.stderr
     _assert_gradescope_format(data)
-    assert data["score"] == pytest.approx(REFERENCE_CPU_SCORE) and data["max_score"] == pytest.approx(90)
+    assert data["score"] == pytest.approx(reference_scores()[0]) and data["max_score"] == pytest.approx(90)
     assert {t["visibility"] for t in data["tests"]} == {"visible", "after_due_date"}
     assert data["extra_data"]["sandbox"]["filesystem"] != "NONE"
-    assert sum(t["max_score"] for t in data["extra_data"]["pending_gpu"]) == pytest.approx(90 - REFERENCE_CPU_SCORE)
+    assert sum(t["max_score"] for t in data["extra_data"]["pending_gpu"]) == pytest.approx(90 - reference_scores()[0])
     assert not list((root / "source").rglob("__pycache__")), "nothing written into the source folder"
 
 

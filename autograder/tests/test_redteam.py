@@ -31,8 +31,8 @@ from autograder.tests import REPO
 from autograder.sandbox import isolation
 
 from .conftest import needs_strong_sandbox
-from .redteam.build import LIMITS, redteam_grading, write_corpus
-from .redteam.corpus import ATTACKS, DEADLINE, TASK_POINTS, Attack
+from .redteam.build import LIMITS, expected, full_marks_by_task, redteam_grading, write_corpus
+from .redteam.corpus import ATTACKS, DEADLINE, Attack
 
 pytestmark = needs_strong_sandbox
 BY_NAME = {a.name: a for a in ATTACKS}
@@ -224,7 +224,8 @@ def test_attack_scores_exactly_as_documented(run, attack: Attack):
     for test in results["tests"]:
         task, state = test["tags"][0], test["tags"][1]
         function = test["name"].split("::")[1]
-        must_lose = task in attack.lost or any(fnmatch.fnmatch(function, p) for p in attack.lost)
+        # (a pattern naming some cases, test_x[...], makes the whole test one that may lose)
+        must_lose = task in attack.lost or any(fnmatch.fnmatch(function, p.partition("[")[0]) for p in attack.lost)
         # (lost: not every point; a passed test that waits for a failed one earns nothing)
         if must_lose and test["score"] >= test["max_score"]:
             kept_failing.append(f"{test['name']} earned every point, but the attack must lose it")
@@ -232,8 +233,8 @@ def test_attack_scores_exactly_as_documented(run, attack: Attack):
             lost.append(f"{test['name']}: {state}: {test['output'][:300]}")
     assert not lost, "tests outside the attack's reach failed:\n" + "\n".join(lost)
     assert not kept_failing, "\n".join(kept_failing)
-    assert results["score"] == pytest.approx(attack.score, abs=1e-6)
-    for task, points in TASK_POINTS.items():
+    assert results["score"] == pytest.approx(expected(attack), abs=1e-6)
+    for task, points in full_marks_by_task().items():
         if task in attack.lost:
             assert results["extra_data"]["tasks"][task]["score"] == 0
         elif not any(not t.startswith("task") for t in attack.lost):
@@ -260,7 +261,7 @@ def test_nothing_left_the_sandbox(run):
     # Only the grader's own outputs: the attacks' fake results.json files went nowhere.
     assert {p.name for p in (run.out / "students" / "fake_results").iterdir()} <= \
         {"results.json", "feedback.md", "status.json"}
-    assert run.results("fake_results")["score"] == BY_NAME["fake_results"].score
+    assert run.results("fake_results")["score"] == expected(BY_NAME["fake_results"])
 
 
 def test_no_secret_or_hidden_test_reaches_any_output(run):

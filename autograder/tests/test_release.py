@@ -1,4 +1,4 @@
-"""The student template built by autograder/release.py: complete, runnable, and leak-free.
+"""The student template built by autograder/release/: complete, runnable, and leak-free.
 
 Run from the repository root:  .venv/bin/python -m pytest -q -p no:cacheprovider autograder/tests/test_release.py
 """
@@ -22,7 +22,7 @@ from autograder import cli, release, stubgen, translations
 from hwkit.grading import load_grading
 
 SOLUTIONS = REPO / "solutions"
-MODULES = ("homework_tensors.py", "homework_autograd.py", "homework_performance.py")
+MODULES = tuple(m.file for m in load_grading(REPO / "grading.yml").modules.values())
 PINS = ("torch", "numpy", "pytest", "pytest-timeout", "pydantic", "pydantic_core", "PyYAML")
 
 
@@ -284,7 +284,8 @@ def fake_repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def quick_notebook(monkeypatch):
     """stubgen's notebook instead of a run of nbgrader (seconds): the command's own logic is tested."""
-    monkeypatch.setattr(release, "render_notebook", lambda path, assignment: stubgen.stub_notebook(path))
+    monkeypatch.setattr("autograder.release.notebook.render_notebook",
+                        lambda path, assignment: stubgen.stub_notebook(path))
 
 
 def command(repo: Path, out: Path | None) -> int:
@@ -320,6 +321,25 @@ def test_command_reports_a_missing_solutions_file_in_one_line(tmp_path, monkeypa
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "homework_autograd.py" in err and err.startswith("release: error:")
     assert not out.exists()
+
+
+def test_the_hidden_suites_come_from_grading_yml(tmp_path, quick_notebook):
+    """A course that keeps its hidden suite elsewhere: the leak check looks for that folder."""
+    repo = fake_repo(tmp_path)
+    (repo / "grader").mkdir()
+    shutil.move(repo / "autograder" / "hidden", repo / "grader" / "secret")
+    grading = repo / "grading.yml"
+    grading.write_text(grading.read_text(encoding="utf-8").replace("autograder/hidden", "grader/secret"),
+                       encoding="utf-8")
+    assert release.hidden_test_names(repo) == release.hidden_test_names(REPO)
+    out = tmp_path / "out"
+    assert release.build_release(out, repo) == []
+    assert tree(out) == expected_files() - {".github/workflows/autograde.yml"}  # (no template here)
+    with open(out / "README.md", "a", encoding="utf-8") as f:
+        f.write("\nThe grader also runs grader/secret/test_x.py.\nIt imports grader.secret.helpers.\n")
+    problems = release.check_release(out, repo)
+    assert [p for p in problems if p.startswith("README.md:") and p.endswith("hidden suites (grader/secret)")]
+    assert [p for p in problems if p.startswith("README.md:") and p.endswith("hidden suites (grader.secret)")]
 
 
 def test_refuses_to_replace_a_folder_that_is_not_a_release(tmp_path):

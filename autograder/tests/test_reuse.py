@@ -17,7 +17,7 @@ from autograder.sandbox.zygote import Sandbox
 from autograder.submission import locate
 from hwkit import checks
 from hwkit.grading import Limits
-from hwkit.modules import MODULES
+from autograder.tests import MODULES
 
 from .conftest import ATTEMPT, make_submission, plain_protections
 
@@ -1012,7 +1012,7 @@ def inspect():
 
 
 def _homework(path, sandbox: Sandbox) -> RemoteHomework:
-    sub = locate(path)
+    sub = locate(path, MODULES)
     return RemoteHomework(sub.files, FAST, problems=sub.problems, gpu="off", sandbox=sandbox)
 
 

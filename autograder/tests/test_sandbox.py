@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from autograder.tests import REPO
+from autograder.tests import MODULES, REPO
 from autograder.sandbox import isolation
 from autograder.sandbox.client import CallTimeout, RemoteHomework, RemoteObject, StudentError, WorkerDied
 from autograder.submission import locate
@@ -23,8 +23,8 @@ FAST = Limits(call_timeout_s=3, import_timeout_s=30)
 
 
 def open_homework(path: Path, limits: Limits = FAST) -> RemoteHomework:
-    sub = locate(path)
-    return RemoteHomework(sub.files, limits, problems=sub.problems, gpu="off")
+    sub = locate(path, MODULES)
+    return RemoteHomework(sub.files, limits, problems=sub.problems, gpu="off", modules=MODULES)
 
 
 SNOOP = '''

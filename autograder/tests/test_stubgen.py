@@ -15,16 +15,21 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 from nbgrader.nbgraderformat import MetadataValidator
 
 from autograder import stubgen
 from autograder.stubgen import StubGenError, check, find_regions, generate, main
+from hwkit.grading import load_grading
 
 REPO = Path(__file__).resolve().parents[2]
 SOLUTIONS = REPO / "solutions"
 ASSIGNMENT = REPO / "assignment"
 MODULES = ("homework_tensors", "homework_autograd", "homework_performance")
 GENERATED = ("__init__.py", *(f"{m}.py" for m in MODULES), "analysis.ipynb")
+#: The modules as the callers give them to stubgen: grading.yml's `modules:`.
+DECLARED = stubgen.module_files(load_grading(REPO / "grading.yml"))
+GRADING = ["--grading", str(REPO / "grading.yml")]
 
 # The contract: every function a student writes, with its task number.
 CONTRACT: dict[str, dict[str, str]] = {
@@ -137,7 +142,7 @@ def resolve(module, qualname: str):
 def stubs(tmp_path_factory):
     """The three stub modules freshly generated into a temporary package and imported."""
     root = tmp_path_factory.mktemp("generated")
-    generate(SOLUTIONS, root / STUB_PACKAGE)
+    generate(SOLUTIONS, root / STUB_PACKAGE, DECLARED)
     sys.path.insert(0, str(root))
     try:
         yield {m: importlib.import_module(f"{STUB_PACKAGE}.{m}") for m in MODULES}
@@ -152,7 +157,7 @@ def stubs(tmp_path_factory):
 # --------------------------------------------------------------------------------------
 
 def test_committed_assignment_is_byte_identical_to_a_fresh_generation(tmp_path):
-    written = generate(SOLUTIONS, tmp_path / "assignment")
+    written = generate(SOLUTIONS, tmp_path / "assignment", DECLARED)
     assert sorted(p.name for p in written) == sorted(GENERATED)
     committed = sorted(p.name for p in ASSIGNMENT.iterdir() if p.suffix in (".py", ".ipynb"))
     assert committed == sorted(GENERATED)
@@ -162,16 +167,16 @@ def test_committed_assignment_is_byte_identical_to_a_fresh_generation(tmp_path):
 
 
 def test_generation_is_deterministic(tmp_path):
-    first = generate(SOLUTIONS, tmp_path / "one")
-    second = generate(SOLUTIONS, tmp_path / "two")
-    generate(SOLUTIONS, tmp_path / "one")  # regenerating in place changes nothing either
+    first = generate(SOLUTIONS, tmp_path / "one", DECLARED)
+    second = generate(SOLUTIONS, tmp_path / "two", DECLARED)
+    generate(SOLUTIONS, tmp_path / "one", DECLARED)  # regenerating in place changes nothing either
     for a, b in zip(first, second):
         assert a.read_bytes() == b.read_bytes()
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
 
 
 def test_check_passes_on_the_repository_and_cli_check_exits_0(capsys, monkeypatch):
-    assert check(SOLUTIONS, ASSIGNMENT) == []
+    assert check(SOLUTIONS, ASSIGNMENT, DECLARED) == []
     monkeypatch.chdir(REPO)
     assert main(["--check"]) == 0
     assert "up to date" in capsys.readouterr().out
@@ -187,21 +192,21 @@ def test_check_reports_stale_missing_unexpected_and_leaked_files(tmp_path, capsy
     (out / "homework_autograd.py").unlink()
     (out / "homework_extra.py").write_text("x = 1\n", encoding="utf-8")
 
-    problems = check(SOLUTIONS, out)
+    problems = check(SOLUTIONS, out, DECLARED)
     text = "\n".join(problems)
     assert "stale" in text and "homework_tensors.py" in text
     assert "missing" in text and "homework_autograd.py" in text
     assert "unexpected" in text and "homework_extra.py" in text
     assert any("leaked" in p and leaked_line.strip() in p for p in problems)
 
-    assert main(["--check", "--solutions", str(SOLUTIONS), "--out", str(out)]) == 1
+    assert main(["--check", "--solutions", str(SOLUTIONS), "--out", str(out), *GRADING]) == 1
     printed = capsys.readouterr().out
     assert "homework_tensors.py" in printed and "python -m autograder.stubgen" in printed
 
 
 def test_cli_writes_and_reports(tmp_path, capsys):
     out = tmp_path / "student"
-    assert main(["--solutions", str(SOLUTIONS), "--out", str(out)]) == 0
+    assert main(["--solutions", str(SOLUTIONS), "--out", str(out), *GRADING]) == 0
     printed = capsys.readouterr().out
     for name in GENERATED:
         assert (out / name).is_file()
@@ -237,7 +242,7 @@ def test_generate_refuses_to_write_stubs_that_would_leak(tmp_path):
     path.write_text(path.read_text(encoding="utf-8") + f"\n# given:\n_GIVEN = '''\n{secret}\n'''\n",
                     encoding="utf-8")
     with pytest.raises(StubGenError, match="solution line"):
-        generate(solutions, tmp_path / "out")
+        generate(solutions, tmp_path / "out", DECLARED)
     assert not (tmp_path / "out").exists()
 
 
@@ -313,14 +318,14 @@ def test_begin_without_end_names_file_and_line(tmp_path, capsys):
     end = line_number(path, lambda line: line.strip() == "### END SOLUTION")
     remove_line(path, end)
     with pytest.raises(StubGenError) as error:
-        generate(solutions, tmp_path / "out")
+        generate(solutions, tmp_path / "out", DECLARED)
     message = str(error.value)
     # The first BEGIN is now followed by the next one: reported there, naming the open one.
     assert "homework_tensors.py:" in message and "END SOLUTION" in message
     assert f"line {begin}" in message
 
     out = tmp_path / "out"
-    assert main(["--solutions", str(solutions), "--out", str(out)]) == 2
+    assert main(["--solutions", str(solutions), "--out", str(out), *GRADING]) == 2
     captured = capsys.readouterr()
     assert "stubgen: error:" in captured.err and "homework_tensors.py" in captured.err
     assert "Traceback" not in captured.err + captured.out
@@ -335,7 +340,7 @@ def test_last_region_without_end_reports_the_begin_line(tmp_path):
     last_end = max(i for i, line in enumerate(lines, 1) if line.strip() == "### END SOLUTION")
     remove_line(path, last_end)
     with pytest.raises(StubGenError, match=rf"homework_tensors\.py:{last_begin}: .*no matching"):
-        generate(solutions, tmp_path / "out")
+        generate(solutions, tmp_path / "out", DECLARED)
 
 
 def test_end_without_begin_is_reported(tmp_path):
@@ -346,7 +351,7 @@ def test_end_without_begin_is_reported(tmp_path):
     # The region's first END now has no BEGIN.
     end = line_number(path, lambda line: line.strip() == "### END SOLUTION")
     with pytest.raises(StubGenError, match=rf"homework_autograd\.py:{end}: .*without a matching"):
-        generate(solutions, tmp_path / "out")
+        generate(solutions, tmp_path / "out", DECLARED)
 
 
 def test_region_in_a_function_without_task_docstring_is_reported(tmp_path):
@@ -358,18 +363,34 @@ def test_region_in_a_function_without_task_docstring_is_reported(tmp_path):
         encoding="utf-8",
     )
     with pytest.raises(StubGenError, match=r"homework_performance\.py:\d+: .*helper.*Task X\.Y"):
-        generate(solutions, tmp_path / "out")
+        generate(solutions, tmp_path / "out", DECLARED)
 
 
 def test_missing_solutions_dir_or_file_is_a_clear_error(tmp_path, capsys):
-    assert main(["--solutions", str(tmp_path / "nope"), "--out", str(tmp_path / "out")]) == 2
+    assert main(["--solutions", str(tmp_path / "nope"), "--out", str(tmp_path / "out"), *GRADING]) == 2
     assert "solutions directory not found" in capsys.readouterr().err
 
     solutions = copy_solutions(tmp_path)
     (solutions / "homework_autograd.py").unlink()
-    assert main(["--solutions", str(solutions), "--out", str(tmp_path / "out")]) == 2
+    assert main(["--solutions", str(solutions), "--out", str(tmp_path / "out"), *GRADING]) == 2
     err = capsys.readouterr().err
     assert "missing" in err and "homework_autograd.py" in err and "Traceback" not in err
+
+
+def test_the_modules_are_those_grading_yml_declares(tmp_path, capsys):
+    assert sorted(DECLARED) == sorted(f"{m}.py" for m in MODULES)
+    solutions = copy_solutions(tmp_path)
+    (solutions / "homework_extra.py").write_text('"""Not declared in grading.yml."""\n', encoding="utf-8")
+    written = generate(solutions, tmp_path / "out", DECLARED)
+    assert sorted(p.name for p in written) == sorted(GENERATED)  # the undeclared module is left out
+
+    data = yaml.safe_load((REPO / "grading.yml").read_text(encoding="utf-8"))
+    data["modules"]["more"] = {"file": "homework_more.py", "task": next(iter(data["tasks"]))}
+    grading = tmp_path / "grading.yml"
+    grading.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    assert main(["--solutions", str(solutions), "--out", str(tmp_path / "out2"), "--grading", str(grading)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("stubgen: error: missing in ") and "homework_more.py" in err and "Traceback" not in err
 
 
 # --------------------------------------------------------------------------------------
@@ -437,7 +458,7 @@ def test_notebook_region_delimiters_are_checked(tmp_path):
     plot.source = "### BEGIN SOLUTION\nx = 1\n"
     nbformat.write(notebook, path)
     with pytest.raises(StubGenError, match=r"analysis\.ipynb cell \d+ line 1: .*no matching"):
-        generate(solutions, tmp_path / "out")
+        generate(solutions, tmp_path / "out", DECLARED)
 
 
 def test_module_constants_are_exposed():

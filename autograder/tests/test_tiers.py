@@ -19,14 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from autograder.tests import REPO
+from autograder.tests import MODULES, REPO
 from autograder.cli import main as cli_main
 from autograder.sandbox import isolation
 from autograder.sandbox.client import RemoteHomework
 from autograder.sandbox.zygote import Sandbox
 from autograder.submission import locate
 from hwkit.grading import Limits
-from hwkit.modules import MODULES
 
 from .conftest import ATTEMPT, make_submission, needs_strong_sandbox, plain_protections, tier  # noqa: F401
 
@@ -105,8 +104,8 @@ def attacked(tmp_path, tier):
     os.chmod(path, 0o777)
     server.listen(1)
     server.settimeout(0.1)
-    sub = locate(make_submission(tmp_path / "s", append={"tensors": ATTEMPTS}))
-    hw = RemoteHomework(sub.files, FAST, problems=sub.problems, gpu="off")
+    sub = locate(make_submission(tmp_path / "s", append={"tensors": ATTEMPTS}), MODULES)
+    hw = RemoteHomework(sub.files, FAST, problems=sub.problems, gpu="off", modules=MODULES)
     try:
         yield hw, str(path), server
     finally:

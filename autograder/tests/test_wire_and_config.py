@@ -142,6 +142,7 @@ tasks:
     title: Essay
     points: 10
     manual: true
+modules: {tensors: {file: homework_tensors.py, task: task1}}
 """
 
 
@@ -167,6 +168,26 @@ def test_grading_errors_point_to_the_line(tmp_path, edit, expected):
     with pytest.raises(GradingConfigError) as info:
         load_grading(path)
     assert expected in str(info.value)
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (("task: task1}", "task: task9}"), "modules.tensors.task: 'task9' is not one of the tasks (task1, analysis)"),
+    (("{tensors:", "{close:"), "'close' cannot name a module"),
+    (("homework_tensors.py", "homework-tensors.py"), "modules.tensors.file: String should match pattern"),
+    (("modules: {", "suites: {public: [../elsewhere]}\nmodules: {"), "'../elsewhere' is not a folder inside the course"),
+    (("modules: {", "suites: {public: [tests], hidden: [tests]}\nmodules: {"), "tests is both public and hidden"),
+])
+def test_modules_and_suites_are_declared_once_and_checked(tmp_path, edit, expected):
+    path = tmp_path / "grading.yml"
+    path.write_text(GOOD.replace(*edit))
+    with pytest.raises(GradingConfigError) as info:
+        load_grading(path)
+    assert expected in str(info.value)
+    path.write_text(GOOD)
+    grading = load_grading(path)
+    assert grading.module_names() == {"tensors": "homework_tensors"}
+    assert grading.suite_folders() == ["tests"]  # the default: one public suite, nothing hidden
+    assert grading.is_public("tests/test_a.py::test_one[x]") and not grading.is_public("hidden/t.py::test_one")
 
 
 def test_missing_grading_file_says_so(tmp_path):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from autograder import REPO
+from autograder.tests import REPO
 
 from .catalogue import all_mistakes
 

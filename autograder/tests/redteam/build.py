@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -11,8 +12,11 @@ from pathlib import Path
 
 import yaml
 
-from autograder import REPO
+from autograder.collect import collect
+from autograder.course import Course
 from autograder.examples import materialize, reference_module
+from autograder.expected import expected_score, expected_tasks
+from autograder.tests import REPO
 from hwkit.grading import load_grading
 
 from .corpus import ATTACKS, Attack
@@ -21,6 +25,24 @@ STUB_RAISE = re.compile(r"raise NotImplementedError\(.*\)")
 # The corpus runs with the course's own time limits: what a hang costs here is what it costs a TA.
 LIMITS = {"call_timeout_s": load_grading(REPO / "grading.yml").limits.call_timeout_s,
           "import_timeout_s": load_grading(REPO / "grading.yml").limits.import_timeout_s}
+
+
+@functools.cache
+def _collected():
+    return collect(Course(REPO), load_grading(REPO / "grading.yml"))
+
+
+def expected(attack: Attack) -> float:
+    """The exact score the attack must get with ``--gpu off`` (0 when it cannot be graded)."""
+    if attack.status != "graded":
+        return 0.0
+    return expected_score(load_grading(REPO / "grading.yml"), _collected(), attack.lost, attack.kept)
+
+
+def full_marks_by_task() -> dict[str, float]:
+    """What the reference earns per automatic task with ``--gpu off``."""
+    return {t.name: t.score for t in expected_tasks(load_grading(REPO / "grading.yml"), _collected())
+            if not t.manual}
 
 
 def write_corpus(dest: Path, *, port: int, canary: str, mark: str, unix_socket: str = "/nonexistent") -> dict[str, Path]:
@@ -125,11 +147,12 @@ BEGIN, END = "<!-- redteam table: generated from autograder/tests/redteam/corpus
 
 def threat_table() -> str:
     """The attack → defence → test table of docs/grading.md, generated from the corpus."""
-    lines = [BEGIN, "", "| # | Attack | Kind | Defence | Holds in | Score (of 83.75) | Test |",
+    full = expected(Attack("reference", "", "", ""))
+    lines = [BEGIN, "", f"| # | Attack | Kind | Defence | Holds in | Score (of {full:g}) | Test |",
              "|---|---|---|---|---|---|---|"]
     for i, a in enumerate(ATTACKS, 1):
         lost = ", ".join(f"`{p}`" for p in a.lost) or "nothing"
-        cell = f"{a.score:g}" + (f" ({a.status})" if a.status != "graded" else "") + f"; loses {lost}"
+        cell = f"{expected(a):g}" + (f" ({a.status})" if a.status != "graded" else "") + f"; loses {lost}"
         lines.append(f"| {i} | {_md(a.attack)} | {a.kind} | {_md(a.defence)} | {tiers_of(a)} | {cell} | "
                      f"`test_redteam.py::test_attack_scores_exactly_as_documented[{a.name}]` |")
     return "\n".join(lines + ["", END])

@@ -3,10 +3,12 @@
 Every attack is the reference solution with one module changed (the edit format of
 ``examples/examples.json``: ``from`` a source folder, ``replace`` pairs, ``append``, or a whole
 ``source``), plus optional extra files. ``lost`` names the tests that must not pass: a task
-name (``"task1"``) for all of its tests, or a glob over test function names; every other test
-must pass (or wait for a GPU). ``score`` is the exact total with ``--gpu off`` (84 = full marks
-on a CPU: task1 20 + task2 40 + task3 24). ``defence`` says what stops the attack; the
-threat-model table in docs/grading.md is generated from these lines.
+name (``"task1"``) for all of its tests, a glob over test function names, or a glob over cases
+(``test_chain_rule[*-chain_rule_analytic]``); ``kept`` names cases it matches that still pass.
+Every other test must pass (or wait for a GPU). The exact total it must score with ``--gpu
+off`` is computed from these and grading.yml (autograder/expected.py), never typed in.
+``defence`` says what stops the attack; the threat-model table in docs/grading.md is generated
+from these lines.
 
 Placeholders filled in when the corpus is written to disk: ``@@PORT@@`` (a TCP/UDP port the
 test listens on), ``@@SOCKET@@`` (a Unix socket of the host's that the test listens on, stream
@@ -22,10 +24,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-FULL = 83.75  # every point a CPU grader can give (6.25 more wait for a GPU)
-ZERO_STRIDE_SCORE = FULL - 7.0  # every CustomReLU test: the tensor is refused
-FAKE_GPU_SCORE = 63.75  # task1's tensors all refused; the 6.25 GPU points still pending
-TASK_POINTS = {"task1": 20.0, "task2": 40.0, "task3": 23.75}
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,6 @@ class Attack:
     kind: str  # fault | tamper | cheat | escape
     attack: str
     defence: str
-    score: float
     lost: tuple[str, ...] = ()
     modules: dict = field(default_factory=dict)
     files: dict = field(default_factory=dict)
@@ -47,6 +44,8 @@ class Attack:
     # What a tier must offer for this defence to hold (checked where the tier has it, skipped
     # with the reason elsewhere): "pid_namespace" (its own processes only), "disk_budget".
     needs: tuple[str, ...] = ()
+    # Cases that pass although `lost` names them (a coincidentally right answer).
+    kept: tuple[str, ...] = ()
 
 
 DEADLINE = "2026-11-20T23:59:00+00:00"
@@ -634,95 +633,95 @@ ATTACKS: list[Attack] = [
     # -- faults: broken code must cost only its own tests ------------------------------------
     Attack("syntax_error", "fault", "a syntax error in homework_tensors.py",
            "the module's import fails in the worker; only its task scores 0, with the error shown",
-           FULL - 20, ("task1",), {"tensors": {"replace": [["def create_tensors(", "def create_tensors(("]]}}),
+           ("task1",), {"tensors": {"replace": [["def create_tensors(", "def create_tensors(("]]}}),
     Attack("import_error", "fault", "imports a package that does not exist",
-           "import failure reported per module; the other tasks are graded", FULL - 40, ("task2",),
+           "import failure reported per module; the other tasks are graded", ("task2",),
            {"autograd": {"replace": [["import torch\n", "import torch\nimport torchgrad_helpers\n"]]}}),
     Attack("infinite_loop_at_import", "fault", "`while True: pass` at module level",
            "import timeout (limits.import_timeout_s), worker killed, module marked unusable once",
-           FULL - 23.75, ("task3",), append("performance", "while True:\n    pass")),
+           ("task3",), append("performance", "while True:\n    pass")),
     Attack("infinite_loop_in_function", "fault", "format_table never returns",
            "per-call timeout (limits.call_timeout_s), worker killed and restarted for the next test; "
-           "after two timeouts the function is not called again", FULL - 1.5, ("test_format_table*",),
+           "after two timeouts the function is not called again", ("test_format_table*",),
            append("performance", "def format_table(table):\n    while True:\n        pass")),
     Attack("infinite_loop_in_measure_time", "fault", "measure_time never returns (and benchmark, "
            "which calls it, neither)", "two timeouts per function, then its later calls fail at once "
-           "with the reason (the whole grading also has limits.grading_timeout_s)", FULL - 15.5,
+           "with the reason (the whole grading also has limits.grading_timeout_s)",
            ("test_measure_time*", "test_benchmark*"),
            append("performance", "def measure_time(func, *args, device='cpu', repeat=10, warmup=1, **kwargs):\n"
                                  "    while True:\n        pass")),
     Attack("infinite_loop_in_index_tensor", "fault", "index_tensor never returns",
            "two timeouts, then index_tensor's later calls fail at once; the other functions keep "
-           "every point", FULL - 7.0, ("test_index_tensor*",),
+           "every point", ("test_index_tensor*",),
            append("tensors", "def index_tensor(t):\n    while True:\n        pass")),
     Attack("runaway_recursion", "fault", "reshape_tensor calls itself forever",
-           "RecursionError is an ordinary wrong answer", FULL - 4.25, ("test_reshape_tensor*",),
+           "RecursionError is an ordinary wrong answer", ("test_reshape_tensor*",),
            append("tensors", "def reshape_tensor(t):\n    return reshape_tensor(t)")),
     Attack("stack_overflow_segfault", "fault",
            "raises the recursion limit and recurses through a C function until the C stack overflows",
            "the worker dies (SIGSEGV); the grader reports the crash and restarts it",
-           76.75, ("test_index_tensor*",),
+           ("test_index_tensor*",),
            append("tensors", "import sys\nsys.setrecursionlimit(10**8)\n"
                              "def _deeper(n):\n    return list(map(_deeper, [n + 1]))\n"
                              "def index_tensor(t):\n    return _deeper(0)")),
     Attack("memory_bomb_at_import", "fault", "allocates 16 GB when imported",
            "RLIMIT_AS + cgroup memory limit (limits.memory_mb): the allocation fails",
-           FULL - 20, ("task1",), append("tensors", "_hog = torch.ones(2**31, dtype=torch.float64)")),
+           ("task1",), append("tensors", "_hog = torch.ones(2**31, dtype=torch.float64)")),
     Attack("memory_bomb_in_function", "fault", "create_tensors grows a list until memory runs out",
            "RLIMIT_AS / cgroup memory limit; MemoryError or a killed worker fails only that call",
-           FULL - 2.75, ("test_create_tensors*",),
+           ("test_create_tensors*",),
            append("tensors", "def create_tensors():\n    hog = []\n    while True:\n"
                              "        hog.append(bytearray(64 * 2**20))")),
     Attack("fork_bomb", "fault", "make_tensors forks until no more processes can start",
            "cgroup pids limit / PID namespace; forks never answer the grader (at-fork hook), "
            "the worker's whole tree is killed on restart",
-           78.75, ("test_make_tensors*", "test_benchmark*"),
+           ("test_make_tensors*", "test_benchmark*"),
            append("performance", "import os\ndef make_tensors(shapes, seed=0):\n    while True:\n"
                                  "        try:\n            os.fork()\n        except OSError:\n"
                                  "            pass")),
     Attack("hundreds_of_processes", "fault",
            "starts 300 long-running `sleep` processes at import and keeps going",
            "cgroup pids limit (limits.processes); every process is killed with the worker",
-           FULL, (), append("tensors", "import subprocess\n_kids = []\nfor _ in range(300):\n    try:\n"
+           (), append("tensors", "import subprocess\n_kids = []\nfor _ in range(300):\n    try:\n"
                                        "        _kids.append(subprocess.Popen(['sleep', '3137']))\n"
                                        "    except OSError:\n        break\n")),
     Attack("os_exit", "fault", "speedup_table calls os._exit(0)",
            "the death is a failed call; a fresh worker serves the next test",
-           81.75, ("test_speedup_table*",),
+           ("test_speedup_table*",),
            append("performance", "import os\ndef speedup_table(rows):\n    os._exit(0)")),
     Attack("sys_exit", "fault", "create_tensors calls sys.exit(0)",
            "SystemExit is caught in the worker and reported as a wrong answer",
-           FULL - 2.75, ("test_create_tensors*",),
+           ("test_create_tensors*",),
            append("tensors", "import sys\ndef create_tensors():\n    sys.exit(0)")),
     Attack("sigkill_self", "fault", "chain_rule_autograd_grad sends SIGKILL to its own process",
            "the death is a failed call; a fresh worker serves the next test",
-           82.4167, ("test_chain_rule", "test_chain_rule_matches_reference"),
+           ("test_chain_rule[*-chain_rule_autograd_grad]", "test_chain_rule_matches_reference[*-chain_rule_autograd_grad]"),
            append("autograd", "import os, signal\ndef chain_rule_autograd_grad(x):\n"
                               "    os.kill(os.getpid(), signal.SIGKILL)")),
     Attack("segfault", "fault", "index_tensor dereferences a null pointer with ctypes",
-           "SIGSEGV kills only the worker", 76.75, ("test_index_tensor*",),
+           "SIGSEGV kills only the worker", ("test_index_tensor*",),
            append("tensors", "import ctypes\ndef index_tensor(t):\n    return ctypes.string_at(0)")),
     Attack("output_flood", "fault", "writes 60 MB to stdout and stderr at import and in every call",
            "output pipes drained and capped (limits.output_kb); prints never reach the verdict",
-           FULL, (), append("tensors", "import sys\nsys.stdout.write('x' * 30_000_000)\n"
+           (), append("tensors", "import sys\nsys.stdout.write('x' * 30_000_000)\n"
                                        "sys.stderr.write('y' * 30_000_000)\n"
                                        "_ref_ops = tensor_operations\n"
                                        "def tensor_operations(a, b):\n    print('z' * 1_000_000)\n"
                                        "    return _ref_ops(a, b)")),
     Attack("reads_stdin", "fault", "reads standard input at import and in a function",
            "stdin is /dev/null: reading returns at once instead of hanging",
-           FULL, (), append("autograd", "import sys\n_typed = sys.stdin.read()\n_ref_mse = mse\n"
+           (), append("autograd", "import sys\n_typed = sys.stdin.read()\n_ref_mse = mse\n"
                                         "def mse(y_pred, y_true):\n    sys.stdin.readline()\n"
                                         "    return _ref_mse(y_pred, y_true)")),
     Attack("global_torch_state", "fault",
            "sets float64 as default dtype, a fixed seed, 1 thread and grad mode off at import",
            "one worker per module: only this module's own results change; the grader's own "
-           "process never sees the change", FULL, (),
+           "process never sees the change", (),
            append("performance", "torch.set_default_dtype(torch.float64)\ntorch.manual_seed(1234)\n"
                                  "torch.set_num_threads(1)\ntorch.set_grad_enabled(False)")),
     Attack("disk_flood", "fault", "writes a 1 GB file at import, then works normally",
            "RLIMIT_FSIZE (limits.file_size_mb) stops the write; the folder is a tmpfs that ends with the sandbox",
-           FULL, (), append("autograd", "try:\n    with open('big.bin', 'wb') as _f:\n"
+           (), append("autograd", "try:\n    with open('big.bin', 'wb') as _f:\n"
                                         "        for _ in range(1024):\n            _f.write(b'0' * 2**20)\n"
                                         "except OSError as exc:\n    print('write stopped:', exc)")),
     # -- tampering with the grader ------------------------------------------------------------
@@ -730,7 +729,7 @@ ATTACKS: list[Attack] = [
            "ships conftest.py, pytest.ini, pyproject.toml, setup.cfg, tox.ini, sitecustomize.py, "
            "usercustomize.py, a .pth file and a fake torch.py; no homework written",
            "only homework_*.py are copied; pytest runs with -c <empty ini> --noconftest, no plugin "
-           "autoload; the worker is `python -I`", 0, ("task1", "task2", "task3"),
+           "autoload; the worker is `python -I`", ("task1", "task2", "task3"),
            {**stub("tensors"), **stub("autograd"), **stub("performance")},
            {"conftest.py": CONFTEST, "tests/conftest.py": CONFTEST,
             "pytest.ini": "[pytest]\naddopts = -p no:randomly --co\n",
@@ -743,150 +742,152 @@ ATTACKS: list[Attack] = [
            "wrong answers, and at import replaces torch.allclose, torch.equal, assert_close, "
            "Tensor.__eq__ and gradcheck with functions that always agree",
            "the patches live in the worker; every comparison runs in the grader's own process",
-           FULL - 20, ("task1",), append("tensors", PATCH_COMPARISONS + WRONG_TENSORS)),
+           ("task1",), append("tensors", PATCH_COMPARISONS + WRONG_TENSORS)),
     Attack("patch_builtins", "tamper", "wrong answers, and replaces isinstance, type, len, print, "
            "AssertionError in builtins", "builtins of the worker are not the grader's; replies are "
-           "checked by exact type in the grader", FULL - 20, ("task1",),
+           "checked by exact type in the grader", ("task1",),
            append("tensors", WRONG_TENSORS + PATCH_BUILTINS)),
     Attack("patch_pytest", "tamper", "imports pytest and replaces pytest.fail, TestReport.passed "
            "and call_and_report", "pytest in the worker is a different process's pytest",
-           FULL - 40, ("task2",), stub("autograd", PATCH_PYTEST)),
+           ("task2",), stub("autograd", PATCH_PYTEST)),
     Attack("tensor_subclass_liar", "tamper", "returns a Tensor subclass whose __eq__ and "
            "__torch_function__ claim equality", "non-plain tensors stay opaque handles in the worker; "
-           "checks demand type(x) is torch.Tensor", FULL - 20, ("task1",), append("tensors", TENSOR_SUBCLASS)),
+           "checks demand type(x) is torch.Tensor", ("task1",), append("tensors", TENSOR_SUBCLASS)),
     Attack("always_equal_object", "tamper", "returns an object equal to everything, with any "
            "attribute and shape", "only plain data crosses the wire; anything else is a handle "
-           "that equals only itself", FULL - 40, ("task2",), append("autograd", ALWAYS_EQUAL)),
+           "that equals only itself", ("task2",), append("autograd", ALWAYS_EQUAL)),
     Attack("module_getattr", "tamper", "a module-level __getattr__ that answers any function "
-           "name with its first argument", "exact checks of every returned value", FULL - 20, ("task1",),
+           "name with its first argument", "exact checks of every returned value", ("task1",),
            {"tensors": {"source": MODULE_GETATTR}}),
     Attack("fake_results", "tamper", "prints fake PASSED lines and scores, ANSI escapes, and "
            "writes results.json, gradebook.csv and feedback.md everywhere it can",
            "stdout never feeds the verdict; the worker can write only its private folder; "
-           "the grader writes its outputs itself", FULL - 20, ("task1",), stub("tensors", FAKE_OUTPUT)),
+           "the grader writes its outputs itself", ("task1",), stub("tensors", FAKE_OUTPUT)),
     Attack("exception_injection", "tamper", "raises exceptions with terminal escapes, a fake "
            "markdown score, HTML, 650 kB messages, pytest's Skipped, KeyboardInterrupt and a "
            "home-made AssertionError", "exceptions become builtin types by name only (never "
            "skip/exit); messages are cleaned of control characters and fenced in feedback",
-           FULL - 20, ("task1",), append("tensors", EXCEPTION_INJECTION)),
+           ("task1",), append("tensors", EXCEPTION_INJECTION)),
     Attack("forged_replies", "tamper", "writes its own reply frames on the grader's pipe, "
            "including one nested 100 000 levels deep", "replies carry the request id; an "
            "out-of-step or malformed reply is a protocol error and the worker is restarted",
-           80.9167, ("test_chain_rule", "test_chain_rule_matches_reference", "test_format_table*"),
+           ("test_chain_rule[*-chain_rule_analytic]", "test_chain_rule_matches_reference[*-chain_rule_analytic]",
+            "test_format_table*"),
            {**append("autograd", FORGED_CHAIN), **append("performance", FORGED_TABLE)}),
     # -- escaping the sandbox -------------------------------------------------------------------
     Attack("steal_solutions", "escape", "searches the disk (/proc, the venv's editable install, "
            "/work, /tmp ...) for solutions/ and the hidden tests, prints them, and delegates to the "
            "reference if found", "a root of its own (bubblewrap, or the launcher's mount namespace) + "
-           "Landlock: only the Python install, the worker's runtime and its own folder exist", FULL - 20, ("task1",), stub("tensors", DELEGATE)),
+           "Landlock: only the Python install, the worker's runtime and its own folder exist", ("task1",), stub("tensors", DELEGATE)),
     Attack("network", "escape", "connects to a server on the grader's machine (TCP, IPv6, UDP) "
            "and resolves a host name", "seccomp: no socket but AF_UNIX (every tier); a network "
-           "namespace with no interfaces; Landlock blocks TCP", FULL, (), append("tensors", NETWORK)),
+           "namespace with no interfaces; Landlock blocks TCP", (), append("tensors", NETWORK)),
     Attack("root_privileges", "escape", "uses root's powers: capabilities, device nodes (a /dev/null twin, "
            "a loop device), a named pipe, the host name, real-time scheduling, keyrings, new namespaces, "
            "mount", "a uid of its own with empty capability sets and no_new_privs; seccomp (mknod, "
-           "sethostname, keyctl, unshare, mount); Landlock (no device nodes or pipes)", FULL, (),
+           "sethostname, keyctl, unshare, mount); Landlock (no device nodes or pipes)", (),
            append("tensors", ROOT_PRIVILEGES)),
     Attack("snoop_processes", "escape", "reads other processes' command lines (the grader's) and "
-           "/proc/keys", "PID namespace: only the sandbox's own processes exist", FULL, (),
+           "/proc/keys", "PID namespace: only the sandbox's own processes exist", (),
            append("tensors", SNOOP_PROCESSES), needs=("pid_namespace",)),
     Attack("reach_other_processes", "escape", "prlimit, renice, CPU affinity and I/O priority on its "
            "zygote, PID 1 and every process it can see (each set writes back the value just read)",
-           "seccomp: these calls only on itself; PID namespace", FULL, (),
+           "seccomp: these calls only on itself; PID namespace", (),
            append("tensors", REACH_OTHER_PROCESSES)),
     Attack("host_unix_socket", "escape", "connects to the host's Unix sockets (stream, datagram, "
            "abstract) as it would to Docker's or D-Bus's", "seccomp: no connect(), no AF_UNIX datagram "
-           "socket, no sendto() with an address; mount and network namespaces", FULL, (),
+           "socket, no sendto() with an address; mount and network namespaces", (),
            append("tensors", HOST_UNIX_SOCKET)),
     Attack("sysv_ipc_leftover", "escape", "creates 8 × 64 MB of System V shared memory, a semaphore set "
            "and message queues, meant to outlive it", "seccomp: no System V IPC and no POSIX queues; IPC "
-           "namespace", FULL, (), append("tensors", SYSV_IPC)),
+           "namespace", (), append("tensors", SYSV_IPC)),
     Attack("zero_stride_relu", "fault", "CustomReLU.forward returns torch.zeros(1).expand(30000, 30000): four "
            "bytes on the wire, 3.6 GB if the grader expands them", "the decoder refuses a tensor of more than "
            "limits.max_elements elements, counted by its shape, before anything is materialised",
-           ZERO_STRIDE_SCORE, ("test_custom_relu*",), append("autograd", ZERO_STRIDE_RELU)),
+           ("test_custom_relu*",), append("autograd", ZERO_STRIDE_RELU)),
     Attack("fake_gpu", "cheat", "claims a GPU on a CPU-only machine: patches torch.cuda.is_available "
            "and labels every tensor it sends cuda:0", "the grader decides whether CUDA exists (NVML, "
-           "before any student code); a value labelled cuda is refused when it saw no GPU", FAKE_GPU_SCORE,
+           "before any student code); a value labelled cuda is refused when it saw no GPU",
            ("task1",), append("tensors", FAKE_GPU)),
     Attack("nan_speedup_table", "cheat", "speedup_table answers NaN for every speed-up, which "
-           "`abs(got - want) > tol` never rejects", "number checks refuse NaN and ±inf", FULL - 1.75,
+           "`abs(got - want) > tol` never rejects", "number checks refuse NaN and ±inf",
            ("test_speedup_table_with_cuda_rows", "test_speedup_table_matches_reference",
             "test_speedup_table_rejects_bad_rows"), append("performance", NAN_SPEEDUPS)),
     Attack("disk_fill_many_files", "fault", "writes 24 files of 60 MB (each under file_size_mb) at import",
-           "the work folder is a tmpfs of disk_mb (256 MB): the writes fail with ENOSPC", FULL, (),
+           "the work folder is a tmpfs of disk_mb (256 MB): the writes fail with ENOSPC", (),
            append("tensors", DISK_FILL), needs=("disk_budget",)),
     Attack("kill_the_grader", "escape", "sends SIGKILL to its parent, PID 1, every process (-1) "
            "and its process group", "PID namespace, own session, Landlock signal scope: it can "
-           "only kill itself", 82.1667, ("test_chain_rule*",), append("autograd", ESCAPE_HATCH)),
+           "only kill itself", ("test_chain_rule*[*-chain_rule_backward]", "test_chain_rule_known_value"), append("autograd", ESCAPE_HATCH)),
     # -- earning points without the work --------------------------------------------------------
     Attack("lazy_reject_everything", "cheat", "every function raises ValueError, hoping to pass "
            "the 'rejects bad input' tests", "grading.yml `requires`: error tests count only once "
-           "the function gave a right answer", 0, ("task1", "task2", "task3"), lazy(LAZY_RAISE)),
+           "the function gave a right answer", ("task1", "task2", "task3"), lazy(LAZY_RAISE)),
     Attack("lazy_return_none", "cheat", "every function returns None, hoping to pass the "
-           "'does not modify its input' tests", "grading.yml `requires`", 0, ("task1", "task2", "task3"),
+           "'does not modify its input' tests", "grading.yml `requires`", ("task1", "task2", "task3"),
            lazy(LAZY_NONE)),
     Attack("lazy_no_cuda", "cheat", "every function raises 'CUDA is not available', hoping to pass "
-           "the tests for machines without a GPU", "grading.yml `requires`", 0, ("task1", "task2", "task3"),
+           "the tests for machines without a GPU", "grading.yml `requires`", ("task1", "task2", "task3"),
            lazy(LAZY_CUDA)),
     Attack("probe_abuse", "fault", "measure_time asks the grader to run a probe for NaN, infinite and "
            "10^9 ms, and calls a probe kept from an earlier call, then times honestly",
            "the grader checks a probe's arguments before it counts or sleeps, never sleeps past the "
            "call's deadline (NaN included), and a probe works only during the call it was given to",
-           FULL, (), append("performance", PROBE_ABUSE)),
+           (), append("performance", PROBE_ABUSE)),
     Attack("constant_zero_relu", "cheat", "CustomReLU whose forward and backward return zeros: "
            "consistent with each other, so gradcheck agrees", "gradcheck waits for a test of CustomReLU's "
-           "values (requires:)", FULL - 7.0, ("test_custom_relu*",),
+           "values (requires:)", ("test_custom_relu*",),
            append("autograd", "class CustomReLU(torch.autograd.Function):\n    @staticmethod\n"
                               "    def forward(ctx, x):\n        return torch.zeros_like(x)\n\n"
                               "    @staticmethod\n    def backward(ctx, g):\n        return torch.zeros_like(g)")),
     Attack("index_returns_its_input", "cheat", "index_tensor returns the input itself for every key, "
            "hoping for the 'returns views' and 'leaves its input alone' points", "those tests wait for a "
            "test of index_tensor's values (requires:); only the one right answer counts (a (D, 2, 2) "
-           "input is its own central 2 x 2 block: 0.15)", FULL - 7.0 + 0.15, ("test_index_tensor*",),
+           "input is its own central 2 x 2 block: 0.15)", ("test_index_tensor*",),
            append("tensors", "def index_tensor(t):\n"
-                             "    return {k: t for k in ('first_row', 'last_column', 'center_2x2', 'even_indices')}")),
+                             "    return {k: t for k in ('first_row', 'last_column', 'center_2x2', 'even_indices')}"),
+           kept=("test_index_tensor_matches_reference[2x2x2-int64-center_2x2]",)),
     Attack("constant_measure_time", "cheat", "measure_time calls f exactly warmup + repeat times, "
            "waits for the GPU, then returns 8.0 instead of a measured time",
            "every timing test also times a second probe, the same way, whose accepted window does not "
            "overlap the first's; the call-count and argument tests wait for a timing test (requires:)",
-           FULL - 13.5, ("test_measure_time*",), append("performance", CONSTANT_HARNESS)),
+           ("test_measure_time*",), append("performance", CONSTANT_HARNESS)),
     Attack("probe_forger", "cheat", "measure_time never calls f: it writes the probe's call counter "
            "and what it saw, zeroes its duration and returns that", "a timing probe runs in the grader: "
            "the student's process gets a stand-in without fields, and calls are counted where it "
-           "cannot write; nothing of a probe is copied back", FULL - 13.5, ("test_measure_time*",),
+           "cannot write; nothing of a probe is copied back", ("test_measure_time*",),
            append("performance", PROBE_FORGER)),
     Attack("mutate_inputs", "cheat", "wrong answers, then overwrites the caller's input tensors "
            "(which travel back) so that a reference computed afterwards would agree",
-           "the grader checks after every call that no argument tensor changed", 70.75,
+           "the grader checks after every call that no argument tensor changed",
            ("test_tensor_operations*", "test_index_tensor*"), append("tensors", MUTATE_INPUTS)),
     Attack("hard_coded_public_answers", "cheat", "chain_rule_analytic returns the public test's "
-           "known value for every input", "hidden tests use other inputs", 82.4167,
-           ("test_chain_rule", "test_chain_rule_matches_reference"), append("autograd", "def chain_rule_analytic(x):\n"
+           "known value for every input", "hidden tests use other inputs",
+           ("test_chain_rule[*-chain_rule_analytic]", "test_chain_rule_matches_reference[*-chain_rule_analytic]"), append("autograd", "def chain_rule_analytic(x):\n"
                                                      "    return torch.full_like(x, -0.8390715290764524) * 4")),
     # -- packaging ------------------------------------------------------------------------------
     Attack("encrypted_zip", "fault", "a password-protected .zip",
            "encrypted members are refused before anything is read: invalid, with the reason",
-           0, ("task1", "task2", "task3"), packaging="zip-encrypted", status="invalid"),
+           ("task1", "task2", "task3"), packaging="zip-encrypted", status="invalid"),
     Attack("git_file_borrows_a_classmate", "cheat", "an entry holding only a `.git` file, "
            "`gitdir: ../late_commit/.git`: a classmate's repository graded as its own",
            "a repository must be its own: a .git file, commondir, alternates or a link out of the entry "
-           "is invalid", 0, ("task1", "task2", "task3"), packaging="git-file", status="invalid"),
+           "is invalid", ("task1", "task2", "task3"), packaging="git-file", status="invalid"),
     Attack("zip_bomb", "fault", "a .zip whose homework module unpacks to 200 MB",
            "the archive's declared sizes are checked before anything is extracted",
-           0, ("task1", "task2", "task3"), packaging="zip-bomb", status="invalid"),
+           ("task1", "task2", "task3"), packaging="zip-bomb", status="invalid"),
     # -- git repositories (template repositories, graded at a deadline) ------------------------
     Attack("late_commit", "cheat", "finishes Task 3 in a commit after the deadline",
            "the batch grades the last commit at or before --deadline and records late=yes",
-           FULL - 23.75, ("task3",), packaging="git", late=True,
+           ("task3",), packaging="git", late=True,
            commits=((BEFORE, stub("performance")), (AFTER, {}))),
     Attack("hostile_git_config", "escape", "a repository whose .git/config runs commands from "
            "filters, fsmonitor, the pager, hooks and aliases", "git runs with hooks, fsmonitor and "
            "system config off, and the batch reads blobs with ls-tree/cat-file (no filters)",
-           FULL, (), packaging="git", late=False, commits=((BEFORE, {}),), git_config=HOSTILE_GIT_CONFIG,
+           (), packaging="git", late=False, commits=((BEFORE, {}),), git_config=HOSTILE_GIT_CONFIG,
            files={".gitattributes": "*.py filter=evil\n", ".githooks/post-checkout":
                   "#!/bin/sh\ntouch /tmp/@@MARK@@-hook\n"}),
     Attack("symlinked_module", "escape", "homework_tensors.py is a symbolic link to the reference "
-           "solution", "modules that are links are refused, with the reason", FULL - 20, ("task1",),
+           "solution", "modules that are links are refused, with the reason", ("task1",),
            packaging="symlink"),
 ]

@@ -1,0 +1,154 @@
+"""A whole batch: its options, the checks before it starts (options, output folder, one sandbox,
+the lock on OUT), then every student not done yet graded ``-j`` at a time with a progress bar and
+one line each, and the gradebook and class report written at the end."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+    TimeRemainingColumn
+
+from hwkit.grading import GradingConfig, load_grading
+
+from .. import gradebook
+from ..course import Course, find as find_course
+from ..gradebook import RESULTS_FILE
+from .discovery import Entry, discover
+from .errors import BatchError
+from .student import Batch
+
+DEFAULT_STUDENT_TIMEOUT_S = 30 * 60
+
+
+@dataclass
+class Options:
+    submissions: Path
+    out: Path
+    jobs: int = os.cpu_count() or 1
+    deadline: datetime | None = None
+    force: bool = False
+    gpu: str = "auto"
+    grading: Path | None = None  # None: the course's
+    course: Course = field(default_factory=find_course)
+    allow_weak: bool = False
+    lang: str | None = None  # None: grading.yml's feedback.lang
+    strip_prefix: str | None = None
+    student_timeout: float = DEFAULT_STUDENT_TIMEOUT_S
+
+
+def run(opts: Options, console: Console | None = None, err: Console | None = None) -> int:
+    """Grade every student not done yet; write the gradebook and the class report. Returns 0."""
+    from ..report import classreport
+    from ..sandbox import isolation
+
+    console = console or Console()
+    err = err or Console(stderr=True)
+    if opts.jobs < 1:
+        raise BatchError(f"-j {opts.jobs}: the number of parallel gradings must be at least 1")
+    if opts.student_timeout <= 0:
+        raise BatchError("--student-timeout must be a positive number of seconds")
+    opts.grading = Path(opts.grading or opts.course.grading).resolve()
+    grading = load_grading(opts.grading)  # GradingConfigError: the caller reports it
+    opts.submissions, opts.out = opts.submissions.resolve(), opts.out.resolve()
+    if opts.out == opts.submissions or opts.submissions in opts.out.parents:
+        raise BatchError(f"--out {opts.out} is inside {opts.submissions}; it would be graded as a student "
+                         "next time. Choose a folder outside it")
+    entries = discover(opts.submissions, opts.strip_prefix,
+                       warn=lambda m: err.print(f"[yellow]warning:[/] {escape(m)}", soft_wrap=True))
+    _check_sandbox(grading, opts)
+    try:
+        opts.out.mkdir(parents=True, exist_ok=True)
+        lock = open(opts.out / ".batch.lock", "w")
+    except OSError as exc:
+        raise BatchError(f"--out {opts.out}: cannot write there ({exc.strerror})") from None
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BatchError(f"another batch is writing to {opts.out}; wait for it or choose another --out") from None
+        batch = Batch(opts, grading, console)
+        shutil.rmtree(batch.work, ignore_errors=True)
+        batch.work.mkdir()
+        gradebook.remove_partial_files(opts.out)
+        todo = [e for e in entries if opts.force or not gradebook.done(opts.out, e.id)]
+        gradebook.rebuild(opts.out, batch.tasks)
+        console.print(f"{len(entries)} students in {opts.submissions}: {len(todo)} to grade"
+                      + (f", {len(entries) - len(todo)} already done (--force regrades them)"
+                         if len(todo) < len(entries) else "") + f"; {opts.jobs} at a time",
+                      soft_wrap=True, highlight=False)
+        interrupted = _grade_all(batch, todo, console)
+        shutil.rmtree(batch.work, ignore_errors=True)
+        isolation.sweep_orphans()
+        if interrupted:
+            err.print("[yellow]interrupted:[/] run the same command again to grade the remaining students")
+            return 130
+        classreport.write(opts.out)
+        console.print(classreport.summary_table(classreport.load(opts.out)))
+        console.print(f"gradebook: {opts.out / gradebook.GRADEBOOK}; report: {opts.out / classreport.REPORT}",
+                      soft_wrap=True, highlight=False)
+    return 0
+
+
+def _check_sandbox(grading: GradingConfig, opts: Options) -> None:
+    """Start one sandbox and measure it before any student: a sandbox that cannot keep its
+    promises here stops the whole batch with the reason (not a hundred "cannot grade" rows)."""
+    from ..sandbox.zygote import Sandbox
+
+    sandbox = Sandbox(grading.limits, modules=grading.module_names(), gpu=False, allow_weak=opts.allow_weak)  # SandboxUnavailable: reported
+    try:
+        sandbox.launch()
+        sandbox.ready()
+    finally:
+        sandbox.close()
+
+
+def _grade_all(batch: Batch, todo: list[Entry], console: Console) -> bool:
+    """Run the gradings with a progress bar; True if interrupted (Ctrl-C)."""
+    progress = Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=True,
+                        disable=not console.is_terminal or not todo)
+    pool = ThreadPoolExecutor(max_workers=batch.opts.jobs, thread_name_prefix="grade")
+    try:
+        with progress:
+            bar = progress.add_task("grading", total=len(todo))
+            futures = {pool.submit(batch.grade, e): e for e in todo}
+            for future in as_completed(futures):
+                try:
+                    record = future.result()
+                except OSError as exc:  # e.g. the output disk is full: say so, keep going
+                    progress.console.print(f"[red]✗ {escape(futures[future].id)}: cannot write its files:[/] "
+                                           f"{escape(str(exc))}")
+                    continue
+                if record is None:
+                    continue
+                with batch.lock:
+                    gradebook.rebuild(batch.opts.out, batch.tasks)
+                progress.console.print(_line(record, batch.opts.out), highlight=False, soft_wrap=True)
+                progress.advance(bar)
+        batch.pool.close()  # while the pool's threads live: a slot dies with the thread that started it
+    except KeyboardInterrupt:
+        batch.pool.stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+        return True
+    pool.shutdown(wait=True)
+    return False
+
+
+def _line(r: dict, out: Path) -> str:
+    where = f" [dim]{r['commit'][:10]} {r['commit_date'] or ''}[/]" if r.get("commit") else ""
+    late = " [yellow]late[/]" if r.get("late") else ""
+    if r["status"] == "graded":
+        data = gradebook.read_json(gradebook.students_dir(out) / r["id"] / RESULTS_FILE) or {}
+        score = f"{data.get('score', 0):g} / {data.get('max_score', 0):g}"
+        return f"[green]✓[/] {escape(r['id'])}: {score}{where}{late} [dim]({r['seconds']:g} s)[/]"
+    colour = {"error": "red", "invalid": "yellow"}.get(r["status"], "dim")
+    return f"[{colour}]✗ {escape(r['id'])}: {r['status']}[/]{where}{late} — {escape(r['message'])}"

@@ -1,0 +1,77 @@
+"""Steps: what lets a student run the public tests with plain `pytest` — the public suites
+(grading.yml's ``suites.public``) and the kit they run on, pytest.ini, .gitignore, README.md
+and the GitHub workflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..translations import KIT
+from .context import Context, ReleaseError, rel
+
+STUDENT_README = Path("docs") / "student-readme.md"  # becomes the release's README.md
+WORKFLOW_TEMPLATE = Path("autograder") / "templates" / "autograde.yml"
+WORKFLOW = ".github/workflows/autograde.yml"
+
+PYTEST_INI = """\
+# Plain `pytest` runs the public tests in {shown} against the homework_*.py files in this
+# folder (the folder holding this file) and prints your points per task from grading.yml.
+[pytest]
+testpaths = {testpaths}
+addopts = -ra
+# a function that never returns fails its test instead of hanging (pytest-timeout)
+timeout = 60
+"""
+
+GITIGNORE = """\
+.venv/
+__pycache__/
+*.pyc
+.pytest_cache/
+.ipynb_checkpoints/
+"""
+
+
+def public_test_files(repo: Context | Path | None = None) -> list[str]:
+    """The public suites and the kit, as paths relative to the course folder: each suite's
+    __init__.py, conftest.py and test_*.py, then hwkit/*.py."""
+    ctx = Context.of(repo)
+    suites, kit = [ctx.root / folder for folder in ctx.grading.suites.public], ctx.root / KIT
+    required = [p for suite in suites for p in (suite / "__init__.py", suite / "conftest.py")] + [kit / "__init__.py"]
+    missing = [rel(p, ctx.root) for p in required if not p.is_file()]
+    if missing:
+        raise ReleaseError(f"the public tests are incomplete: missing {', '.join(missing)}")
+    files: list[Path] = []
+    for suite in suites:
+        tests = sorted(suite.glob("test_*.py"))
+        if not tests:
+            raise ReleaseError(f"no public tests: {rel(suite, ctx.root)}/test_*.py matches nothing")
+        files += [suite / "__init__.py", suite / "conftest.py", *tests]
+    files += sorted(kit.glob("*.py"))
+    return [rel(p, ctx.root) for p in files]
+
+
+def public_suites(ctx: Context) -> dict[str, bytes]:
+    return {path: (ctx.root / path).read_bytes() for path in public_test_files(ctx)}
+
+
+def readme(ctx: Context) -> dict[str, bytes]:
+    path = ctx.root / STUDENT_README
+    if not path.is_file():
+        raise ReleaseError(f"{rel(path, ctx.root)}: file not found (it becomes the release's README.md)")
+    return {"README.md": path.read_bytes()}
+
+
+def pytest_ini(ctx: Context) -> dict[str, bytes]:
+    text = PYTEST_INI.format(shown=ctx.public_shown, testpaths=" ".join(ctx.grading.suites.public))
+    return {"pytest.ini": text.encode()}
+
+
+def gitignore(ctx: Context) -> dict[str, bytes]:
+    return {".gitignore": GITIGNORE.encode()}
+
+
+def workflow(ctx: Context) -> dict[str, bytes]:
+    """The CI workflow, when the course has a template for one."""
+    template = ctx.root / WORKFLOW_TEMPLATE
+    return {WORKFLOW: template.read_bytes()} if template.is_file() else {}
