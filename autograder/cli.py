@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+from unittest import mock
 
 from rich.console import Console
 
@@ -48,8 +49,11 @@ def main(argv: list[str] | None = None, *, sandbox=None) -> int:
     # Read by the library's defaults and inherited by a batch's slots; put back afterwards (a
     # test calls main() in its own process).
     settings = {courses.COURSE_ENV: str(args.course.root), TIER_ENV: getattr(args, "sandbox", None)}
-    saved = {name: os.environ.get(name) for name in settings}
-    os.environ.update({name: value for name, value in settings.items() if value})
+    with mock.patch.dict(os.environ, {name: value for name, value in settings.items() if value}):
+        return _run(args, sandbox)
+
+
+def _run(args: argparse.Namespace, sandbox) -> int:
     try:
         return args.run(args, sandbox=sandbox) if args.command == "grade" else args.run(args)
     except GradingConfigError as exc:
@@ -66,12 +70,6 @@ def main(argv: list[str] | None = None, *, sandbox=None) -> int:
             err.print(f"[red]cannot grade:[/] {exc}")
             return 2
         raise
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ What it writes, for the assignment (``--assignment``, default: grading.yml's ``a
   the course's ``autograded/<student>/<assignment>/`` folder: copy them there, this command
   only writes the gradebook);
 * for every student of the batch folder whose ``status.json`` says "graded" and whose
-  ``results.json`` is valid: the student and a submission, with each test cell's ``auto_score``
-  taken from results.json (by test name; a test missing there scores 0).
+  ``record.json`` (the grading's record) is valid: the student and a submission, with each test
+  cell's ``auto_score`` taken from the record (by test name; a test missing there scores 0).
 
 Students with any other status (error, invalid, no-submission) or unreadable files are
 skipped and reported; nothing of theirs is changed, so scores from an earlier export stay (the
@@ -35,7 +35,7 @@ assignment they have no submission of.
 Pending GPU tests get ``auto_score`` = the points they earned so far (0 unless some cases ran),
 ``needs_manual_grade`` = False and a comment saying the points wait for a GPU run. So
 `nbgrader export` gives the same total as the batch's gradebook.csv (GPU points withheld, the
-assignment's max_score still counts them), and re-exporting once the batch's results.json
+assignment's max_score still counts them), and re-exporting once the batch's records
 include the GPU run (``autograder grade --gpu require``) fills them in. Leaving them "needs
 manual grade" instead would change no total (an unscored grade counts 0) but would invite a TA
 to type a manual score, and in nbgrader a manual score always wins over the auto score, so the
@@ -61,15 +61,16 @@ import warnings
 from pathlib import Path
 from typing import Iterator
 
+from hwkit import i18n
 from hwkit.grading import GradingConfig, load_grading
+from hwkit.record import GradingResult
 
 from .course import find as find_course
 from .nbgrader_env import alembic_on_path
-from .gradebook import RESULTS_FILE, STATUS_FILE, STATUSES, read_json, students_dir, valid_results
+from .gradebook import RECORD_FILE, STATUS_FILE, STATUSES, read_json, read_record, students_dir
 
 AUTO_NOTEBOOK = "autograded"
 MAX_NAME = 128  # nbgrader's cell and student name columns
-STATUS_TAGS = ("pending_gpu", "not_run", "skipped", "failed", "passed")
 
 
 class ExportError(Exception):
@@ -126,8 +127,8 @@ def manual_cells(notebook: Path) -> list[dict]:
     return cells
 
 
-def read_student(folder: Path, assignment: str) -> tuple[dict | None, dict | None, str]:
-    """(status, results, why skipped): results is None when the student is skipped."""
+def read_student(folder: Path, assignment: str) -> tuple[dict | None, GradingResult | None, str]:
+    """(status, record, why skipped): the record is None when the student is skipped."""
     status = read_json(folder / STATUS_FILE)
     if status is None:
         return None, None, "no readable status.json (the batch has not finished this student)"
@@ -136,25 +137,12 @@ def read_student(folder: Path, assignment: str) -> tuple[dict | None, dict | Non
     if status["status"] != "graded":
         message = " ".join(str(status.get("message") or "").split())
         return status, None, f"status {status['status']}" + (f": {message[:200]}" if message else "")
-    results = read_json(folder / RESULTS_FILE)
-    if not valid_results(results):
-        return status, None, "results.json is missing or not in the Gradescope format"
-    other = results["extra_data"].get("assignment")
-    if other not in (None, assignment):
-        return status, None, f"results.json is for the assignment {other!r}, not {assignment!r}"
-    return status, results, ""
-
-
-def result_status(test: dict) -> str:
-    tags = test.get("tags") if isinstance(test.get("tags"), list) else []
-    for s in STATUS_TAGS:
-        if s in tags:
-            return s
-    return "passed" if test.get("status") == "passed" else "failed"
-
-
-def _number(x: object) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+    graded = read_record(folder)
+    if graded is None:
+        return status, None, f"{RECORD_FILE} is missing or not a grading record of this version (grade again)"
+    if graded.assignment not in ("", assignment):
+        return status, None, f"{RECORD_FILE} is for the assignment {graded.assignment!r}, not {assignment!r}"
+    return status, graded, ""
 
 
 # -- the gradebook ---------------------------------------------------------------------------------
@@ -267,33 +255,37 @@ def ensure_submission(gb, assignment: str, student: str, timestamp: str | None):
     return submission
 
 
-def write_scores(gb, submission, cells: dict[str, tuple[str, float]], results: dict,
+def write_scores(gb, submission, cells: dict[str, tuple[str, float]], graded: GradingResult,
                  warn: list[str], student: str) -> dict:
     """Set the auto score and comment of every test cell of one submission; return counts."""
-    by_test = {t.get("name"): t for t in results["tests"] if isinstance(t.get("name"), str)}
+    by_test = {t.name: t for t in graded.tests}
     unknown = sorted(set(by_test) - set(cells))
     if unknown:
-        warn.append(f"{student}: {len(unknown)} test(s) of results.json are not in grading.yml and were "
+        warn.append(f"{student}: {len(unknown)} test(s) of its record are not in grading.yml and were "
                     f"ignored, e.g. {unknown[0]}")
     snb = next(s for s in submission.notebooks if s.notebook.name == AUTO_NOTEBOOK)
     grades = {g.cell.name: g for g in snb.grades}
     comments = {c.cell.name: c for c in snb.comments}
     total, pending, overridden, scaled = 0.0, 0, 0, []
+
+    def shown(test) -> str:  # (in the student's language, as the feedback)
+        with i18n.using(graded.lang if graded.lang in i18n.LANGUAGES else "en"):
+            return test.shown()
+
     for test_id, (name, points) in cells.items():
         test = by_test.get(test_id)
         if test is None:
-            score, comment = 0.0, "Not in this student's results.json: 0 points."
+            score, comment = 0.0, "Not in this student's grading record: 0 points."
         else:
-            status = result_status(test)
-            score = _number(test.get("score")) or 0.0
-            top = _number(test.get("max_score"))
+            status = test.status
+            score, top = test.score, test.max_score
             if top and abs(top - points) > 1e-9:
                 scaled.append(f"{test_id} ({top:g} -> {points:g})")  # keep the fraction earned
                 score = score * points / top
             score = round(min(max(score, 0.0), points), 4)
             pending += status == "pending_gpu"
             comment = None if status == "passed" else \
-                f"{status} ({score:g} / {points:g}): {str(test.get('output') or '').strip()}".strip()
+                f"{status} ({score:g} / {points:g}): {shown(test).strip()}".strip()
         grade = grades[name]
         grade.auto_score = score
         # as nbgrader's autograde: a manual score (which wins over the auto score) means "review"
@@ -307,9 +299,8 @@ def write_scores(gb, submission, cells: dict[str, tuple[str, float]], results: d
         warn.append(f"{student}: {len(scaled)} test(s) were graded out of other points than grading.yml "
                     f"gives, their scores were scaled: {', '.join(scaled[:3])}"
                     + (", ..." if len(scaled) > 3 else ""))
-    expected = _number(results.get("score"))
-    if expected is not None and abs(expected - total) > 1e-3:
-        warn.append(f"{student}: the test scores add up to {total:g} but results.json says {expected:g} "
+    if abs(graded.score - total) > 1e-3:
+        warn.append(f"{student}: the test scores add up to {total:g} but its record says {graded.score:g} "
                     "(was it graded with another grading.yml?)")
     return {"score": round(total, 4), "pending_gpu": pending, "overridden": overridden}
 

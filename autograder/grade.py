@@ -14,16 +14,17 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
 from hwkit import i18n
-from hwkit import plugin as harness_plugin
 from hwkit.grading import GradingConfig, load_grading
+from hwkit.record import GradingResult, build
 from hwkit.scoring import score, unscored
+from hwkit.stash import OUTCOMES
 
 from . import course as courses
-from .results import GradingResult, build
 from .sandbox import isolation
 from .sandbox.client import RemoteHomework
 from .sandbox.zygote import Sandbox
@@ -77,14 +78,16 @@ def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if sandbox is None:
-            sandbox = Sandbox.started(grading.limits, modules=grading.module_names(), gpu=gpu != "off", allow_weak=allow_weak)
+            sandbox = Sandbox.started(grading.limits, modules=grading.module_names(), gpu=gpu != "off",
+                                      allow_weak=allow_weak)
             stack.callback(sandbox.close)
         return _grade(submission, course, grading, grading_path, sandbox, gpu, gpu_only, verbose, started, lang)
 
 
 def _grade(submission, course: courses.Course, grading: GradingConfig, grading_path: Path, sandbox: Sandbox,
            gpu: str, gpu_only: bool, verbose: bool, started: float, lang: str | None) -> GradingResult:
-    with open_submission(submission, grading.module_names()) as sub, tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
+    with open_submission(submission, grading.module_names()) as sub, \
+            tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
         plug = GraderPlugin(sub.files, sub.problems, grading.limits, gpu, sandbox)
         args = _pytest_args(course, Path(tmp) / "pytest.ini", grading, grading_path)
         args += (["-m", "gpu"] if gpu_only else []) + (["--lang", lang] if lang else [])
@@ -104,7 +107,7 @@ def _grade(submission, course: courses.Course, grading: GradingConfig, grading_p
                               + output.getvalue()[-4000:])
         if verbose:
             print(output.getvalue())
-        outcomes = config.stash[harness_plugin.OUTCOMES]
+        outcomes = config.stash[OUTCOMES]
         _check_config(grading, outcomes, grading_path, gpu_only)
         homework = plug.homework
         described = homework.protections.summary() if homework else {}
@@ -149,16 +152,8 @@ def _check_config(grading: GradingConfig, outcomes, grading_path: Path, gpu_only
 
 @contextlib.contextmanager
 def _trusted_environment():
-    """No plugin autoload and no PYTEST_* options from the environment."""
-    saved_env = {k: os.environ.get(k) for k in ("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    os.environ.pop("PYTEST_ADDOPTS", None)
-    os.environ.pop("PYTEST_PLUGINS", None)
-    try:
+    """No plugin autoload and no PYTEST_* options from the environment (put back afterwards)."""
+    with mock.patch.dict(os.environ, {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}):
+        os.environ.pop("PYTEST_ADDOPTS", None)
+        os.environ.pop("PYTEST_PLUGINS", None)
         yield
-    finally:
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

@@ -2,10 +2,11 @@
 
 Layout of a batch output folder::
 
-    OUT/students/<id>/results.json   Gradescope format, as `autograder grade --json` writes it
-    OUT/students/<id>/feedback.md
+    OUT/students/<id>/record.json    the grading's record (hwkit/record.py): what every file below is made of
+    OUT/students/<id>/results.json   exported from it: Gradescope format, as `autograder grade --json` writes it
+    OUT/students/<id>/feedback.md    exported from it
     OUT/students/<id>/status.json    the batch's record; written LAST: a student is done iff it is valid
-    OUT/gradebook.csv                rebuilt from the files above, never appended to
+    OUT/gradebook.csv                rebuilt from the records, never appended to
 
 Because the gradebook is always rebuilt from the per-student files, a batch killed at any
 moment and run again lists every student exactly once.
@@ -22,10 +23,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from hwkit import record
 from hwkit.text import strip_terminal
 
 STATUSES = ("graded", "error", "no-submission", "invalid")
-STATUS_FILE, RESULTS_FILE, FEEDBACK_FILE = "status.json", "results.json", "feedback.md"
+STATUS_FILE, RECORD_FILE, RESULTS_FILE, FEEDBACK_FILE = "status.json", "record.json", "results.json", "feedback.md"
 GRADEBOOK = "gradebook.csv"
 TMP_SUFFIX = ".part"
 _UMASK = os.umask(0o022)
@@ -93,13 +95,18 @@ def valid_results(data: dict | None) -> bool:
 
 
 def read_status(student: Path) -> dict | None:
-    """The student's status.json if it is valid and, for a graded student, its results.json too."""
+    """The student's status.json if it is valid and, for a graded student, its record too."""
     status = read_json(student / STATUS_FILE)
     if status is None or status.get("status") not in STATUSES or status.get("id") != student.name:
         return None
-    if status["status"] == "graded" and not valid_results(read_json(student / RESULTS_FILE)):
+    if status["status"] == "graded" and read_record(student) is None:
         return None
     return status
+
+
+def read_record(student: Path) -> record.GradingResult | None:
+    """A graded student's record (None if missing, corrupt or of another version)."""
+    return record.load(student / RECORD_FILE)
 
 
 def done(out: Path, student_id: str) -> bool:
@@ -118,14 +125,13 @@ def rows(out: Path, tasks: list[TaskColumn]) -> list[dict[str, str]]:
         row = {"student": student.name, "commit": status.get("commit") or "",
                "late": "" if status.get("late") is None else ("yes" if status["late"] else "no"),
                "status": status["status"], "message": _one_line(status.get("message") or "")}
-        if status["status"] == "graded":
-            results = read_json(student / RESULTS_FILE) or {}
-            scores = results["extra_data"]["tasks"]
+        graded = read_record(student) if status["status"] == "graded" else None
+        if graded is not None:
+            scores = {t.name: t.score for t in graded.tasks}
             for t in tasks:
-                row[t.name] = "" if t.manual else _num(_task_score(scores.get(t.name)))
-            pending = sum(p.get("max_score", 0) for p in results["extra_data"].get("pending_gpu", [])
-                          if isinstance(p, dict) and _is_number(p.get("max_score", 0)))
-            row.update(total=_num(results["score"]), max=_num(results["max_score"]), pending_gpu=_num(pending))
+                row[t.name] = "" if t.manual else _num(scores.get(t.name, 0.0))
+            pending = sum(t.max_score for t in graded.pending_gpu)
+            row.update(total=_num(graded.score), max=_num(graded.max_score), pending_gpu=_num(pending))
         else:
             # invalid / no-submission score 0; a grader error is not a grade, so it stays blank.
             zero = "" if status["status"] == "error" else "0"
@@ -158,10 +164,6 @@ def read_gradebook(out: Path) -> list[dict[str, str]]:
         return []
     with path.open(encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
-
-
-def _task_score(entry: object) -> float:
-    return entry["score"] if isinstance(entry, dict) and _is_number(entry.get("score")) else 0.0
 
 
 def _is_number(x: object) -> bool:

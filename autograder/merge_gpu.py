@@ -1,25 +1,25 @@
 """Fold a later GPU run into a batch (`autograder merge-gpu BATCH_OUT GPU_RESULTS`).
 
 On a CPU machine the tests marked `gpu` are *pending* (points withheld). On a GPU machine,
-`autograder grade SUB --gpu require --json GPU_RESULTS/<student>.json` runs only those tests.
-This command takes each student's pending cases from that file, re-scores the whole result
-with grading.yml (so `requires:` gates that waited for a GPU test resolve too), and rewrites
-the student's results.json, feedback.md and the gradebook. Cases that were not pending are
-never replaced: a GPU run cannot change a CPU verdict.
+`autograder grade SUB --gpu require --record GPU_RESULTS/<student>.json` (or `--json`) runs
+only those tests. This command takes each student's pending cases from that file, re-scores
+the whole record with grading.yml (so `requires:` gates that waited for a GPU test resolve
+too), saves it, and exports the student's results.json and feedback.md and the gradebook
+again. Cases that were not pending are never replaced: a GPU run cannot change a CPU verdict.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from hwkit import i18n
+from hwkit import record as hwrecord
 from hwkit.grading import GradingConfig
+from hwkit.record import GradingResult, build
 from hwkit.scoring import CaseOutcome, score
 
 from . import gradebook
 from .report import feedback, gradescope
-from .results import build
 
 
 class MergeError(Exception):
@@ -38,38 +38,48 @@ def merge(batch_out: Path, gpu_dir: Path, grading: GradingConfig) -> tuple[list[
         status = gradebook.read_status(folder)
         if not status or status.get("status") != "graded":
             continue
-        base = gradebook.read_json(folder / gradebook.RESULTS_FILE)
-        pending = [c for c in base["extra_data"].get("cases", []) if c.get("status") == "pending_gpu"]
-        if not pending:
+        base = gradebook.read_record(folder)
+        if not any(c.get("status") == "pending_gpu" for c in base.cases):
             continue
-        gpu_file = next((f for f in (gpu_dir / f"{folder.name}.json", gpu_dir / folder.name / "results.json")
-                         if f.is_file()), None)
+        gpu_file = next((f for f in (gpu_dir / f"{folder.name}.json", gpu_dir / folder.name / "record.json",
+                                     gpu_dir / folder.name / "results.json") if f.is_file()), None)
         if gpu_file is None:
             missing.append(folder.name)
             continue
-        gpu = gradebook.read_json(gpu_file)
-        if not gradebook.valid_results(gpu) or "cases" not in gpu.get("extra_data", {}):
-            raise MergeError(f"{gpu_file}: not a results.json written by `autograder grade --gpu require`")
-        result = merge_one(base, gpu, grading)
-        gradebook.atomic_write(folder / gradebook.RESULTS_FILE,
-                               json.dumps(gradescope.to_gradescope(result), indent=2, ensure_ascii=False) + "\n")
+        result = merge_one(base, *_gpu_run(gpu_file), grading)
+        # The record is edited; results.json and feedback.md are exported from it again.
+        hwrecord.save(result, folder / gradebook.RECORD_FILE)
+        gradebook.atomic_write(folder / gradebook.RESULTS_FILE, gradescope.render(result))
         gradebook.atomic_write(folder / gradebook.FEEDBACK_FILE, feedback.render(result))
         merged.append(folder.name)
     gradebook.rebuild(batch_out, gradebook.task_columns(grading))
     return merged, missing
 
 
-def merge_one(base: dict, gpu: dict, grading: GradingConfig):
-    """The base result with its pending cases replaced by the GPU run's outcomes, re-scored."""
-    cases = {c["nodeid"]: c for c in base["extra_data"]["cases"]}
-    for c in gpu["extra_data"]["cases"]:
-        if cases.get(c.get("nodeid"), {}).get("status") == "pending_gpu" and c.get("status") != "pending_gpu":
+def _gpu_run(path: Path) -> tuple[list[dict], float]:
+    """(case outcomes, seconds) of a GPU run: its record (`--record`) or its results.json (`--json`)."""
+    run = hwrecord.load(path)
+    if run is not None:
+        return run.cases, run.execution_time
+    data = gradebook.read_json(path)
+    if not gradebook.valid_results(data) or not isinstance(data["extra_data"].get("cases"), list):
+        raise MergeError(f"{path}: not a record or results.json written by `autograder grade --gpu require`")
+    time = data.get("execution_time", 0)
+    return data["extra_data"]["cases"], float(time) if isinstance(time, (int, float)) else 0.0
+
+
+def merge_one(base: GradingResult, gpu_cases: list[dict], gpu_seconds: float,
+              grading: GradingConfig) -> GradingResult:
+    """The base record with its pending cases replaced by the GPU run's outcomes, re-scored."""
+    cases = {c["nodeid"]: c for c in base.cases}
+    for c in gpu_cases:
+        if not isinstance(c, dict) or not isinstance(c.get("nodeid"), str) or not isinstance(c.get("status"), str):
+            continue
+        if cases.get(c["nodeid"], {}).get("status") == "pending_gpu" and c["status"] != "pending_gpu":
             cases[c["nodeid"]] = c
     outcomes = [CaseOutcome(c["nodeid"], c["status"], c.get("message", "")) for c in cases.values()]
-    extra = base["extra_data"]
-    lang = extra.get("lang") if extra.get("lang") in i18n.LANGUAGES else "en"
+    lang = base.lang if base.lang in i18n.LANGUAGES else "en"
     with i18n.using(lang):  # messages the re-scoring writes (e.g. "counts once ...") in the student's language
-        return build(grading.assignment, extra.get("submission", ""), score(grading, outcomes),
-                     execution_time=float(base.get("execution_time", 0)) + float(gpu.get("execution_time", 0)),
-                     sandbox=extra.get("sandbox", {}), worker_restarts=int(extra.get("worker_restarts", 0)),
-                     gpu="merged", errors=list(extra.get("errors", [])), lang=lang)
+        return build(grading.assignment, base.submission, score(grading, outcomes),
+                     execution_time=base.execution_time + gpu_seconds, sandbox=base.sandbox,
+                     worker_restarts=base.worker_restarts, gpu="merged", errors=list(base.errors), lang=lang)

@@ -5,7 +5,8 @@ Run by the template repository's workflow (``.github/workflows/autograde.yml``) 
     python -m pytest tests --points-json points.json     # may fail: tests failed
     python -m hwkit.classroom points.json
 
-It reads the points JSON written by the homework plugin (``--points-json``) and
+It reads the run's record written by the homework plugin (``--points-json``; its fields are
+:class:`hwkit.record.GradingResult`'s) and
 
 * prints a markdown summary (points per task, the tests that lost points) and appends it to
   the file named by ``$GITHUB_STEP_SUMMARY`` when that is set;
@@ -22,7 +23,8 @@ classroom-resources/autograding-grading-reporter decodes: ``{"version": 1, "stat
 
 Only the public tests that can run here count: tests that need a real GPU are left out of
 ``max_score`` (and listed as pending), as are hidden tests and the hand-graded analysis.
-Standard library only: this file ships to students with the public tests.
+Standard library only (it reads the record as plain JSON): this file ships to students with
+the public tests.
 """
 
 from __future__ import annotations
@@ -40,13 +42,14 @@ from .i18n import tr
 from .text import strip_terminal
 
 RESULT_VERSION = 1
+RECORD_VERSION = 1  # hwkit.record.RECORD_VERSION (not imported: that module needs pydantic)
 MAX_MESSAGE = 500
 MAX_CELL = 200
 
 
 
 def load_points(path: Path) -> tuple[dict | None, str]:
-    """The plugin's points JSON, or None and why it cannot be used."""
+    """The run's record (as JSON), or None and why it cannot be used."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -54,7 +57,7 @@ def load_points(path: Path) -> tuple[dict | None, str]:
                       "(see the test step's log)")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return None, f"{path} could not be read: {exc}"
-    if not isinstance(data, dict) or not isinstance(data.get("tests"), list):
+    if not isinstance(data, dict) or not isinstance(data.get("tests"), list) or data.get("version") != RECORD_VERSION:
         return None, f"{path} is not a points file written by `pytest --points-json`"
     return data, ""
 
@@ -74,15 +77,20 @@ def _clean(text: str, limit: int) -> str:
 
 def gradable(points: dict) -> list[dict]:
     """Tests that ran and can earn points here (not those waiting for a GPU)."""
-    return [t for t in points.get("tests", []) if t.get("status") != "pending_gpu"]
+    return [t for t in points.get("tests", []) if t.get("status") not in ("pending_gpu", "not_run")]
+
+
+def _short(test: dict) -> str:
+    """``tests/test_a.py::test_b`` -> ``test_b``."""
+    return str(test.get("name", "?")).rsplit("::", 1)[-1]
 
 
 def run_status(points: dict | None) -> tuple[str, str]:
     """("pass" | "fail" | "error", why it is an error)."""
     if points is None:
         return "error", ""
-    if points.get("error"):
-        return "error", str(points["error"])
+    if points.get("no_points"):
+        return "error", str(points["no_points"])
     exitstatus = points.get("exitstatus", 0)
     if exitstatus not in (0, 1):
         return "error", (f"pytest stopped with exit code {exitstatus} (collection error, interrupted "
@@ -102,12 +110,12 @@ def classroom_result(points: dict | None, error: str = "") -> dict:
     tests = []
     for t in gradable(points or {}):
         passed = t.get("status") == "passed"
-        message = t.get("message", "") or ""
+        message = t.get("output", "") or ""
         if not passed and t.get("cases", 1) > 1:
             message = f"{t.get('cases_passed', 0)}/{t['cases']} cases passed. {message}"
         if not passed and t.get("status") == "skipped":
             message = f"skipped: {message}"
-        test_id = t.get("id", t.get("name", "?"))
+        test_id = t.get("name", "?")
         tests.append({
             "name": test_id,
             "status": "pass" if passed else "fail",
@@ -165,19 +173,20 @@ def _summary_markdown(points: dict | None, result: dict, error: str) -> str:
     if pending:
         notes.append(tr("{points} points in {n} tests wait for a real GPU; they are graded when your work is.",
                         points=_fmt(sum(t["max_score"] for t in pending)), n=len(pending)))
-    if points.get("hidden_points"):
+    hidden = sum(t.get("hidden_points", 0) for t in points.get("tasks", []) if not t.get("manual"))
+    if hidden:
         notes.append(tr("{points} points come from hidden tests (the same functions on other inputs), graded "
-                        "after you submit.", points=_fmt(points["hidden_points"])))
+                        "after you submit.", points=_fmt(hidden)))
     manual = [t for t in points.get("tasks", []) if t.get("manual")]
     for task in manual:
         notes.append(tr("{task} ({points} points) is graded by hand.", task=_cell(task["title"]),
-                        points=_fmt(task["points"])))
+                        points=_fmt(task["max_score"])))
     if notes:
         lines += [""] + [f"* {n}" for n in notes]
     lines += ["", tr("| Task | Points | Tests passed |"), "|:--|--:|--:|"]
     for task in points.get("tasks", []):
         if task.get("manual"):
-            lines.append(f"| {_cell(task['title'])} | " + tr("graded by hand ({points})", points=_fmt(task["points"]))
+            lines.append(f"| {_cell(task['title'])} | " + tr("graded by hand ({points})", points=_fmt(task["max_score"]))
                          + " | |")
             continue
         own = [t for t in tests if t.get("task") == task["name"]]
@@ -201,18 +210,18 @@ def _summary_markdown(points: dict | None, result: dict, error: str) -> str:
         lines += ["", tr("### Tests that lost points ({n})", n=len(lost)), "", tr("| Test | Task | Points | Why |"),
                   "|:--|:--|--:|:--|"]
         for t in lost:
-            message = t.get("message", "") or t.get("status", "")
+            message = t.get("output", "") or t.get("status", "")
             first = (message.strip().splitlines() or [""])[0]
             cases = " " + tr("({passed}/{cases} cases)", passed=t.get("cases_passed", 0), cases=t["cases"]) \
                 if t.get("cases", 1) > 1 else ""
-            lines.append(f"| `{_cell(t['name'])}` | {_cell(titles.get(t.get('task'), t.get('task', '')))} | "
+            lines.append(f"| `{_cell(_short(t))}` | {_cell(titles.get(t.get('task'), t.get('task', '')))} | "
                          f"{_fmt(t['score'])} / {_fmt(t['max_score'])}{cases} | {_cell(first)} |")
         lines += ["", tr("Run one test locally with `python -m pytest -k NAME`; the test's message says what to "
                          "fix.")]
     if pending:
         lines += ["", "<details><summary>" + tr("Tests waiting for a GPU") + "</summary>", "",
                   tr("| Test | Points |"), "|:--|--:|"]
-        lines += [f"| `{_cell(t['name'])}` | {_fmt(t['max_score'])} |" for t in pending]
+        lines += [f"| `{_cell(_short(t))}` | {_fmt(t['max_score'])} |" for t in pending]
         lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
 

@@ -21,7 +21,6 @@ from hwkit.grading import GradingConfig, load_grading
 
 from .. import gradebook
 from ..course import Course, find as find_course
-from ..gradebook import RESULTS_FILE
 from .discovery import Entry, discover
 from .errors import BatchError
 from .student import Batch
@@ -103,7 +102,8 @@ def _check_sandbox(grading: GradingConfig, opts: Options) -> None:
     promises here stops the whole batch with the reason (not a hundred "cannot grade" rows)."""
     from ..sandbox.zygote import Sandbox
 
-    sandbox = Sandbox(grading.limits, modules=grading.module_names(), gpu=False, allow_weak=opts.allow_weak)  # SandboxUnavailable: reported
+    # (SandboxUnavailable: the caller reports it)
+    sandbox = Sandbox(grading.limits, modules=grading.module_names(), gpu=False, allow_weak=opts.allow_weak)
     try:
         sandbox.launch()
         sandbox.ready()
@@ -147,8 +147,8 @@ def _line(r: dict, out: Path) -> str:
     where = f" [dim]{r['commit'][:10]} {r['commit_date'] or ''}[/]" if r.get("commit") else ""
     late = " [yellow]late[/]" if r.get("late") else ""
     if r["status"] == "graded":
-        data = gradebook.read_json(gradebook.students_dir(out) / r["id"] / RESULTS_FILE) or {}
-        score = f"{data.get('score', 0):g} / {data.get('max_score', 0):g}"
+        graded = gradebook.read_record(gradebook.students_dir(out) / r["id"])
+        score = f"{graded.score:g} / {graded.max_score:g}" if graded else "?"
         return f"[green]✓[/] {escape(r['id'])}: {score}{where}{late} [dim]({r['seconds']:g} s)[/]"
     colour = {"error": "red", "invalid": "yellow"}.get(r["status"], "dim")
     return f"[{colour}]✗ {escape(r['id'])}: {r['status']}[/]{where}{late} — {escape(r['message'])}"

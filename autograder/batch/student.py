@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from hwkit import record as hwrecord
 from hwkit.grading import GradingConfig
+from hwkit.record import clean_text
 
 from .. import gradebook
-from ..gradebook import FEEDBACK_FILE, RESULTS_FILE, STATUS_FILE
-from ..results import clean_text
+from ..gradebook import FEEDBACK_FILE, RECORD_FILE, RESULTS_FILE, STATUS_FILE
+from ..report import feedback, gradescope
 from ..submission import SubmissionError, unpacked
 from .discovery import Entry
 from .errors import NoSubmission
@@ -48,7 +50,7 @@ class Batch:
         started = time.monotonic()
         folder = gradebook.students_dir(self.opts.out) / entry.id
         folder.mkdir(parents=True, exist_ok=True)
-        for name in (STATUS_FILE, RESULTS_FILE, FEEDBACK_FILE):  # status first: not done from here on
+        for name in (STATUS_FILE, RECORD_FILE, RESULTS_FILE, FEEDBACK_FILE):  # status first: not done from here on
             (folder / name).unlink(missing_ok=True)
         record = {"id": entry.id, "source": str(entry.path), "kind": entry.kind, "commit": None,
                   "commit_date": None, "late": None, "status": "error", "message": "", "seconds": 0.0,
@@ -93,8 +95,8 @@ class Batch:
         return tree
 
     def _run_grader(self, submission: Path, work: Path, folder: Path, record: dict) -> None:
-        results, feedback = work / RESULTS_FILE, work / FEEDBACK_FILE
-        argv = ["grade", str(submission), "--json", str(results), "--feedback", str(feedback),
+        graded = work / RECORD_FILE
+        argv = ["grade", str(submission), "--record", str(graded),
                 "--gpu", self.opts.gpu, "--grading", str(self.opts.grading), "--course", str(self.opts.course.root)]
         if self.opts.allow_weak:
             argv.append("--allow-weak-sandbox")
@@ -112,13 +114,15 @@ class Batch:
             record["log"] = stderr[-4000:]  # the grader's own error output, for the TA
             record["message"] = _grader_failure(code, stderr)
             return
-        data = gradebook.read_json(results)
-        if not gradebook.valid_results(data) or not feedback.is_file():
-            record["message"] = "the grader finished but wrote no valid results.json / feedback.md"
+        result = hwrecord.load(graded)
+        if result is None:
+            record["message"] = "the grader finished but wrote no valid record.json"
             return
-        gradebook.atomic_write(folder / RESULTS_FILE, results.read_bytes())
-        gradebook.atomic_write(folder / FEEDBACK_FILE, feedback.read_bytes())
-        record.update(status="graded", message="; ".join(str(e) for e in data["extra_data"].get("errors", [])))
+        # The record is the student's file of reference; the others are exported from it here.
+        gradebook.atomic_write(folder / RECORD_FILE, graded.read_bytes())
+        gradebook.atomic_write(folder / RESULTS_FILE, gradescope.render(result))
+        gradebook.atomic_write(folder / FEEDBACK_FILE, feedback.render(result))
+        record.update(status="graded", message="; ".join(str(e) for e in result.errors))
 
 
 def _grader_failure(code: int, stderr: str) -> str:

@@ -7,7 +7,8 @@ import argparse
 from rich.console import Console
 
 HELP = ("validate grading.yml against the suites (points, requires: gates), assignment/ against solutions/, "
-        "every message's translation, and that the solutions score full marks")
+        "that every function students write has a test, every message's translation, and that the "
+        "solutions score full marks")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hwkit.grading import load_grading
 
-    from .. import gates, stubgen, translations
+    from .. import gates, stubgen, translations, untested
     from ..cli import err
     from ..grade import GraderError, grade
 
@@ -25,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     grading = load_grading(course.grading)
     modules = stubgen.module_files(grading)
     problems = [f"assignment/: {p}" for p in stubgen.check(course.solutions, course.assignment, modules)]
+    problems += untested.untested(course.root, grading)
     problems += gates.ungated(course, grading, course.grading)
     problems += [f"translations: {p}" for p in translations.problems(translations.merged(course.root), course.root)]
     try:

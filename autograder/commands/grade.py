@@ -15,6 +15,8 @@ def add_arguments(g: argparse.ArgumentParser) -> None:
     g.add_argument("submission")
     g.add_argument("--json", metavar="FILE", help="write Gradescope-format results.json here")
     g.add_argument("--feedback", metavar="FILE", help="write the student's feedback.md here")
+    g.add_argument("--record", metavar="FILE", help="write the grading's record here (JSON, hwkit/record.py): "
+                                                   "every report can be made again from it")
     g.add_argument("--gpu", choices=("auto", "require", "off"), default="auto",
                    help="auto: GPU tests run if the worker sees CUDA, else pending; require: run only "
                         "the GPU tests and fail if there is no GPU; off: GPU tests pending")
@@ -47,6 +49,8 @@ def run(args: argparse.Namespace, sandbox=None) -> int:
 
 
 def _grade_and_report(args: argparse.Namespace, sandbox) -> int:
+    from hwkit import record
+
     from ..cli import err
     from ..grade import grade
     from ..report import console, feedback, gradescope
@@ -60,6 +64,8 @@ def _grade_and_report(args: argparse.Namespace, sandbox) -> int:
     result = grade(args.submission, grading_path=args.grading, gpu=args.gpu, allow_weak=args.allow_weak_sandbox,
                    gpu_only=args.gpu == "require", verbose=args.verbose, sandbox=sandbox, lang=args.lang,
                    course=args.course)
+    if args.record:
+        record.save(result, Path(args.record))
     if args.json:
         gradescope.write(result, Path(args.json))
     if args.feedback:

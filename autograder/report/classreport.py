@@ -1,7 +1,7 @@
 """The class report of a batch: terminal summary, report.md (hardest tests first) and scores.png.
 
-Pure functions over the batch's output folder: they read gradebook.csv, status.json and
-results.json files and nothing else, so they can be tested without grading anything.
+Pure functions over the batch's output folder: they read gradebook.csv and the students'
+records (hwkit/record.py) and nothing else, so they can be tested without grading anything.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 
 from rich.markup import escape
 from rich.table import Table
+
+from hwkit.record import GradingResult
 
 from .. import gradebook
 
@@ -45,7 +47,7 @@ class PerTest:
 class ClassData:
     rows: list[dict[str, str]]  # gradebook.csv
     tasks: list[str]  # the task columns of the gradebook, in order
-    results: dict[str, dict]  # student id -> results.json of graded students
+    results: dict[str, GradingResult]  # student id -> record of graded students
     assignment: str = ""
 
     def graded(self) -> list[dict[str, str]]:
@@ -59,17 +61,17 @@ class ClassData:
 
 
 def load(out: Path) -> ClassData:
-    """Read the gradebook and the results.json of every graded student."""
+    """Read the gradebook and the record of every graded student."""
     rows = gradebook.read_gradebook(out)
     header = list(rows[0]) if rows else _header(out)
     tasks = header[header.index("status") + 1: header.index("total")] if "status" in header else []
     results = {}
     for row in rows:
         if row["status"] == "graded":
-            data = gradebook.read_json(gradebook.students_dir(out) / row["student"] / gradebook.RESULTS_FILE)
-            if gradebook.valid_results(data):
-                results[row["student"]] = data
-    assignment = next((r["extra_data"].get("assignment", "") for r in results.values()), "")
+            graded = gradebook.read_record(gradebook.students_dir(out) / row["student"])
+            if graded is not None:
+                results[row["student"]] = graded
+    assignment = next((r.assignment for r in results.values()), "")
     return ClassData(rows, tasks, results, assignment)
 
 
@@ -84,17 +86,14 @@ def _header(out: Path) -> list[str]:
 def per_test(data: ClassData) -> list[PerTest]:
     """Per-test pass rates over graded students, hardest first (tests that never ran last)."""
     stats: dict[str, PerTest] = {}
-    for results in data.results.values():
-        for t in results["tests"]:
-            name = str(t.get("name", "?"))
-            s = stats.setdefault(name, PerTest(name, "hidden" if t.get("visibility") == "after_due_date"
-                                                 else "public", float(t.get("max_score") or 0)))
-            tags = t.get("tags") or []
-            if "pending_gpu" in tags:
+    for graded in data.results.values():
+        for t in graded.tests:
+            s = stats.setdefault(t.name, PerTest(t.name, "hidden" if t.hidden else "public", t.max_score))
+            if t.status == "pending_gpu":
                 continue
             s.graded += 1
-            s.passed += t.get("status") == "passed"
-            s.points.append(float(t.get("score") or 0))
+            s.passed += t.status == "passed"
+            s.points.append(t.score)
     return sorted(stats.values(), key=lambda s: (s.rate is None, s.rate or 0.0,
                                                  (s.mean_points or 0) / s.max_score if s.max_score else 0, s.name))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from ..results import GradingResult
+from hwkit.record import GradingResult
 
 
 def print_result(result: GradingResult, console: Console | None = None) -> None:

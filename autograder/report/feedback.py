@@ -8,7 +8,7 @@ from pathlib import Path
 from hwkit import i18n
 from hwkit.i18n import tr
 
-from ..results import GradingResult
+from hwkit.record import GradingResult
 
 def render(result: GradingResult) -> str:
     with i18n.using(result.lang):

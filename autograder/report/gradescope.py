@@ -1,4 +1,4 @@
-"""results.json in Gradescope's autograder format (also read by our batch and merge tools)."""
+"""results.json in Gradescope's autograder format, exported from a grading's record."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from hwkit import i18n
 from hwkit.i18n import tr
 
-from ..results import GradingResult
+from hwkit.record import GradingResult
 
 
 def to_gradescope(result: GradingResult) -> dict:
@@ -19,16 +19,11 @@ def to_gradescope(result: GradingResult) -> dict:
 def _to_gradescope(result: GradingResult) -> dict:
     tests = []
     for t in result.tests:
-        output = t.output
-        if t.status == "pending_gpu":
-            output = tr("Pending: this test needs a real CUDA GPU; its points are withheld until it runs on one.")
-        elif t.status == "not_run":
-            output = tr("This test did not run.")
         tests.append({
             "name": t.name, "score": t.score, "max_score": t.max_score,
             # Gradescope knows only passed/failed; the finer status is in the tags.
             "status": "passed" if t.status == "passed" else "failed",
-            "output": output,
+            "output": t.shown(),
             # Hidden tests are named to students only after the due date.
             "visibility": "after_due_date" if t.hidden else "visible",
             "tags": [t.task, t.status] + (["hidden"] if t.hidden else []),
@@ -74,8 +69,13 @@ def _summary_line(result: GradingResult) -> str:
         return line
 
 
+def render(result: GradingResult) -> str:
+    """results.json's text."""
+    return json.dumps(to_gradescope(result), indent=2, ensure_ascii=False) + "\n"
+
+
 def write(result: GradingResult, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(to_gradescope(result), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(render(result), encoding="utf-8")
     tmp.replace(path)

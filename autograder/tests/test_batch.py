@@ -25,6 +25,7 @@ from autograder.examples import materialize
 from autograder.gradebook import TaskColumn
 from autograder.report import classreport
 from hwkit.grading import load_grading
+from hwkit import record as model  # (a `Test...` class imported here would be collected)
 
 from .conftest import needs_strong_sandbox
 
@@ -257,21 +258,15 @@ def test_git_export_reads_objects_only_and_never_runs_the_repositorys_config(tmp
         (None, None, "the repository has no commit")
 
 
-def results_json(tests: list[tuple[str, float, float, str]], tasks: dict[str, tuple[float, float]],
-                 pending: float = 0.0) -> dict:
-    """A minimal Gradescope results.json: tests as (name, score, max, fine status)."""
-    return {
-        "score": sum(s for s, _ in tasks.values()), "max_score": sum(m for _, m in tasks.values()),
-        "execution_time": 1.0, "output": "",
-        "tests": [{"name": n, "score": s, "max_score": m, "status": "passed" if st == "passed" else "failed",
-                   "output": "", "visibility": "after_due_date" if "hidden" in n else "visible",
-                   "tags": ["task1", st] + (["hidden"] if "hidden" in n else [])} for n, s, m, st in tests],
-        "extra_data": {"assignment": "pytorch-basics",
-                       "tasks": {k: {"title": k, "score": s, "max_score": m, "manual": False, "pending_gpu": 0}
-                                 for k, (s, m) in tasks.items()},
-                       "pending_gpu": [{"name": "tests/t.py::test_gpu", "max_score": pending}] if pending else [],
-                       "errors": []},
-    }
+def graded_record(tests: list[tuple[str, float, float, str]],
+                  tasks: dict[str, tuple[float, float]]) -> model.GradingResult:
+    """A minimal grading record: tests as (name, score, max, status); tasks as name -> (score, max)."""
+    return model.GradingResult(
+        assignment="pytorch-basics", submission="sub", execution_time=1.0,
+        score=sum(s for s, _ in tasks.values()), max_score=sum(m for _, m in tasks.values()),
+        tests=[model.TestResult(name=n, task="task1", score=s, max_score=m, status=st, hidden="hidden" in n)
+               for n, s, m, st in tests],
+        tasks=[model.TaskResult(name=k, title=k, score=s, max_score=m) for k, (s, m) in tasks.items()])
 
 
 TASKS = [TaskColumn("task1", False, 20), TaskColumn("task2", False, 40), TaskColumn("task3", False, 30),
@@ -280,11 +275,14 @@ EASY, MID, HARD = "tests/t.py::test_easy", "tests/t.py::test_mid", "hidden/t_hid
 GPU = "tests/t.py::test_gpu"
 
 
-def fake_student(out: Path, sid: str, status: str, results: dict | str | None = None, **record) -> Path:
+def fake_student(out: Path, sid: str, status: str, results: model.GradingResult | str | None = None,
+                 **record) -> Path:
     folder = out / "students" / sid
     folder.mkdir(parents=True)
-    if results is not None:
-        (folder / "results.json").write_text(results if isinstance(results, str) else json.dumps(results))
+    if isinstance(results, str):  # what a damaged file holds
+        (folder / "record.json").write_text(results)
+    elif results is not None:
+        model.save(results, folder / "record.json")
     if status:
         base = {"id": sid, "source": f"/subs/{sid}", "kind": "dir", "commit": None, "commit_date": None,
                 "late": None, "status": status, "message": "", "seconds": 1.0}
@@ -296,16 +294,16 @@ def fake_batch(out: Path) -> None:
     t = lambda easy, mid, hard: [(EASY, easy, 1, "passed" if easy else "failed"),  # noqa: E731
                                  (MID, mid, 2, "passed" if mid == 2 else "failed"),
                                  (HARD, hard, 3, "passed" if hard else "failed"), (GPU, 0, 4, "pending_gpu")]
-    fake_student(out, "carol", "graded", results_json(t(1, 2, 0), {"task1": (20, 20), "task2": (30, 40),
-                                                                     "task3": (10, 30)}, pending=4))
-    fake_student(out, "alice", "graded", results_json(t(1, 0, 0), {"task1": (20, 20), "task2": (40, 40),
-                                                                     "task3": (20, 30)}, pending=4),
+    fake_student(out, "carol", "graded", graded_record(t(1, 2, 0), {"task1": (20, 20), "task2": (30, 40),
+                                                                      "task3": (10, 30)}))
+    fake_student(out, "alice", "graded", graded_record(t(1, 0, 0), {"task1": (20, 20), "task2": (40, 40),
+                                                                      "task3": (20, 30)}),
                  kind="git", commit="abc123", late=True)
     fake_student(out, "bob", "no-submission", kind="git", late=True, message="no commit at or before the deadline")
     fake_student(out, "dave", "error", message="the grader exited with code 1:\n  Traceback | boom")
     fake_student(out, "eve", "invalid", message="eve.zip: the archive member '../evil.py' points outside")
-    fake_student(out, "frank", "", results_json(t(1, 2, 3), {"task1": (20, 20)}))  # killed before status.json
-    fake_student(out, "gina", "graded", "{ corrupt")  # killed while writing results.json (no atomic write)
+    fake_student(out, "frank", "", graded_record(t(1, 2, 3), {"task1": (20, 20)}))  # killed before status.json
+    fake_student(out, "gina", "graded", "{ corrupt")  # a damaged record (not written atomically)
     (out / "students" / "carol" / ".status.json.x1.part").write_text("{")
 
 

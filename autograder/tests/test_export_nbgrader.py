@@ -1,7 +1,7 @@
 """`export_nbgrader`: a batch's scores in nbgrader's gradebook, read back by `nbgrader export`.
 
-No grading runs here: the batch folders are written by hand, results.json through the real
-Gradescope reporter (`autograder.report.gradescope.to_gradescope`) from a made-up result.
+No grading runs here: the batch folders are written by hand, each student's record.json (the
+grading's record, hwkit/record.py) from a made-up result.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from autograder.tests import REPO
 from autograder import cli, export_nbgrader
 from autograder.export_nbgrader import AUTO_NOTEBOOK, cell_name, grade_cells_for, open_gradebook
 from autograder.report.gradescope import to_gradescope
-from autograder import results as model  # (a `Test...` class imported here would be collected)
+from hwkit import record as model  # (a `Test...` class imported here would be collected)
 from hwkit.grading import load_grading
 
 GRADING_PATH = REPO / "grading.yml"
@@ -35,7 +35,7 @@ GPU_POINTS = sum(GRADING.all_tests()[tid][1] for tid in GPU_TESTS)  # 6
 
 FAILED = "tests/test_tensors.py::test_index_tensor_values"  # 1.25, public
 PARTIAL = "autograder/hidden/test_autograd_hidden.py::test_second_derivative_matches_reference"  # 3.0, hidden
-ABSENT = "tests/test_performance.py::test_format_table"  # 0.5, missing from bob's results.json
+ABSENT = "tests/test_performance.py::test_format_table"  # 0.5, missing from bob's record
 HIDDEN_GPU = "autograder/hidden/test_performance_hidden.py::test_gpu_measure_time_hidden"
 DEADLINE = "2026-11-30T23:59:00+01:00"
 
@@ -43,7 +43,7 @@ DEADLINE = "2026-11-30T23:59:00+01:00"
 # -- a fake batch output folder ------------------------------------------------------------------------
 def make_result(student: str, statuses: dict[str, tuple[str, float]] | None = None,
                 drop: tuple[str, ...] = ()) -> dict:
-    """results.json for `student`: every test passed, GPU tests pending, except `statuses`
+    """The record for `student`: every test passed, GPU tests pending, except `statuses`
     (test id -> (status, fraction of its points earned)); tests in `drop` are left out."""
     statuses = statuses or {}
     tests, tasks = [], []
@@ -67,17 +67,21 @@ def make_result(student: str, statuses: dict[str, tuple[str, float]] | None = No
                                  score=round(sum(t.score for t in auto), 4),
                            max_score=sum(t.max_score for t in auto), execution_time=7.5, tasks=tasks, tests=tests,
                            sandbox={"isolation": "landlock"}, gpu="off")
-    return to_gradescope(result)
+    return result
 
 
-def write_student(out: Path, student: str, results: dict | None, status: str = "graded", message: str = "",
+def write_student(out: Path, student: str, results: model.GradingResult | dict | None, status: str = "graded",
+                  message: str = "",
                   commit_date: str | None = "2026-11-29T18:00:00+01:00") -> None:
     folder = out / "students" / student
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("status.json", "results.json", "feedback.md"):
+    for name in ("status.json", "record.json", "results.json", "feedback.md"):
         (folder / name).unlink(missing_ok=True)
-    if results is not None:
-        (folder / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    if isinstance(results, dict):  # not a record: what a damaged file holds
+        (folder / "record.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    elif results is not None:
+        model.save(results, folder / "record.json")
+        (folder / "results.json").write_text(json.dumps(to_gradescope(results), indent=2), encoding="utf-8")
         (folder / "feedback.md").write_text("# Feedback\n", encoding="utf-8")
     record = {"id": student, "source": f"/submissions/hw-{student}", "kind": "git", "commit": "0123abcd" * 5,
               "commit_date": commit_date, "late": False, "status": status, "message": message,
@@ -176,7 +180,7 @@ def test_export_writes_students_cells_and_auto_scores(tmp_path, batch_out):
     assert "status error" in counts["skipped"][0]["reason"] and "boom" in counts["skipped"][0]["reason"]
     assert counts["test_cells"] == len(GRADING.all_tests()) and counts["manual_cells"] == 4
     assert counts["pending_gpu"] == 2 * len(GPU_TESTS)
-    # bob's results.json lacks a test: that is said, not an error
+    # bob's record lacks a test: that is said, not an error
     assert not [w for w in counts["warnings"] if "alice" in w or "analysis" in w]
 
     with gradebook(db) as gb:
@@ -330,7 +334,7 @@ def test_a_test_dropped_from_grading_yml_loses_its_cell(tmp_path, batch_out, db)
     counts = export_nbgrader.export(db, batch_out, ASSIGNMENT, smaller)
     assert counts["removed_cells"] == 1 and counts["test_cells"] == len(GRADING.all_tests()) - 1
     assert counts["scores"] == {"alice": ALICE_SCORE - 1.25, "bob": BOB_SCORE}
-    assert any("not in grading.yml" in w for w in counts["warnings"])  # alice's results.json still has it
+    assert any("not in grading.yml" in w for w in counts["warnings"])  # alice's record still has it
     with gradebook(db) as gb:
         names = {c.name for c in gb.find_notebook(AUTO_NOTEBOOK, ASSIGNMENT).grade_cells}
         assert cell_name(FAILED) not in names and len(names) == counts["test_cells"]
@@ -343,13 +347,13 @@ def test_bad_inputs(tmp_path, batch_out, db, capsys):
     write_student(batch_out, "dave", {"score": 1}, status="graded")
     (batch_out / "students" / "erin").mkdir()
     other = make_result("frank")
-    other["extra_data"]["assignment"] = "another-homework"
+    other.assignment = "another-homework"
     write_student(batch_out, "frank", other)
     counts = export_nbgrader.export(db, batch_out, "hw1", GRADING_PATH)
     assert counts["assignment"] == "hw1" and counts["exported"] == ["alice", "bob"]
     reasons = {s["id"]: s["reason"] for s in counts["skipped"]}
     assert set(reasons) == {"carol", "dave", "erin", "frank"}
-    assert "results.json" in reasons["dave"] and "status.json" in reasons["erin"]
+    assert "record.json" in reasons["dave"] and "status.json" in reasons["erin"]
     assert "another-homework" in reasons["frank"]
 
     assert cli.main(["export", "nbgrader", "--db", str(tmp_path / "x.db"), "--results",

@@ -12,7 +12,7 @@ import pytest
 from autograder.tests import REPO
 from autograder import translations
 from autograder.report import feedback, gradescope
-from autograder.results import build
+from hwkit.record import build
 from hwkit import i18n
 from hwkit.grading import load_grading
 from hwkit.scoring import CaseOutcome, score

@@ -11,7 +11,8 @@ from autograder.tests import REPO, reference_scores
 from autograder.cli import main
 from autograder.merge_gpu import MergeError, merge
 from autograder.report import gradescope
-from autograder.results import build
+from hwkit import record
+from hwkit.record import build
 from hwkit.grading import load_grading
 from hwkit.scoring import CaseOutcome, score
 
@@ -24,24 +25,24 @@ GPU_TESTS = {"tests/test_performance.py::test_gpu_measure_time_real_kernel", "te
              "autograder/hidden/test_performance_hidden.py::test_gpu_make_tensors_on_cuda"}
 
 
-def _result(statuses: dict[str, str], gpu_only: bool = False) -> dict:
-    """A Gradescope results dict as `grade` writes it, from one outcome per test."""
+def _result(statuses: dict[str, str], gpu_only: bool = False) -> record.GradingResult:
+    """A grading's record as `grade --record` writes it, from one outcome per test."""
     outcomes = [CaseOutcome(t, statuses.get(t, "passed"), "gpu said no" if statuses.get(t) == "failed" else "")
                 for t in GRADING.all_tests() if not gpu_only or t in GPU_TESTS]
     tasks = score(GRADING, outcomes)
     if gpu_only:
         for task in tasks:
             task.tests = [t for t in task.tests if t.status != "not_run"]
-    return gradescope.to_gradescope(build(GRADING.assignment, "sub", tasks, execution_time=1.0, sandbox={},
-                                          worker_restarts=0, gpu="off", errors=[]))
+    return build(GRADING.assignment, "sub", tasks, execution_time=1.0, sandbox={}, worker_restarts=0, gpu="off",
+                 errors=[])
 
 
-def _batch(tmp_path, students: dict[str, dict]):
+def _batch(tmp_path, students: dict[str, record.GradingResult]):
     out = tmp_path / "out"
-    for sid, results in students.items():
+    for sid, result in students.items():
         folder = out / "students" / sid
         folder.mkdir(parents=True)
-        (folder / "results.json").write_text(json.dumps(results))
+        record.save(result, folder / "record.json")
         (folder / "status.json").write_text(json.dumps({"id": sid, "status": "graded"}))
     return out
 
@@ -49,14 +50,15 @@ def _batch(tmp_path, students: dict[str, dict]):
 def test_gpu_results_complete_the_pending_points_and_the_gradebook(tmp_path):
     pending = {t: "pending_gpu" for t in GPU_TESTS}
     cpu = _result(pending)
-    assert cpu["score"] == pytest.approx(reference_scores()[0])  # the gated CPU test waits too
+    assert cpu.score == pytest.approx(reference_scores()[0])  # the gated CPU test waits too
     out = _batch(tmp_path, {"alice": cpu, "bob": cpu, "carol": cpu})
     gpu_dir = tmp_path / "gpu"
     gpu_dir.mkdir()
-    (gpu_dir / "alice.json").write_text(json.dumps(_result({}, gpu_only=True)))
-    # bob's GPU run fails one test (0.75 points); carol has no GPU run yet.
+    record.save(_result({}, gpu_only=True), gpu_dir / "alice.json")  # `grade --gpu require --record`
+    # bob's GPU run fails one test (0.75 points); carol has no GPU run yet. bob's came as
+    # results.json (`grade --gpu require --json`), which is read too.
     failed = {"tests/test_performance.py::test_gpu_benchmark_and_speedups": "failed"}
-    (gpu_dir / "bob.json").write_text(json.dumps(_result(failed, gpu_only=True)))
+    (gpu_dir / "bob.json").write_text(gradescope.render(_result(failed, gpu_only=True)))
     assert main(["merge-gpu", str(out), str(gpu_dir)]) == 0
     scores = {row["student"]: row for row in csv.DictReader(open(out / "gradebook.csv"))}
     automatic = sum(t.points for t in GRADING.automatic_tasks().values())
@@ -74,10 +76,10 @@ def test_a_gpu_run_never_changes_a_cpu_verdict(tmp_path):
     out = _batch(tmp_path, {"dave": cpu})
     gpu = _result({}, gpu_only=True)
     # A forged GPU file that also claims the failed CPU test passed.
-    gpu["extra_data"]["cases"].append({"nodeid": "tests/test_tensors.py::test_create_tensors_values",
-                                       "status": "passed", "message": ""})
+    gpu.cases.append({"nodeid": "tests/test_tensors.py::test_create_tensors_values", "status": "passed",
+                      "message": ""})
     (tmp_path / "gpu").mkdir()
-    (tmp_path / "gpu" / "dave.json").write_text(json.dumps(gpu))
+    record.save(gpu, tmp_path / "gpu" / "dave.json")
     merge(out, tmp_path / "gpu", GRADING)
     merged = json.loads((out / "students/dave/results.json").read_text())
     assert merged["score"] == pytest.approx(90 - 0.75)
@@ -89,5 +91,5 @@ def test_unusable_inputs_are_named(tmp_path, capsys):
     out = _batch(tmp_path, {"erin": _result({t: "pending_gpu" for t in GPU_TESTS})})
     (tmp_path / "gpu").mkdir()
     (tmp_path / "gpu" / "erin.json").write_text("{}")
-    with pytest.raises(MergeError, match="erin.json: not a results.json"):
+    with pytest.raises(MergeError, match="erin.json: not a record or results.json"):
         merge(out, tmp_path / "gpu", GRADING)

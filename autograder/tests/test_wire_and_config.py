@@ -255,7 +255,7 @@ def test_bad_requires_entries_are_named(tmp_path, requires, expected):
 
 def test_messages_lose_terminal_escapes_and_cannot_close_their_code_block():
     from autograder.report.feedback import _fenced
-    from autograder.results import clean_text
+    from hwkit.record import clean_text
 
     assert clean_text("\x1b[2J\x1b[32mPASSED\x1b[0m\x07 ok\n") == "PASSED ok\n"
     assert len(clean_text("x" * 100_000)) < 4100

@@ -1,0 +1,161 @@
+"""The record of one grading: what it produced, versioned. Every report is an export of it.
+
+The grader saves one per student (``autograder grade --record``, a batch's
+``students/<id>/record.json``); results.json (Gradescope), feedback.md, the terminal table,
+gradebook.csv and the nbgrader export are written from it, and merging a later GPU run edits
+it and exports again. A student's ``pytest --points-json`` writes the same record for the
+public tests that ran, and the GitHub summary is written from that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from .i18n import tr
+from .scoring import TaskScore
+from .text import strip_terminal
+
+#: Bumped when a field changes meaning or goes away (adding one does not).
+RECORD_VERSION = 1
+
+
+class TestResult(BaseModel):
+    name: str  # the test id, "tests/test_tensors.py::test_index_tensor_views"
+    task: str
+    score: float
+    max_score: float
+    status: str  # passed | failed | pending_gpu | skipped | not_run
+    output: str = ""
+    cases_passed: int = 0
+    cases: int = 0
+    hidden: bool = False
+    # Position among the task's tests that did not pass, most useful hint first (0); None if passed.
+    hint_rank: int | None = None
+    duration: float = 0.0  # seconds, all cases together
+
+    def shown(self) -> str:
+        """What a report shows for this test (in the current language): its message, or why it
+        has none yet."""
+        if self.status == "pending_gpu":
+            return tr("Pending: this test needs a real CUDA GPU; its points are withheld until it runs on one.")
+        if self.status == "not_run":
+            return tr("This test did not run.")
+        return self.output
+
+
+class TaskResult(BaseModel):
+    name: str
+    title: str
+    score: float
+    max_score: float
+    manual: bool = False
+    pending_gpu: float = 0.0
+    # Points of tests that are not part of this run (a student's: the hidden ones).
+    hidden_points: float = 0.0
+
+
+class GradingResult(BaseModel):
+    version: int = RECORD_VERSION
+    assignment: str
+    submission: str
+    score: float
+    max_score: float  # automatic points only; manual tasks are graded elsewhere
+    execution_time: float
+    tasks: list[TaskResult]
+    tests: list[TestResult]
+    sandbox: dict = Field(default_factory=dict)
+    worker_restarts: int = 0
+    gpu: str = "off"
+    errors: list[str] = Field(default_factory=list)
+    lang: str = "en"  # of the messages; reports are written in it too
+    # Every test case's outcome, so results can be re-scored (e.g. merged with a later GPU run).
+    cases: list[dict] = Field(default_factory=list)
+    # A student's own run (pytest --points-json): pytest's exit status, why no points could be
+    # computed at all (grading.yml unreadable), and tests that ran without points.
+    exitstatus: int | None = None
+    no_points: str | None = None
+    unscored: list[str] = Field(default_factory=list)
+
+    @property
+    def weak_sandbox(self) -> list[str]:
+        """The sandbox's promises that did not hold (graded only because the TA allowed it)."""
+        weak = self.sandbox.get("weak")
+        return [str(w) for w in weak] if type(weak) is list else []
+
+    @property
+    def pending_gpu(self) -> list[TestResult]:
+        return [t for t in self.tests if t.status == "pending_gpu"]
+
+
+MAX_OUTPUT = 4000
+
+
+def clean_text(text: str, limit: int = MAX_OUTPUT) -> str:
+    """A message safe to show anywhere: no terminal escapes or control characters, bounded length.
+
+    Test messages can quote what the student's code raised, and that text is the student's.
+    """
+    text = strip_terminal(text)
+    return text if len(text) <= limit else text[:limit] + "\n[... truncated]"
+
+
+def build(assignment: str, submission: str = "", tasks: list[TaskScore] = (), *, execution_time: float,
+          sandbox: dict, worker_restarts: int, gpu: str, errors: list[str], lang: str = "en",
+          **extra) -> GradingResult:
+    """The record of one grading from its scored tasks; `extra`: the student-run fields."""
+    tests, task_results = [], []
+    for task in tasks:
+        task_results.append(TaskResult(name=task.name, title=task.title, score=task.score,
+                                       max_score=task.max_score, manual=task.manual,
+                                       pending_gpu=task.pending_gpu, hidden_points=task.hidden_points))
+        ranks = task.hint_ranks()
+        for t in task.tests:
+            tests.append(TestResult(
+                name=t.test_id, task=task.name, score=t.score, max_score=t.max_score, status=t.status,
+                output=clean_text(t.message), cases_passed=t.passed_cases, cases=len(t.cases),
+                hidden=not t.public, hint_rank=ranks.get(t.test_id),
+                duration=round(sum(c.duration for c in t.cases), 3)))
+    automatic = [t for t in task_results if not t.manual]
+    cases = [{"nodeid": c.nodeid, "status": c.status, "message": clean_text(c.message, 1000)}
+             for task in tasks for t in task.tests for c in t.cases]
+    return GradingResult(
+        assignment=assignment, submission=submission,
+        score=round(sum(t.score for t in automatic), 4),
+        max_score=round(sum(t.max_score for t in automatic), 4),
+        execution_time=round(execution_time, 3), tasks=task_results, tests=tests,
+        sandbox=sandbox, worker_restarts=worker_restarts, gpu=gpu, errors=errors, cases=cases, lang=lang, **extra)
+
+
+def save(result: GradingResult, path: Path) -> None:
+    """Write the record as JSON, atomically (a reader never sees half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(result.model_dump_json(indent=2) + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path) -> GradingResult | None:
+    """The record at `path`, or None when it is missing, unreadable or not a record of this
+    version (a batch then grades that student again)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("version") != RECORD_VERSION:
+        return None
+    try:
+        return GradingResult.model_validate(data)
+    except ValueError:
+        return None
