@@ -60,13 +60,14 @@ def _run(args: argparse.Namespace, sandbox) -> int:
         err.print(f"[red]configuration error:[/] {exc}")
         return 2
     except Exception as exc:  # noqa: BLE001 - turn known grader failures into a message, not a traceback
+        from .collect import CollectError
         from .examples import ExampleError
         from .grade import GraderError
         from .merge_gpu import MergeError
         from .sandbox.isolation import SandboxUnavailable
         from .submission import SubmissionError
 
-        if isinstance(exc, (GraderError, SandboxUnavailable, SubmissionError, ExampleError, MergeError)):
+        if isinstance(exc, (GraderError, SandboxUnavailable, SubmissionError, ExampleError, MergeError, CollectError)):
             err.print(f"[red]cannot grade:[/] {exc}")
             return 2
         raise

@@ -21,6 +21,10 @@ from hwkit.scoring import test_id_of
 from .course import Course
 
 
+class CollectError(Exception):
+    """The suites cannot be collected (a test file does not import); the message has pytest's words."""
+
+
 @dataclass
 class Collected:
     """One test function: its cases (node ids) and the markers any case carries."""
@@ -52,6 +56,6 @@ def collect(course: Course, grading: GradingConfig, grading_path: Path | None = 
                                 *(str(course.root / folder) for folder in grading.suite_folders())],
                                plugins=[collector])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
-        raise RuntimeError(f"the test suites could not be collected (pytest exit code {int(code)}):\n"
+        raise CollectError(f"the test suites could not be collected (pytest exit code {int(code)}):\n"
                            + shown.getvalue()[-3000:])
     return collector.tests

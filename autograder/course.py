@@ -10,6 +10,7 @@ a grading.yml from the current folder upwards, the way git finds ``.git``.
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,7 +46,8 @@ class Course:
         """What makes pytest run this course's suites and nothing of its own config: an ini the
         grader wrote (``ini``, made here) with the course folder on pytest's own ``pythonpath``,
         so the suites import ``solutions`` and ``tests`` from the course, not from this install."""
-        ini.write_text(f"[pytest]\npythonpath = {self.root}\n", encoding="utf-8")
+        # (pytest splits the value like a shell: a folder named "ML 2026" must be quoted)
+        ini.write_text(f"[pytest]\npythonpath = {shlex.quote(str(self.root))}\n", encoding="utf-8")
         return ["-c", str(ini), "--rootdir", str(self.root), "--noconftest", "-p", "no:cacheprovider"]
 
 

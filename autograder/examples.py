@@ -26,19 +26,34 @@ class ExampleError(Exception):
 
 
 def load(course: Course | None = None) -> dict:
-    return json.loads(((course or find_course()).root / SPEC).read_text(encoding="utf-8"))
+    path = (course or find_course()).root / SPEC
+    try:
+        specs = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExampleError(f"{path}: no examples in this course (see examples/README.md)") from None
+    except (OSError, ValueError) as exc:
+        raise ExampleError(f"{path}: cannot be read: {exc}") from None
+    if not isinstance(specs, dict):
+        raise ExampleError(f"{path}: expected an object of examples by name")
+    return specs
 
 
 def expected_scores(specs: dict, course: Course | None = None) -> dict[str, float]:
     """name -> the score each example must get with ``--gpu off``."""
     from .collect import collect
-    from .expected import expected_score
+    from .expected import PatternError, expected_score
 
     course = course or find_course()
     grading = load_grading(course.grading)
     collected = collect(course, grading)
-    return {name: expected_score(grading, collected, tuple(spec.get("loses", ())), tuple(spec.get("keeps", ())))
-            for name, spec in specs.items()}
+    scores = {}
+    for name, spec in specs.items():
+        try:
+            scores[name] = expected_score(grading, collected, tuple(spec.get("loses", ())),
+                                          tuple(spec.get("keeps", ())))
+        except PatternError as exc:
+            raise ExampleError(f"{name}: {exc}") from None
+    return scores
 
 
 def _files(course: Course) -> dict[str, str]:

@@ -31,10 +31,19 @@ def matches(pattern: str, task: str, nodeid: str) -> bool:
     return not bracket or fnmatchcase(params.removesuffix("]"), params_glob.removesuffix("]"))
 
 
+class PatternError(ValueError):
+    """A pattern names no test case (a typo, or a test that was renamed)."""
+
+
 def outcomes(grading: GradingConfig, collected: dict[str, Collected], lost: tuple[str, ...] = (),
              kept: tuple[str, ...] = ()) -> list[CaseOutcome]:
     """One outcome per collected case: GPU cases pending, cases matching `lost` (and not
     `kept`) failed, the rest passed."""
+    for pattern in (*lost, *kept):
+        if not any(matches(pattern, (grading.points_for(test_id) or ("", 0))[0], nodeid)
+                   for test_id, test in collected.items() for nodeid in test.cases):
+            raise PatternError(f"{pattern!r} names no test case of the suites (a task, a test name glob, or "
+                               "test_x[case glob])")
     found = []
     for test_id, test in collected.items():
         task = (grading.points_for(test_id) or ("", 0))[0]

@@ -16,13 +16,15 @@ import os
 import zipfile
 from pathlib import Path
 
+from hwkit.grading import load_grading
+
 from .course import find as find_course
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 ROOT_SCRIPTS = ("setup.sh", "run_autograder")  # at the zip's root, executable
-INCLUDE = ("autograder", "hwkit", "solutions", "tests", "grading.yml", "pyproject.toml", "constraints.txt", "README.md")
-REQUIRED = ("grading.yml", "pyproject.toml", "constraints.txt", "autograder/cli.py", "autograder/hidden",
-            "solutions", "hwkit/plugin.py")
+# The engine and the course; the suites' folders come from grading.yml.
+INCLUDE = ("autograder", "hwkit", "solutions", "grading.yml", "pyproject.toml", "constraints.txt", "README.md")
+REQUIRED = ("grading.yml", "pyproject.toml", "constraints.txt", "autograder/cli.py", "solutions", "hwkit/plugin.py")
 EXCLUDED_DIRS = {".venv", "venv", ".git", "dist", "build", "__pycache__", ".pytest_cache", ".mypy_cache",
                  ".ruff_cache", ".ipynb_checkpoints", "examples", "node_modules"}
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".tmp", "~", ".swp", ".orig", ".rej")
@@ -45,7 +47,8 @@ def _excluded(rel: Path) -> bool:
 def bundle_files(repo: Path | None = None) -> dict[str, Path]:
     """Archive name -> file on disk, for everything the bundle carries (default: the course's)."""
     repo = Path(repo) if repo else find_course().root
-    for rel in REQUIRED:
+    suites = tuple(load_grading(repo / "grading.yml").suite_folders()) if (repo / "grading.yml").is_file() else ()
+    for rel in (*REQUIRED, *suites):
         if not (repo / rel).exists():
             raise ExportError(f"{repo / rel} is missing")
     files: dict[str, Path] = {}
@@ -54,7 +57,7 @@ def bundle_files(repo: Path | None = None) -> dict[str, Path]:
         if not path.is_file():
             raise ExportError(f"{path} is missing")
         files[script] = path
-    for top in INCLUDE:
+    for top in (*INCLUDE, *suites):
         path = repo / top
         if path.is_file():
             files[top] = path

@@ -5,7 +5,7 @@ Layout of a batch output folder::
     OUT/students/<id>/record.json    the grading's record (hwkit/record.py): what every file below is made of
     OUT/students/<id>/results.json   exported from it: Gradescope format, as `autograder grade --json` writes it
     OUT/students/<id>/feedback.md    exported from it
-    OUT/students/<id>/status.json    the batch's record; written LAST: a student is done iff it is valid
+    OUT/students/<id>/status.json    the batch's status of the student; written LAST: a student is done iff it is valid
     OUT/gradebook.csv                rebuilt from the records, never appended to
 
 Because the gradebook is always rebuilt from the per-student files, a batch killed at any
@@ -18,20 +18,16 @@ import contextlib
 import csv
 import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from hwkit import record
+from hwkit.files import TMP_SUFFIX, atomic_write  # noqa: F401 - (atomic_write: the batch's writer too)
 from hwkit.text import strip_terminal
 
 STATUSES = ("graded", "error", "no-submission", "invalid")
 STATUS_FILE, RECORD_FILE, RESULTS_FILE, FEEDBACK_FILE = "status.json", "record.json", "results.json", "feedback.md"
 GRADEBOOK = "gradebook.csv"
-TMP_SUFFIX = ".part"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -44,24 +40,6 @@ class TaskColumn:
 def task_columns(grading) -> list[TaskColumn]:
     """One gradebook column per task of a GradingConfig, in file order."""
     return [TaskColumn(name, t.manual, t.points) for name, t in grading.tasks.items()]
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Write a temporary file next to `path`, fsync it, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
 
 
 def remove_partial_files(folder: Path) -> None:
@@ -107,6 +85,14 @@ def read_status(student: Path) -> dict | None:
 def read_record(student: Path) -> record.GradingResult | None:
     """A graded student's record (None if missing, corrupt or of another version)."""
     return record.load(student / RECORD_FILE)
+
+
+def graded_by_an_older_grader(student: Path) -> bool:
+    """Graded, with a results.json, but without a record this version can read (a batch folder
+    from before records existed): its files cannot be re-exported or merged, only regraded."""
+    status = read_json(student / STATUS_FILE)
+    return (status is not None and status.get("status") == "graded" and (student / RESULTS_FILE).is_file()
+            and read_record(student) is None)
 
 
 def done(out: Path, student_id: str) -> bool:
@@ -190,12 +176,3 @@ def _is_number_text(value: str) -> bool:
 def _one_line(text: str, limit: int = 300) -> str:
     text = " ".join(strip_terminal(text, " ").split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

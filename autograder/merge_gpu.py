@@ -33,8 +33,14 @@ def merge(batch_out: Path, gpu_dir: Path, grading: GradingConfig) -> tuple[list[
         raise MergeError(f"{batch_out}: not a batch output folder (no students/ in it)")
     if not gpu_dir.is_dir():
         raise MergeError(f"{gpu_dir}: no such folder of GPU results")
+    folders = sorted(p for p in students.iterdir() if p.is_dir())
+    older = [f.name for f in folders if gradebook.graded_by_an_older_grader(f)]
+    if older:  # (before anything is written: their scores would vanish from the gradebook)
+        raise MergeError(f"{len(older)} student(s) in {batch_out} were graded by an older autograder (results.json "
+                         f"without record.json), e.g. {older[0]}: grade them again with `autograder batch "
+                         f"SUBMISSIONS --out {batch_out} --force`, then merge")
     merged, missing = [], []
-    for folder in sorted(p for p in students.iterdir() if p.is_dir()):
+    for folder in folders:
         status = gradebook.read_status(folder)
         if not status or status.get("status") != "graded":
             continue

@@ -24,8 +24,8 @@ a code stub) and nbgrader's ``ClearOutput`` (the embedded plot disappears).
 
 Usage, from the repository root::
 
-    python -m autograder.stubgen            # (re)write assignment/ from solutions/
-    python -m autograder.stubgen --check    # exit 1 if assignment/ is stale or leaks a solution
+    autograder stubs                       # (re)write assignment/ from solutions/
+    autograder stubs --check               # exit 1 if assignment/ is stale or leaks a solution
 
 The modules are the files ``grading.yml`` declares under ``modules:`` (``--grading``, default:
 the course's); callers of the functions below pass them as ``modules``.
@@ -438,7 +438,7 @@ def check(solutions_dir: Path, out_dir: Path, modules: Iterable[str]) -> list[st
         fresh = {path.name: path.read_bytes() for path in fresh_paths}
     shown = _show(out_dir)
     if not out_dir.is_dir():
-        return [f"missing directory {shown} (run: python -m autograder.stubgen)"]
+        return [f"missing directory {shown} (run: autograder stubs)"]
 
     problems = []
     for name, content in fresh.items():
@@ -472,8 +472,7 @@ def run(solutions_dir: Path, out_dir: Path, modules: Iterable[str], check_only: 
                 print(f"{_show(out_dir)} is not in sync with {_show(solutions_dir)}:")
                 for problem in problems:
                     print(f"  {problem}")
-                print("Regenerate with: python -m autograder.stubgen "
-                      f"--solutions {_show(solutions_dir)} --out {_show(out_dir)}")
+                print("Regenerate with: autograder stubs (make stubs)")
                 return 1
             print(f"{_show(out_dir)} is up to date with {_show(solutions_dir)}")
             return 0

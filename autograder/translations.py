@@ -18,6 +18,7 @@ from babel.messages.extract import extract, extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from hwkit.files import atomic_write
 from hwkit.grading import Suites, load_grading
 
 from .course import Course, find as find_course
@@ -125,24 +126,25 @@ def problems(catalog: Catalog, root: Path | None = None) -> list[str]:
     return out
 
 
+def stale(catalog: Catalog, root: Path) -> bool:
+    """Whether the compiled catalogue differs from the parts (someone forgot `make locale`)."""
+    mo = root / MO_PATH
+    return not mo.is_file() or mo.read_bytes() != compiled(catalog)
+
+
 def main(argv: list[str] | None = None) -> int:
     check_only = "--check" in (argv if argv is not None else sys.argv[1:])
     root = find_course().root
-    mo = root / MO_PATH
     catalog = merged(root)
     issues = problems(catalog, root)
     for issue in issues:
         print(issue, file=sys.stderr)
-    data = compiled(catalog)
     if check_only:
-        stale = not mo.is_file() or mo.read_bytes() != data
-        if stale:
+        if stale(catalog, root):
             print(f"{MO_PATH} is stale: run `make locale`", file=sys.stderr)
-        return 1 if issues or stale else 0
-    mo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = mo.with_suffix(".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(mo)
+            return 1
+        return 1 if issues else 0
+    atomic_write(root / MO_PATH, compiled(catalog))
     print(f"wrote {MO_PATH} ({len(catalog)} messages)")
     return 1 if issues else 0
 

@@ -18,11 +18,18 @@ from hwkit.grading import GradingConfig
 SOLUTION_MARK = "### BEGIN SOLUTION"
 
 
+def _parse(path: Path) -> ast.Module | None:
+    try:
+        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, UnicodeDecodeError, SyntaxError):
+        return None  # (the grading of solutions/ that `check` runs reports why)
+
+
 def _names_in_suites(root: Path, grading: GradingConfig) -> set[str]:
     names: set[str] = set()
     for folder in grading.suite_folders():
         for path in sorted((root / folder).glob("test_*.py")):
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            for node in ast.walk(_parse(path) or ast.Module(body=[], type_ignores=[])):
                 if isinstance(node, ast.Attribute):
                     names.add(node.attr)
                 elif isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -38,9 +45,10 @@ def untested(root: Path, grading: GradingConfig) -> list[str]:
         path = root / "solutions" / module.file
         if not path.is_file():
             continue  # (stubgen reports a missing module)
-        text = path.read_text(encoding="utf-8")
-        lines = text.splitlines()
-        tree = ast.parse(text, filename=str(path))
+        tree = _parse(path)
+        if tree is None:
+            continue  # (stubgen reports a module it cannot read)
+        lines = path.read_text(encoding="utf-8").splitlines()
         reached = set(used)
         for node in tree.body:  # a module-level name the tests use reaches what its value names
             if isinstance(node, (ast.Assign, ast.AnnAssign)):

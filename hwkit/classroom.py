@@ -23,8 +23,8 @@ classroom-resources/autograding-grading-reporter decodes: ``{"version": 1, "stat
 
 Only the public tests that can run here count: tests that need a real GPU are left out of
 ``max_score`` (and listed as pending), as are hidden tests and the hand-graded analysis.
-Standard library only (it reads the record as plain JSON): this file ships to students with
-the public tests.
+It reads the record as plain JSON (no model validation: a damaged file still gets a summary
+that says so); it ships to students with the public tests.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ from pathlib import Path
 
 from . import i18n
 from .i18n import tr
+from .record import RECORD_VERSION
 from .text import strip_terminal
 
 RESULT_VERSION = 1
-RECORD_VERSION = 1  # hwkit.record.RECORD_VERSION (not imported: that module needs pydantic)
 MAX_MESSAGE = 500
 MAX_CELL = 200
 

@@ -17,9 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 TEST_ID = re.compile(r"^[\w./-]+\.py::\w+$")
 SUITE = re.compile(r"^[\w.-]+(/[\w.-]+)*$")
 MODULE_KEY = re.compile(r"^[a-z][a-z0-9_]*$")
-#: Names the seam's Homework already uses; a module key cannot shadow them (``hw.<key>``).
+#: Names the seam's Homework (on a laptop or in the grader) already uses; a module key cannot
+#: shadow them (``hw.<key>``). The grader's RemoteHomework checks its own names again.
 RESERVED_KEYS = frozenset({"module", "modules", "close", "remote", "autograd_function", "simulated_cuda",
-                           "cuda_available", "global_random"})
+                           "cuda_available", "global_random", "submission", "call", "getattr", "worker",
+                           "workers", "restarts", "limits", "sandbox", "strikes", "protections", "deadline",
+                           "fatal", "faults", "gpu_mode", "inside_protections", "machine_gpu"})
 
 
 class GradingConfigError(Exception):
@@ -229,7 +232,7 @@ def load_grading(path: str | Path) -> GradingConfig:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise GradingConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
-        raise GradingConfigError(f"{path}: expected a mapping with 'assignment', 'total' and 'tasks'")
+        raise GradingConfigError(f"{path}: expected a mapping with 'assignment', 'total', 'modules' and 'tasks'")
     try:
         return GradingConfig.model_validate(data)
     except ValidationError as exc:
@@ -240,6 +243,9 @@ def load_grading(path: str | Path) -> GradingConfig:
             where = f"{path}:{line}" if line else str(path)
             key = ".".join(str(p) for p in loc) or "(top level)"
             msg = err["msg"].removeprefix("Value error, ")
+            if loc == ("modules",) and err["type"] == "missing":
+                msg = ("missing — declare the files students write and their tasks, e.g.\n"
+                       "modules:\n  tensors: {file: homework_tensors.py, task: task1}")
             lines.append(f"{where}: {key}: {msg}")
         raise GradingConfigError("\n".join(lines)) from None
 

@@ -10,12 +10,11 @@ public tests that ran, and the GitHub summary is written from that.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from .files import atomic_write
 from .i18n import tr
 from .scoring import TaskScore
 from .text import strip_terminal
@@ -133,17 +132,7 @@ def build(assignment: str, submission: str = "", tasks: list[TaskScore] = (), *,
 
 def save(result: GradingResult, path: Path) -> None:
     """Write the record as JSON, atomically (a reader never sees half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(result.model_dump_json(indent=2) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(Path(path), result.model_dump_json(indent=2) + "\n")
 
 
 def load(path: Path) -> GradingResult | None:

@@ -78,8 +78,13 @@ def run(opts: Options, console: Console | None = None, err: Console | None = Non
         shutil.rmtree(batch.work, ignore_errors=True)
         batch.work.mkdir()
         gradebook.remove_partial_files(opts.out)
+        older = [e.id for e in entries if gradebook.graded_by_an_older_grader(gradebook.students_dir(opts.out) / e.id)]
         todo = [e for e in entries if opts.force or not gradebook.done(opts.out, e.id)]
         gradebook.rebuild(opts.out, batch.tasks)
+        if older and not opts.force:
+            console.print(f"[yellow]{len(older)} student(s) were graded by an older autograder (results.json "
+                          f"without record.json) and are graded again:[/] {escape(', '.join(older[:10]))}"
+                          + (", ..." if len(older) > 10 else ""), soft_wrap=True, highlight=False)
         console.print(f"{len(entries)} students in {opts.submissions}: {len(todo)} to grade"
                       + (f", {len(entries) - len(todo)} already done (--force regrades them)"
                          if len(todo) < len(entries) else "") + f"; {opts.jobs} at a time",

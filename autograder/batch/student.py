@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from hwkit import record as hwrecord
+from hwkit import record
 from hwkit.grading import GradingConfig
 from hwkit.record import clean_text
 
@@ -52,30 +52,30 @@ class Batch:
         folder.mkdir(parents=True, exist_ok=True)
         for name in (STATUS_FILE, RECORD_FILE, RESULTS_FILE, FEEDBACK_FILE):  # status first: not done from here on
             (folder / name).unlink(missing_ok=True)
-        record = {"id": entry.id, "source": str(entry.path), "kind": entry.kind, "commit": None,
+        status = {"id": entry.id, "source": str(entry.path), "kind": entry.kind, "commit": None,
                   "commit_date": None, "late": None, "status": "error", "message": "", "seconds": 0.0,
                   "deadline": self.opts.deadline.isoformat() if self.opts.deadline else None}
         work = Path(tempfile.mkdtemp(prefix=f"{entry.id}-", dir=self.work))
         try:
-            submission = self._prepare(entry, work, record)
-            self._run_grader(submission, work, folder, record)
+            submission = self._prepare(entry, work, status)
+            self._run_grader(submission, work, folder, status)
         except NoSubmission as exc:
-            record.update(status="no-submission", message=str(exc))
+            status.update(status="no-submission", message=str(exc))
         except SubmissionError as exc:
-            record.update(status="invalid", message=str(exc))
+            status.update(status="invalid", message=str(exc))
         except Exception as exc:  # noqa: BLE001 - one student's failure never stops the batch
-            record.update(status="error", message=f"batch error: {type(exc).__name__}: {exc}")
+            status.update(status="error", message=f"batch error: {type(exc).__name__}: {exc}")
         finally:
             shutil.rmtree(work, ignore_errors=True)
         if self.pool.stopping:
             return None
-        record["seconds"] = round(time.monotonic() - started, 1)
+        status["seconds"] = round(time.monotonic() - started, 1)
         # (messages quote entry names and archive members: no escape sequence reaches a terminal)
-        record["message"] = clean_text(str(record["message"]), 2000)
-        gradebook.atomic_write(folder / STATUS_FILE, _json(record))
-        return record
+        status["message"] = clean_text(str(status["message"]), 2000)
+        gradebook.atomic_write(folder / STATUS_FILE, _json(status))
+        return status
 
-    def _prepare(self, entry: Entry, work: Path, record: dict) -> Path:
+    def _prepare(self, entry: Entry, work: Path, status: dict) -> Path:
         if entry.kind == "zip":
             check_zip(entry.path)
             return entry.path
@@ -85,16 +85,16 @@ class Batch:
         check_repository(entry.path)
         git = Git(entry.path, work / "home")
         commit, late, why = pick_commit(git, self.opts.deadline)
-        record["late"] = late
+        status["late"] = late
         if commit is None:
             raise NoSubmission(why)
-        record.update(commit=commit, commit_date=git.commit_date(commit))
+        status.update(commit=commit, commit_date=git.commit_date(commit))
         tree = work / "tree"
         tree.mkdir()
         git.export(commit, tree)
         return tree
 
-    def _run_grader(self, submission: Path, work: Path, folder: Path, record: dict) -> None:
+    def _run_grader(self, submission: Path, work: Path, folder: Path, status: dict) -> None:
         graded = work / RECORD_FILE
         argv = ["grade", str(submission), "--record", str(graded),
                 "--gpu", self.opts.gpu, "--grading", str(self.opts.grading), "--course", str(self.opts.course.root)]
@@ -106,23 +106,23 @@ class Batch:
         code = slot.grade(argv, work / "stdout.log", work / "stderr.log", self.opts.student_timeout)
         stderr = (work / "stderr.log").read_text("utf-8", "replace") if (work / "stderr.log").exists() else ""
         if code is None:
-            record["log"] = stderr[-4000:]
-            record["message"] = f"grading took more than {self.opts.student_timeout:g} s and was stopped" \
+            status["log"] = stderr[-4000:]
+            status["message"] = f"grading took more than {self.opts.student_timeout:g} s and was stopped" \
                 if slot.timed_out else "the grading slot ended unexpectedly: " + slot.log_tail()
             return
         if code != 0:
-            record["log"] = stderr[-4000:]  # the grader's own error output, for the TA
-            record["message"] = _grader_failure(code, stderr)
+            status["log"] = stderr[-4000:]  # the grader's own error output, for the TA
+            status["message"] = _grader_failure(code, stderr)
             return
-        result = hwrecord.load(graded)
+        result = record.load(graded)
         if result is None:
-            record["message"] = "the grader finished but wrote no valid record.json"
+            status["message"] = "the grader finished but wrote no valid record.json"
             return
         # The record is the student's file of reference; the others are exported from it here.
         gradebook.atomic_write(folder / RECORD_FILE, graded.read_bytes())
         gradebook.atomic_write(folder / RESULTS_FILE, gradescope.render(result))
         gradebook.atomic_write(folder / FEEDBACK_FILE, feedback.render(result))
-        record.update(status="graded", message="; ".join(str(e) for e in result.errors))
+        status.update(status="graded", message="; ".join(str(e) for e in result.errors))
 
 
 def _grader_failure(code: int, stderr: str) -> str:

@@ -28,7 +28,10 @@ def run(args: argparse.Namespace) -> int:
     problems = [f"assignment/: {p}" for p in stubgen.check(course.solutions, course.assignment, modules)]
     problems += untested.untested(course.root, grading)
     problems += gates.ungated(course, grading, course.grading)
-    problems += [f"translations: {p}" for p in translations.problems(translations.merged(course.root), course.root)]
+    catalog = translations.merged(course.root)
+    problems += [f"translations: {p}" for p in translations.problems(catalog, course.root)]
+    if translations.stale(catalog, course.root):
+        problems.append(f"translations: {translations.MO_PATH} is stale: run `make locale`")
     try:
         result = grade(course.solutions, gpu="auto", course=course)
     except GraderError as exc:

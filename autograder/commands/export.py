@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     nb.add_argument("--db", metavar="FILE", required=True,
                     help="nbgrader's gradebook (sqlite file, e.g. COURSE/gradebook.db); created if missing")
     nb.add_argument("--results", metavar="OUT_DIR", required=True,
-                    help="the --out folder of `autograder batch` (students/<id>/results.json)")
+                    help="the --out folder of `autograder batch` (students/<id>/record.json)")
     nb.add_argument("--assignment", metavar="NAME",
                     help="the nbgrader assignment name (default: grading.yml's `assignment`)")
     nb.add_argument("--grading", metavar="FILE", help="grading.yml to use (default: the course's)")

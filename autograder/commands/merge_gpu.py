@@ -10,7 +10,8 @@ HELP = "fold `grade --gpu require` results from a GPU machine into a batch"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("batch_out", help="the --out folder of an `autograder batch` run")
-    parser.add_argument("gpu_results", help="folder of GPU results: <student>.json or <student>/results.json")
+    parser.add_argument("gpu_results", help="folder of GPU runs (`grade --gpu require --record` or --json): "
+                                            "<student>.json, <student>/record.json or <student>/results.json")
     parser.add_argument("--grading", metavar="FILE", help="grading.yml (default: the course's)")
 
 

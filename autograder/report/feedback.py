@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from hwkit import i18n
+from hwkit.files import atomic_write
 from hwkit.i18n import tr
 
 from hwkit.record import GradingResult
@@ -67,5 +68,4 @@ def _trim(text: str, limit: int = 3000) -> str:
 
 
 def write(result: GradingResult, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(result), encoding="utf-8")
+    atomic_write(Path(path), render(result))

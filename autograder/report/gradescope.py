@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from hwkit import i18n
+from hwkit.files import atomic_write
 from hwkit.i18n import tr
 
 from hwkit.record import GradingResult
@@ -75,7 +76,4 @@ def render(result: GradingResult) -> str:
 
 
 def write(result: GradingResult, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(render(result), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write(Path(path), render(result))

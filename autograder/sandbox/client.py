@@ -74,6 +74,10 @@ class RemoteHomework(Homework):
         # timed out or killed its worker twice is not called again (see _request).
         self.deadline = time.monotonic() + limits.grading_timeout_s
         self.strikes: dict[str, int] = {}
+        clash = sorted(k for k in self.modules if k in vars(self) or hasattr(type(self), k))
+        if clash:  # hw.<key> would reach the proxy's own attribute, not the student's module
+            raise ValueError(f"grading.yml modules: {', '.join(clash)} is a name the grader's seam uses "
+                             "itself; choose another key")
 
     def worker(self, key: str) -> WorkerProcess:
         if key not in self.workers:

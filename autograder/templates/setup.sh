@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Gradescope: runs once, as root, when the autograder image is built (Ubuntu base image).
-# The zip built by `autograder export-gradescope` is unpacked in /autograder/source.
+# The zip built by `autograder export gradescope` is unpacked in /autograder/source.
 #
 #  * bubblewrap and libseccomp2 for the sandbox (the grader falls back to Landlock and its own
 #    namespaces where bubblewrap cannot run, and refuses to grade if a promise cannot be kept:
@@ -80,7 +80,7 @@ rm -rf "$VENV"
 "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --upgrade pip
 "$VENV/bin/python" -m pip install -c "$SRC/constraints.txt" --extra-index-url "$TORCH_INDEX" -e "$SRC"
-"$VENV/bin/python" -c 'import torch, autograder; print("torch", torch.__version__, "autograder from", autograder.REPO)'
+"$VENV/bin/python" -c 'import torch, autograder; print("torch", torch.__version__, "autograder from", autograder.__file__)'
 
 # Grading runs as this user (run_autograder); it only needs to read the source.
 if ! id -u grader >/dev/null 2>&1; then

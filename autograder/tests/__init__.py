@@ -28,3 +28,10 @@ def reference_scores() -> tuple[float, float]:
     tasks = [t for t in expected_tasks(grading, collect(Course(REPO), grading)) if not t.manual]
     return (round(sum(t.score for t in tasks), 4),
             round(sum(test.score for t in tasks for test in t.tests if test.public), 4))
+
+
+def automatic_points() -> float:
+    """The points grading.yml gives to automatic tests (all tasks but those graded by hand)."""
+    from hwkit.grading import load_grading
+
+    return sum(t.points for t in load_grading(REPO / "grading.yml").automatic_tasks().values())

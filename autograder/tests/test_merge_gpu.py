@@ -82,7 +82,9 @@ def test_a_gpu_run_never_changes_a_cpu_verdict(tmp_path):
     record.save(gpu, tmp_path / "gpu" / "dave.json")
     merge(out, tmp_path / "gpu", GRADING)
     merged = json.loads((out / "students/dave/results.json").read_text())
-    assert merged["score"] == pytest.approx(90 - 0.75)
+    automatic = sum(t.points for t in GRADING.automatic_tasks().values())
+    lost = GRADING.points_for("tests/test_tensors.py::test_create_tensors_values")[1]
+    assert merged["score"] == pytest.approx(automatic - lost)
 
 
 def test_unusable_inputs_are_named(tmp_path, capsys):
@@ -93,3 +95,15 @@ def test_unusable_inputs_are_named(tmp_path, capsys):
     (tmp_path / "gpu" / "erin.json").write_text("{}")
     with pytest.raises(MergeError, match="erin.json: not a record or results.json"):
         merge(out, tmp_path / "gpu", GRADING)
+
+
+def test_a_batch_folder_from_before_records_is_refused_not_emptied(tmp_path):
+    out = _batch(tmp_path, {"erin": _result({t: "pending_gpu" for t in GPU_TESTS})})
+    old = out / "students" / "erin"
+    (old / "results.json").write_text(gradescope.render(_result({t: "pending_gpu" for t in GPU_TESTS})))
+    (old / "record.json").unlink()  # as an older autograder left it
+    (out / "gradebook.csv").write_text("student,total\nerin,83.75\n")
+    (tmp_path / "gpu").mkdir()
+    with pytest.raises(MergeError, match="graded by an older autograder .* --force"):
+        merge(out, tmp_path / "gpu", GRADING)
+    assert (out / "gradebook.csv").read_text() == "student,total\nerin,83.75\n"

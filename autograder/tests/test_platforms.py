@@ -8,6 +8,7 @@ import json
 import os
 import shlex
 import shutil
+import re
 import subprocess
 import sys
 import zipfile
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder.tests import REPO, reference_scores
+from autograder.tests import REPO, automatic_points, reference_scores
 from autograder import cli, export_gradescope
 from hwkit import classroom
 from hwkit.grading import load_grading
@@ -198,6 +199,16 @@ def bundle(tmp_path_factory) -> Path:
     return export_gradescope.build_bundle(tmp_path_factory.mktemp("bundle") / "dist" / "autograder.zip")
 
 
+def test_setup_sh_python_lines_run(tmp_path):
+    """The Python one-liners setup.sh runs on the image (a stale name there fails the build)."""
+    setup = (REPO / "autograder" / "templates" / "setup.sh").read_text(encoding="utf-8")
+    lines = re.findall(r"\"\$VENV/bin/python\" -c '([^']*)'", setup)
+    assert lines
+    for code in lines:
+        ran = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert ran.returncode == 0, ran.stderr
+
+
 def test_bundle_members_and_modes(bundle, tmp_path):
     with zipfile.ZipFile(bundle) as z:
         infos = {i.filename: i for i in z.infolist()}
@@ -277,10 +288,12 @@ def test_run_autograder_grades_the_reference_in_the_sandbox(bundle, tmp_path):
     ran, data = _run_autograder(root, **({"AUTOGRADER_USER": "root"} if as_root else {}))
     assert ("grading as user 'root'" if as_root else "not root; grading as") in ran.stderr
     _assert_gradescope_format(data)
-    assert data["score"] == pytest.approx(reference_scores()[0]) and data["max_score"] == pytest.approx(90)
+    assert data["score"] == pytest.approx(reference_scores()[0])
+    assert data["max_score"] == pytest.approx(automatic_points())
     assert {t["visibility"] for t in data["tests"]} == {"visible", "after_due_date"}
     assert data["extra_data"]["sandbox"]["filesystem"] != "NONE"
-    assert sum(t["max_score"] for t in data["extra_data"]["pending_gpu"]) == pytest.approx(90 - reference_scores()[0])
+    pending = sum(t["max_score"] for t in data["extra_data"]["pending_gpu"])
+    assert pending == pytest.approx(automatic_points() - reference_scores()[0])
     assert not list((root / "source").rglob("__pycache__")), "nothing written into the source folder"
 
 

@@ -260,7 +260,7 @@ def test_nothing_left_the_sandbox(run):
     assert escaped == [], "files written outside the sandbox"
     # Only the grader's own outputs: the attacks' fake results.json files went nowhere.
     assert {p.name for p in (run.out / "students" / "fake_results").iterdir()} <= \
-        {"results.json", "feedback.md", "status.json"}
+        {"record.json", "results.json", "feedback.md", "status.json"}
     assert run.results("fake_results")["score"] == expected(BY_NAME["fake_results"])
 
 

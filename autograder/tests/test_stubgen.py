@@ -163,7 +163,7 @@ def test_committed_assignment_is_byte_identical_to_a_fresh_generation(tmp_path):
     assert committed == sorted(GENERATED)
     for name in GENERATED:
         assert (tmp_path / "assignment" / name).read_bytes() == (ASSIGNMENT / name).read_bytes(), (
-            f"assignment/{name} is stale: run  python -m autograder.stubgen")
+            f"assignment/{name} is stale: run  autograder stubs")
 
 
 def test_generation_is_deterministic(tmp_path):
@@ -201,7 +201,7 @@ def test_check_reports_stale_missing_unexpected_and_leaked_files(tmp_path, capsy
 
     assert main(["--check", "--solutions", str(SOLUTIONS), "--out", str(out), *GRADING]) == 1
     printed = capsys.readouterr().out
-    assert "homework_tensors.py" in printed and "python -m autograder.stubgen" in printed
+    assert "homework_tensors.py" in printed and "autograder stubs" in printed
 
 
 def test_cli_writes_and_reports(tmp_path, capsys):

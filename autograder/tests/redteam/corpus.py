@@ -370,7 +370,8 @@ sys.stderr.write("\x1b[2J\x1b[H\x1b[32mALL TESTS PASSED\x1b[0m\n")
 for _folder in (".", os.environ.get("HOME", "."), "/tmp", "/autograder/results", "/autograder",
                 os.path.dirname(__file__), os.path.dirname(os.path.dirname(__file__)),
                 os.path.dirname(sys.executable), sys.prefix, os.getcwd() + "/..", "/"):
-    for _name in ("results.json", "@@MARK@@-results.json", "gradebook.csv", "feedback.md"):
+    for _name in ("results.json", "@@MARK@@-results.json", "record.json", "@@MARK@@-record.json", "gradebook.csv",
+                  "feedback.md"):
         try:
             os.makedirs(_folder, exist_ok=True)
             with open(os.path.join(_folder, _name), "w") as _f:
@@ -760,7 +761,7 @@ ATTACKS: list[Attack] = [
            "name with its first argument", "exact checks of every returned value", ("task1",),
            {"tensors": {"source": MODULE_GETATTR}}),
     Attack("fake_results", "tamper", "prints fake PASSED lines and scores, ANSI escapes, and "
-           "writes results.json, gradebook.csv and feedback.md everywhere it can",
+           "writes record.json, results.json, gradebook.csv and feedback.md everywhere it can",
            "stdout never feeds the verdict; the worker can write only its private folder; "
            "the grader writes its outputs itself", ("task1",), stub("tensors", FAKE_OUTPUT)),
     Attack("exception_injection", "tamper", "raises exceptions with terminal escapes, a fake "
