@@ -39,6 +39,9 @@ class Recorder:
                 status = "pending_gpu"
         elif report.failed:
             message = failure_message(report)
+            where = getattr(report, "student_line", None)
+            if where and "\n" not in message.strip():  # (your line, as the grader shows it)
+                message = f"{message.strip()}  [{where}]"
         previous = self._by_nodeid.get(report.nodeid)
         if previous is None:
             outcome = CaseOutcome(report.nodeid, status, message, report.duration)

@@ -105,6 +105,24 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip(gpu_skip_message())
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """On a student's laptop, note the student's own line where a failure was raised (the
+    grader's sandbox reports it itself), so the message can name it without a traceback."""
+    report = yield
+    hw = item.config.stash.get(HOMEWORK, None)
+    if report.failed and call.excinfo is not None and hw is not None and not hw.remote:
+        grading = item.config.stash.get(GRADING, None)
+        files = {m.file for m in grading.modules.values()} if grading else set()
+        folder = submission_dir(item.config).resolve()
+        for entry in reversed(call.excinfo.traceback):
+            path = Path(str(entry.path))
+            if path.name in files and path.parent.resolve() == folder:
+                report.student_line = f"{path.name}, line {entry.lineno + 1}, in {entry.name}"
+                break
+    return report
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     hw = config.stash.get(HOMEWORK, None)
     if hw is not None:

@@ -10,6 +10,7 @@ public tests that ran, and the GitHub summary is written from that.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -21,6 +22,8 @@ from .text import strip_terminal
 
 #: Bumped when a field changes meaning or goes away (adding one does not).
 RECORD_VERSION = 1
+#: What a stub's `raise NotImplementedError("Task 1.1: create_tensors is not implemented yet")` says.
+STUB = re.compile(r"^NotImplementedError: Task (\d+)\.\d+: ([\w.]+) is not implemented yet")
 
 
 class TestResult(BaseModel):
@@ -36,6 +39,11 @@ class TestResult(BaseModel):
     # Position among the task's tests that did not pass, most useful hint first (0); None if passed.
     hint_rank: int | None = None
     duration: float = 0.0  # seconds, all cases together
+
+    def not_started(self) -> tuple[str, str] | None:
+        """(task number, function) when this test failed on a stub nobody has filled in yet."""
+        found = STUB.match(self.output.strip()) if self.status == "failed" else None
+        return (found.group(1), found.group(2)) if found else None
 
     def shown(self) -> str:
         """What a report shows for this test (in the current language): its message, or why it

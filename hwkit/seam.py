@@ -77,6 +77,15 @@ class Homework:
         pass
 
 
+def _import_error(exc: BaseException, path: Path) -> str:
+    """One line naming the error and where it is in the student's file (the summary shows it)."""
+    if isinstance(exc, SyntaxError):  # (IndentationError too) the line is the exception's own
+        return f"{type(exc).__name__}: {exc.msg} ({path.name}, line {exc.lineno})"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).name == path.name]
+    where = f" ({path.name}, line {frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
 class InProcessHomework(Homework):
     """Imports the student's modules into this process (the student's own `pytest` run)."""
 
@@ -113,7 +122,8 @@ class InProcessHomework(Homework):
             if isinstance(exc, KeyboardInterrupt):
                 raise
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
-            return ModuleUnavailable(tr("{module}.py could not be imported: {error}", module=name, error="\n" + tb))
+            return ModuleUnavailable(tr("{module}.py could not be imported: {error}", module=name,
+                                        error=_import_error(exc, path)) + "\n" + tb)
         return module
 
     def autograd_function(self, name: str, module: str) -> Callable[..., torch.Tensor]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from pathlib import Path
 
@@ -15,8 +16,20 @@ from .scoring import CaseOutcome, score, short_name, test_id_of, unscored
 from .stash import GRADING, GRADING_ERROR, OUTCOMES, STARTED
 
 
+HINTS_PER_TASK = 4
+
+
+def points(x: float) -> str:
+    """Points as a student reads them: at most two decimals (9.25, 33.5, 80.96)."""
+    return f"{round(x, 2):g}"
+
+
+def _first_line(text: str, limit: int = 150) -> str:
+    return textwrap.shorten((text.strip().splitlines() or [""])[0], limit, placeholder=" …")
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    """Points per task and the tests that lost points, from this run's record."""
+    """What to fix, then the points (the last thing on screen), from this run's record."""
     out = terminalreporter
     if config.stash.get(GRADING, None) is None:
         out.write_sep("=", tr("points per task"))
@@ -25,32 +38,74 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if not config.stash[OUTCOMES]:
         return
     run = run_record(config, int(exitstatus))
+    _what_to_fix(out, run)
+    _points(out, run)
+
+
+def _what_to_fix(out, run: record.GradingResult) -> None:
+    failed = [t for t in run.tests if t.status == "failed"]
+    if not failed:
+        return
+    out.write_sep("=", tr("what to fix"))
+    stubs: dict[str, list[str]] = {}  # task number -> functions not started, in test order
+    for t in failed:
+        found = t.not_started()
+        if found and found[1] not in stubs.get(found[0], []):
+            stubs.setdefault(found[0], []).append(found[1])
+    if stubs:
+        out.write_line(tr("Not started yet:"), yellow=True)
+        for number, functions in stubs.items():
+            out.write_line("  " + tr("Task {n}: {functions}", n=number, functions=", ".join(functions)))
+        first = next(iter(stubs.values()))[0]
+        out.write_line("  " + tr("Start with {function}: read its docstring, then replace the "
+                                 "`raise NotImplementedError` with your code.", function=first))
+    seen: set[str] = set()  # (a module that does not import fails every test the same way: once)
+    for task in run.tasks:
+        hints = sorted((t for t in failed if t.task == task.name and not t.not_started()),
+                       key=lambda t: (t.hint_rank is None, t.hint_rank or 0))
+        shown = 0
+        for test in hints:  # the most useful hint first
+            line = _first_line(test.output)
+            if line in seen or shown == HINTS_PER_TASK:
+                continue
+            seen.add(line)
+            shown += 1
+            out.write_line(f"{short_name(test.name)}: {line}", red=True)
+    if seen:
+        out.write_line("  " + tr("One test in full: pytest --tb=short -k NAME"))
+
+
+def _points(out, run: record.GradingResult) -> None:
     out.write_sep("=", tr("points per task (from grading.yml)"))
-    total = tr("Total (tests run here)")
-    width = max(len(total), *(len(t.title) for t in run.tasks))
-    earned = possible = 0.0
+    here = tr("Tests run here")
+    width = max(len(here), *(len(t.title) for t in run.tasks))
+    earned = possible = gpu = hidden = 0.0
+    by_hand = []
     for task in run.tasks:
         if task.manual:
-            out.write_line(f"{task.title:<{width}}   " + tr("graded by hand ({points} points)",
-                                                            points=f"{task.max_score:g}"))
+            by_hand.append(task)
             continue
-        ran = [t for t in run.tests if t.task == task.name and t.status != "not_run"]
+        tests = [t for t in run.tests if t.task == task.name]
+        ran = [t for t in tests if t.status not in ("not_run", "pending_gpu")]
+        gpu += sum(t.max_score for t in tests if t.status == "pending_gpu")
+        hidden += task.hidden_points
         if not ran:
             continue
-        run_max = round(sum(t.max_score for t in ran), 4)
-        earned += task.score
-        possible += run_max
-        extra = "  " + tr("(+{points} in tests not run here)", points=f"{task.hidden_points:g}") \
-            if task.hidden_points else ""
-        full = task.score >= run_max
-        out.write_line(f"{task.title:<{width}}  {task.score:5.1f} / {run_max:<5g}{extra}",
-                       green=full, red=not full, bold=True)
-        hints = sorted((t for t in run.tests if t.task == task.name and t.hint_rank is not None),
-                       key=lambda t: t.hint_rank)
-        for test in hints:  # the most useful hint first
-            first_line = (test.output.strip().splitlines() or [""])[0][:160]
-            out.write_line(f"    {test.score:4.1f}/{test.max_score:<3g} {short_name(test.name)}: {first_line}")
-    out.write_line(f"{total:<{width}}  {earned:5.1f} / {possible:g}", bold=True)
+        score, top = round(sum(t.score for t in ran), 4), round(sum(t.max_score for t in ran), 4)
+        earned, possible = earned + score, possible + top
+        full = score >= top
+        out.write_line(f"{task.title:<{width}}  {points(score):>6} / {points(top)}", green=full, red=not full,
+                       bold=True)
+    out.write_line(f"{here:<{width}}  {points(earned):>6} / {points(possible)}", bold=True,
+                   green=earned >= possible)
+    if hidden:
+        out.write_line(tr("Hidden tests: {points} more points, checked when your work is graded.",
+                          points=points(hidden)))
+    if gpu:
+        out.write_line(tr("GPU tests: {points} more points, run on a CUDA GPU (on Colab: a GPU runtime, then "
+                          "pytest -m gpu).", points=points(gpu)))
+    for task in by_hand:
+        out.write_line(tr("{task}: {points} points, graded by hand.", task=task.title, points=points(task.max_score)))
     if run.unscored:
         out.write_line(tr("tests without points in grading.yml: {tests}", tests=", ".join(run.unscored)),
                        yellow=True)

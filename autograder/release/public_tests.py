@@ -15,10 +15,12 @@ WORKFLOW = ".github/workflows/autograde.yml"
 
 PYTEST_INI = """\
 # Plain `pytest` runs the public tests in {shown} against the homework_*.py files in this
-# folder (the folder holding this file) and prints your points per task from grading.yml.
+# folder (the folder holding this file), then says what to fix and prints your points per task
+# from grading.yml. It keeps the output short; to see one test in full (its code and where it
+# failed in yours): pytest --tb=short -k NAME
 [pytest]
 testpaths = {testpaths}
-addopts = -ra
+addopts = -q --tb=no -rN --no-header
 # a function that never returns fails its test instead of hanging (pytest-timeout)
 timeout = 60
 """

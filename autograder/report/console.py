@@ -31,12 +31,26 @@ def print_result(result: GradingResult, console: Console | None = None) -> None:
         style = "green" if task.score >= task.max_score else "yellow" if task.score else "red"
         table.add_row(task.title, f"[{style}]{task.score:g} / {task.max_score:g}[/]", ", ".join(notes))
     console.print(table)
+    console.print(headline(result), highlight=False)
     for error in result.errors:
         console.print(f"[red]•[/] {error}")
     fs = result.sandbox.get("filesystem", "?")
     console.print(f"[dim]sandbox: filesystem={fs}, network={result.sandbox.get('network', '?')}, "
                   f"user={result.sandbox.get('user', '?')}; worker restarts: {result.worker_restarts}; "
                   f"{result.execution_time:.1f} s[/]")
+
+
+def headline(result: GradingResult) -> str:
+    """What the score is out of: the points this machine could award, and what waits elsewhere."""
+    pending = round(sum(t.max_score for t in result.pending_gpu), 4)
+    available = round(result.max_score - pending, 4)
+    line = f"{result.score:g} / {available:g} available on this machine"
+    if pending:
+        line += f"; {pending:g} wait for a GPU run"
+    manual = sum(t.max_score for t in result.tasks if t.manual)
+    if manual:
+        line += f"; {manual:g} graded by hand"
+    return line
 
 
 def print_summary(rows: list[tuple[str, GradingResult, str]], console: Console | None = None) -> None:

@@ -39,8 +39,14 @@ def _render(result: GradingResult) -> str:
         if not failed:
             continue
         lines += [tr("## {task}: what to fix", task=task.title), ""]
+        stubs = [t for t in failed if t.not_started()]
+        if stubs:  # one line, not one section per test of a function nobody has started
+            functions = list(dict.fromkeys(t.not_started()[1] for t in stubs))
+            lines += [tr("Not started yet ({n} tests): {functions}.", n=len(stubs),
+                         functions=", ".join(f"`{f}`" for f in functions)), ""]
         # The most useful hint first (see TaskScore.hints): what fixing it is worth, public first.
-        for t in sorted(failed, key=lambda t: (t.hint_rank is None, t.hint_rank or 0)):
+        for t in sorted((t for t in failed if not t.not_started()), key=lambda t: (t.hint_rank is None,
+                                                                                  t.hint_rank or 0)):
             where = tr("hidden test") if t.hidden else tr("run it: `pytest \"{test}\"`", test=t.name)
             cases = tr(", {passed}/{cases} cases passed", passed=t.cases_passed, cases=t.cases) \
                 if t.cases > 1 else ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import re
 import subprocess
 import sys
 
@@ -95,8 +96,9 @@ def test_the_students_catalogue_holds_no_hidden_test_message():
 
 @pytest.mark.parametrize("how", ["--lang ru", "feedback.lang in grading.yml"])
 def test_the_students_pytest_summary_speaks_russian(tmp_path, how):
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_tensors.py",
-            "--submission", "assignment"]
+    # (the release's pytest.ini options: see autograder/release/public_tests.py)
+    args = [sys.executable, "-m", "pytest", "-q", "--tb=no", "-rN", "-p", "no:cacheprovider",
+            "tests/test_tensors.py", "--submission", "assignment"]
     if how == "--lang ru":
         args += ["--lang", "ru"]
     else:
@@ -107,7 +109,14 @@ def test_the_students_pytest_summary_speaks_russian(tmp_path, how):
     proc = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout[-2000:]
     assert "баллы по заданиям (из grading.yml)" in proc.stdout
-    assert "Задание 1 — тензоры" in proc.stdout and "Итого (тесты, запущенные здесь)" in proc.stdout
+    assert "Задание 1 — тензоры" in proc.stdout and "Тесты, запущенные здесь" in proc.stdout
+    assert "Ещё не начато:" in proc.stdout and "Начните с create_tensors" in proc.stdout
+    summary = "\n".join(proc.stdout[proc.stdout.index("что исправить"):].splitlines()[:-1])  # (not pytest's count)
+    # No English in the summary but names (functions, files, commands, the task titles' Latin words).
+    names = {"grading", "yml", "autograd", "CPU", "CUDA", "GPU", "pytest", "Colab", "docstring", "raise",
+             "NotImplementedError", "gpu"}  # (what is not English but a name)
+    english = {w for w in re.findall(r"\b[A-Za-z]{3,}\b", summary)} - names
+    assert not english, sorted(english)
 
 
 def test_a_known_pytorch_error_is_explained_first():
