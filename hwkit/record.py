@@ -10,7 +10,6 @@ public tests that ran, and the GitHub summary is written from that.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -18,12 +17,10 @@ from pydantic import BaseModel, Field
 from .files import atomic_write
 from .i18n import tr
 from .scoring import TaskScore
-from .text import strip_terminal
+from .text import STUB_MESSAGE, strip_terminal
 
 #: Bumped when a field changes meaning or goes away (adding one does not).
 RECORD_VERSION = 1
-#: What a stub's `raise NotImplementedError("Task 1.1: create_tensors is not implemented yet")` says.
-STUB = re.compile(r"^NotImplementedError: Task (\d+)\.\d+: ([\w.]+) is not implemented yet")
 
 
 class TestResult(BaseModel):
@@ -42,7 +39,9 @@ class TestResult(BaseModel):
 
     def not_started(self) -> tuple[str, str] | None:
         """(task number, function) when this test failed on a stub nobody has filled in yet."""
-        found = STUB.match(self.output.strip()) if self.status == "failed" else None
+        text = self.output.strip()
+        found = STUB_MESSAGE.match(text.removeprefix("NotImplementedError: ")) \
+            if self.status == "failed" and text.startswith("NotImplementedError: ") else None
         return (found.group(1), found.group(2)) if found else None
 
     def shown(self) -> str:

@@ -14,14 +14,10 @@ from .grading import GradingConfig
 from .i18n import tr
 from .scoring import CaseOutcome, score, short_name, test_id_of, unscored
 from .stash import GRADING, GRADING_ERROR, OUTCOMES, STARTED
+from .text import points
 
 
 HINTS_PER_TASK = 4
-
-
-def points(x: float) -> str:
-    """Points as a student reads them: at most two decimals (9.25, 33.5, 80.96)."""
-    return f"{round(x, 2):g}"
 
 
 def _first_line(text: str, limit: int = 150) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from hwkit import i18n
 from hwkit.files import atomic_write
 from hwkit.i18n import tr
+from hwkit.text import points
 
 from hwkit.record import GradingResult
 
@@ -18,8 +19,8 @@ def render(result: GradingResult) -> str:
 
 def _render(result: GradingResult) -> str:
     lines = [tr("# Feedback — {assignment}", assignment=result.assignment), "",
-             tr("**Automatic score: {score} / {max_score}**", score=f"{result.score:g}",
-                max_score=f"{result.max_score:g}"), ""]
+             tr("**Automatic score: {score} / {max_score}**", score=points(result.score),
+                max_score=points(result.max_score)), ""]
     if result.weak_sandbox:
         lines += [tr("Graded in a weak sandbox (the course staff allowed it): {missing}.",
                      missing="; ".join(result.weak_sandbox)), ""]
@@ -29,10 +30,10 @@ def _render(result: GradingResult) -> str:
     for task in result.tasks:
         if task.manual:
             by_hand = tr("graded by hand")
-            lines.append(f"| {task.title} | — / {task.max_score:g} | {by_hand} |")
+            lines.append(f"| {task.title} | — / {points(task.max_score)} | {by_hand} |")
             continue
-        note = tr("{points} pending a GPU run", points=f"{task.pending_gpu:g}") if task.pending_gpu else ""
-        lines.append(f"| {task.title} | {task.score:g} / {task.max_score:g} | {note} |")
+        note = tr("{points} pending a GPU run", points=points(task.pending_gpu)) if task.pending_gpu else ""
+        lines.append(f"| {task.title} | {points(task.score)} / {points(task.max_score)} | {note} |")
     lines.append("")
     for task in result.tasks:
         failed = [t for t in result.tests if t.task == task.name and t.status in ("failed", "not_run")]
@@ -50,14 +51,15 @@ def _render(result: GradingResult) -> str:
             where = tr("hidden test") if t.hidden else tr("run it: `pytest \"{test}\"`", test=t.name)
             cases = tr(", {passed}/{cases} cases passed", passed=t.cases_passed, cases=t.cases) \
                 if t.cases > 1 else ""
-            lines += [f"### `{t.name.split('::')[1]}` — {t.score:g} / {t.max_score:g} ({where}{cases})", "",
+            heading = f"### `{t.name.split('::')[1]}` — {points(t.score)} / {points(t.max_score)} ({where}{cases})"
+            lines += [heading, "",
                       *_fenced(_trim(t.output) or tr("(no message)")), ""]
     pending = result.pending_gpu
     if pending:
         lines += [tr("## Pending a GPU"), "",
                   tr("These tests need a real CUDA GPU and will be graded on one; their points are not counted "
                      "yet:"), ""]
-        lines += [tr("- `{test}` ({points} points)", test=t.name, points=f"{t.max_score:g}") for t in pending] + [""]
+        lines += [tr("- `{test}` ({points} points)", test=t.name, points=points(t.max_score)) for t in pending] + [""]
     return "\n".join(lines)
 
 

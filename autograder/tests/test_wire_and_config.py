@@ -293,3 +293,28 @@ def test_check_names_a_property_test_that_counts_without_a_right_answer(tmp_path
     assert gates.ungated(course, load_grading(REPO / "grading.yml"), REPO / "grading.yml") == []
     found = gates.ungated(course, load_grading(ungated), ungated)
     assert len(found) == 1 and found[0].startswith("tests/test_tensors.py::test_index_tensor_returns_views")
+
+
+def test_only_a_stubs_message_means_not_started():
+    """PyTorch's own NotImplementedError (an operation a device or layout lacks) is an error in the
+    student's code, reported as such; only the stub's sentence lists a function as not started."""
+    from hwkit import checks
+    from hwkit.record import TestResult
+
+    def stub():
+        raise NotImplementedError("Task 1.4: reshape_tensor is not implemented yet")
+
+    def pytorch():
+        return torch.ones(2, device="meta").tolist()  # NotImplementedError: Cannot copy out of meta tensor
+
+    with pytest.raises(NotImplementedError, match="not implemented yet"):
+        checks.raises(ValueError, "reshape_tensor(t)", stub)
+    with pytest.raises(pytest.fail.Exception, match="should raise ValueError, but it raised NotImplementedError: "
+                                                    "Cannot copy out of meta tensor"):
+        checks.raises(ValueError, "reshape_tensor(t)", pytorch)
+    failed = dict(name="tests/test_x.py::test_y", task="task1", score=0, max_score=1, status="failed")
+    assert TestResult(output="NotImplementedError: Task 1.4: reshape_tensor is not implemented yet  "
+                             "[homework_tensors.py, line 9, in reshape_tensor]", **failed).not_started() == \
+        ("1", "reshape_tensor")
+    assert TestResult(output="NotImplementedError: Cannot copy out of meta tensor; no data!", **failed).not_started() \
+        is None
