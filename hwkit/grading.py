@@ -29,6 +29,17 @@ class GradingConfigError(Exception):
     """`grading.yml` is missing, unreadable or invalid; the message says what to fix."""
 
 
+class Forbidden(BaseModel):
+    """Calls a function must not make (checked in its source, never run: hwkit/forbidden.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    module: str  # the key under modules:
+    calls: list[str] = Field(min_length=1)  # dotted names, e.g. torch.autograd.functional.hessian
+    why: str  # shown to the student with the verdict
+    why_ru: str = ""
+
+
 class Task(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -45,6 +56,8 @@ class Task(BaseModel):
     # "does not modify its input") only counts once its function gives a right answer at least
     # once; otherwise a function that raises for every input, or does nothing, would earn them.
     requires: dict[str, str] = Field(default_factory=dict)
+    # function -> the calls it must not make (a test of the task checks it).
+    forbidden: dict[str, Forbidden] = Field(default_factory=dict)
 
     @field_validator("tests")
     @classmethod
@@ -170,6 +183,11 @@ class GradingConfig(BaseModel):
 
     @model_validator(mode="after")
     def _total(self) -> "GradingConfig":
+        for name, task in self.tasks.items():
+            for function, rule in task.forbidden.items():
+                if rule.module not in self.modules:
+                    raise ValueError(f"tasks.{name}.forbidden.{function}.module: {rule.module!r} is not one of the "
+                                     f"modules ({', '.join(self.modules)})")
         for key, module in self.modules.items():
             if module.task not in self.tasks:
                 raise ValueError(f"modules.{key}.task: {module.task!r} is not one of the tasks "

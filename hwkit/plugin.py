@@ -100,6 +100,15 @@ def hw(request: pytest.FixtureRequest) -> seam.Homework:
     return homework(request.config)
 
 
+@pytest.fixture(scope="session")
+def grading(request: pytest.FixtureRequest):
+    """This run's grading.yml (a GradingConfig): rules the tests check, such as forbidden calls."""
+    config = request.config.stash.get(GRADING, None)
+    if config is None:
+        pytest.fail(request.config.stash.get(GRADING_ERROR, "grading.yml could not be read"), pytrace=False)
+    return config
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("gpu") and not homework(item.config).cuda_available():
         pytest.skip(gpu_skip_message())

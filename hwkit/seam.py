@@ -57,6 +57,11 @@ class Homework:
     def module(self, key: str) -> Any:
         raise NotImplementedError
 
+    def source(self, key: str) -> str:
+        """The text of module `key` as the student wrote it: read, never run (a rule on which
+        calls a function may make is checked on it; see hwkit/forbidden.py)."""
+        raise NotImplementedError
+
     def autograd_function(self, name: str, module: str) -> Callable[..., torch.Tensor]:
         """``Cls.apply`` of a student's ``torch.autograd.Function``, usable under autograd."""
         raise NotImplementedError
@@ -125,6 +130,13 @@ class InProcessHomework(Homework):
             return ModuleUnavailable(tr("{module}.py could not be imported: {error}", module=name,
                                         error=_import_error(exc, path)) + "\n" + tb)
         return module
+
+    def source(self, key: str) -> str:
+        path = self.submission / f"{self.modules[key]}.py"
+        if not path.is_file():
+            pytest.fail(tr("{module}.py was not found in {folder}", module=self.modules[key],
+                           folder=self.submission.resolve()), pytrace=False)
+        return path.read_text(encoding="utf-8", errors="replace")
 
     def autograd_function(self, name: str, module: str) -> Callable[..., torch.Tensor]:
         cls = getattr(self.module(module), name)

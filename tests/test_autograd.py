@@ -378,6 +378,13 @@ def test_quadratic_form_hessian_rejects_bad_shapes(hw, X_shape, w_shape):
                   hw.autograd.quadratic_form_hessian, torch.ones(X_shape), torch.ones(w_shape))
 
 
+def test_quadratic_form_hessian_builds_the_hessian_itself(hw, grading):
+    hw.autograd.quadratic_form_hessian(torch.eye(2), torch.ones(2))  # (written at all: a stub fails here)
+    # grading.yml `forbidden:` names the ready-made Hessian functions this task rules out; the
+    # source is read, not run.
+    checks.makes_no_forbidden_call(hw, grading.tasks["task2"], "quadratic_form_hessian")
+
+
 # -- 2.6 gradient accumulation ---------------------------------------------------------------------
 
 def _regression(n: int = 10, d: int = 3):

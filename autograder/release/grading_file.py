@@ -92,6 +92,10 @@ def render_grading(ctx: Context) -> str:
             if kept:
                 out.append("    requires:")
                 out.extend(f"      {d}: {p}" for d, p in kept.items())
+            if task.forbidden:  # (the public tests check these rules on the student's laptop too)
+                out.append("    forbidden:")
+                out.extend(f"      {function}: {json.dumps(rule.model_dump(), ensure_ascii=False)}"
+                           for function, rule in task.forbidden.items())
             out.append("")
         out.append("")
     rendered = "\n".join(out).rstrip("\n") + "\n"

@@ -60,6 +60,7 @@ class RemoteHomework(Homework):
         self.sandbox = sandbox or Sandbox(limits, modules=modules, gpu=gpu != "off", allow_weak=allow_weak)
         self.modules = dict(self.sandbox.modules)
         self.sandbox.use(files)
+        self.files = dict(files)  # key -> the submission's file, read here as text only (source())
         self.protections = self.sandbox.protections
         self.workers: dict[str, WorkerProcess] = {}
         # Modules that are missing or unusable, or whose import failed, with the reason.
@@ -110,6 +111,11 @@ class RemoteHomework(Homework):
                 pytest.fail(self._unavailable[key], pytrace=False)
             self._imported[key] = worker.starts
         return RemoteObject(self, key, {"module": key}, name, name)
+
+    def source(self, key: str) -> str:
+        if key in self._unavailable or key not in self.files:
+            pytest.fail(self._unavailable.get(key, f"{self.modules[key]}.py was not submitted"), pytrace=False)
+        return Path(self.files[key]).read_text(encoding="utf-8", errors="replace")  # (never executed here)
 
     def autograd_function(self, name: str, module: str):
         self.module(module)

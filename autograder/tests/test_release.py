@@ -63,10 +63,10 @@ def built(tmp_path_factory):
     return out, problems
 
 
-def run_pytest(folder: Path, *extra: str) -> subprocess.CompletedProcess:
+def run_pytest(folder: Path, *extra: str, columns: int = 400) -> subprocess.CompletedProcess:
     """Plain `pytest` in ``folder``, as a student runs it: nothing of the course repo on the path."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
-    env["COLUMNS"] = "400"  # short summary lines untruncated
+    env["COLUMNS"] = str(columns)  # (400: summary lines untruncated)
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *extra],
                           cwd=folder, env=env, capture_output=True, text=True, timeout=300)
 
@@ -202,6 +202,17 @@ def test_untouched_release_says_where_to_start_in_a_screenful(built):
     assert lines.index(next(line for line in lines if "points per task" in line)) > \
         lines.index(next(line for line in lines if "what to fix" in line))
     assert lines[-1].startswith(f"{c['failed']} failed")
+
+
+def test_the_student_readme_shows_what_pytest_really_prints(built):
+    """The output pasted in the README (docs/student-readme.md) is the untouched release's, now."""
+    out, _ = built
+    shown = (out / "README.md").read_text(encoding="utf-8")
+    pasted = shown[shown.index("```text\n") + len("```text\n"):]
+    pasted = pasted[:pasted.index("```")]
+    ran = run_pytest(out, columns=100).stdout
+    assert re.sub(r" in [0-9.]+s$", "", ran, flags=re.M) == pasted, \
+        "docs/student-readme.md is stale: paste the output of `pytest` in a fresh release (COLUMNS=100)"
 
 
 # -- 3. the leak check ----------------------------------------------------------------------------

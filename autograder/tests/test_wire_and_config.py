@@ -318,3 +318,25 @@ def test_only_a_stubs_message_means_not_started():
         ("1", "reshape_tensor")
     assert TestResult(output="NotImplementedError: Cannot copy out of meta tensor; no data!", **failed).not_started() \
         is None
+
+
+@pytest.mark.parametrize("source, line, how", [
+    ("import torch\ndef f(X, w):\n    return torch.autograd.functional.hessian(g, w)\n", 3, ""),
+    ("import torch.autograd.functional as F\ndef f(X, w):\n    return F.hessian(g, w)\n", 3, ""),
+    ("from torch.autograd.functional import hessian as h\ndef f(X, w):\n    return h(g, w)\n", 3, ""),
+    ("import torch\n_h = torch.func.hessian\ndef _go(w):\n    return _h(g)(w)\ndef f(X, w):\n    return _go(w)\n", 4,
+     ""),
+    ("import torch\ndef f(X, w):\n    return getattr(torch.autograd.functional, 'hessian')(g, w)\n", 3, "getattr"),
+    ("import importlib\ndef f(X, w):\n    return importlib.import_module('torch.func').hessian\n", 3, ""),
+    ("import torch\ndef f(X, w):\n    return torch.autograd.grad(w @ X @ w, w, create_graph=True)\n"
+     "def g():\n    return torch.autograd.functional.hessian\n", None, None),  # (another function may)
+    ("def f(X, w:\n", None, None),  # (does not parse: other tests report it)
+], ids=["plain", "alias", "from-import", "helper", "getattr", "import_module", "clean", "syntax-error"])
+def test_forbidden_calls_are_found_in_the_source_without_running_it(source, line, how):
+    from hwkit.forbidden import uses
+
+    found = uses(source, "f", ["torch.autograd.functional.hessian", "torch.func.hessian"])
+    if line is None:
+        assert found == []
+    else:
+        assert found and found[0].line == line and found[0].how == how, found

@@ -104,4 +104,18 @@ MISTAKES: list[Mistake] = [
                 "(rows in the batch / N)",
         message_ru="это СУММА градиентов средних потерь батчей — умножьте среднюю потерю каждого батча на "
                    "(строк в батче / N)"),
+    Mistake(
+        id="hessian_helper", module="autograd",
+        title="A ready-made Hessian where the task asks to build it",
+        title_ru="Готовая функция для гессиана там, где его надо построить самому",
+        story="`torch.autograd.functional.hessian(...)` in `quadratic_form_hessian`, which the task "
+              "rules out: the answer is right, the exercise is skipped.",
+        replace=(("    S = w_leaf @ X.T @ X @ w_leaf\n    (grad,) = torch.autograd.grad(S, w_leaf, create_graph=True)\n"
+                  "    rows = [\n        torch.autograd.grad(grad[i], w_leaf, retain_graph=True)[0]\n"
+                  "        for i in range(w_leaf.shape[0])\n    ]\n    return torch.stack(rows).detach()",
+                  "    H = torch.autograd.functional.hessian(lambda v: v @ X.T @ X @ v, w_leaf)\n"
+                  "    return H.detach()"),),
+        catches=(PUBLIC + "test_quadratic_form_hessian_builds_the_hessian_itself",),
+        message="quadratic_form_hessian uses torch.autograd.functional.hessian (line",
+        message_ru="quadratic_form_hessian использует torch.autograd.functional.hessian (строка"),
 ]
