@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder.tests import REPO, automatic_points, reference_scores
+from autograder.tests import REPO, automatic_points, reference_scores, reference_tasks
 from autograder import cli, export_gradescope
 from hwkit import classroom
 from hwkit.grading import load_grading
@@ -109,13 +109,8 @@ def _public_tests() -> dict[str, float]:
 
 def _public_points_by_task() -> dict[str, float]:
     """Task title -> the public points the reference earns where no GPU is (from grading.yml)."""
-    from autograder.collect import collect
-    from autograder.course import Course
-    from autograder.expected import expected_tasks
-
-    grading = load_grading(REPO / "grading.yml")
     return {t.title: round(sum(x.score for x in t.tests if x.public and x.status == "passed"), 4)
-            for t in expected_tasks(grading, collect(Course(REPO), grading)) if not t.manual}
+            for t in reference_tasks()}
 
 
 def test_workflow_on_the_reference_passes_with_every_public_point(ci_solutions):

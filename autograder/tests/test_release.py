@@ -17,7 +17,7 @@ import pytest
 import yaml
 from nbgrader.nbgraderformat import MetadataValidator
 
-from autograder.tests import REPO, reference_scores
+from autograder.tests import REPO, collected, reference_scores
 from autograder import cli, release, stubgen, translations
 from hwkit.grading import load_grading
 
@@ -154,14 +154,11 @@ def test_notebook_is_nbgraders_student_version(built):
 
 def _released_points(out: Path) -> tuple[float, float]:
     """(hidden points, points waiting for a GPU) of the reference under the released grading.yml."""
-    from autograder.collect import collect
-    from autograder.course import Course
     from autograder.expected import expected_tasks
 
     shipped = load_grading(out / "grading.yml")
     hidden = sum(t.hidden_points for t in shipped.automatic_tasks().values())
-    collected = collect(Course(REPO), load_grading(REPO / "grading.yml"))
-    tasks = expected_tasks(shipped, {k: v for k, v in collected.items() if k in shipped.all_tests()})
+    tasks = expected_tasks(shipped, {k: v for k, v in collected().items() if k in shipped.all_tests()})
     gpu = sum(t.max_score for task in tasks for t in task.tests if t.status == "pending_gpu")
     return hidden, gpu
 

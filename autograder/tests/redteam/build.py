@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
@@ -12,11 +11,9 @@ from pathlib import Path
 
 import yaml
 
-from autograder.collect import collect
-from autograder.course import Course
 from autograder.examples import materialize, reference_module
 from autograder.expected import expected_score, expected_tasks
-from autograder.tests import REPO
+from autograder.tests import REPO, collected
 from hwkit.grading import load_grading
 
 from .corpus import ATTACKS, Attack
@@ -27,21 +24,16 @@ LIMITS = {"call_timeout_s": load_grading(REPO / "grading.yml").limits.call_timeo
           "import_timeout_s": load_grading(REPO / "grading.yml").limits.import_timeout_s}
 
 
-@functools.cache
-def _collected():
-    return collect(Course(REPO), load_grading(REPO / "grading.yml"))
-
-
 def expected(attack: Attack) -> float:
     """The exact score the attack must get with ``--gpu off`` (0 when it cannot be graded)."""
     if attack.status != "graded":
         return 0.0
-    return expected_score(load_grading(REPO / "grading.yml"), _collected(), attack.lost, attack.kept)
+    return expected_score(load_grading(REPO / "grading.yml"), collected(), attack.lost, attack.kept)
 
 
 def full_marks_by_task() -> dict[str, float]:
     """What the reference earns per automatic task with ``--gpu off``."""
-    return {t.name: t.score for t in expected_tasks(load_grading(REPO / "grading.yml"), _collected())
+    return {t.name: t.score for t in expected_tasks(load_grading(REPO / "grading.yml"), collected())
             if not t.manual}
 
 
