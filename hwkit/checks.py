@@ -7,13 +7,14 @@ exact about types: a Tensor subclass or an object that claims to be equal is a w
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import torch
 
-from .i18n import tr
+from .i18n import tr, trn
 from .text import STUB_MESSAGE
 
 # The grader's wire sets this attribute on tensors that came back from the student's process,
@@ -121,6 +122,41 @@ def number(actual: Any, name: str, *, finite: bool = True) -> float:
         fail(tr("{name} is {value}, not a finite number — look for a division by zero or a measurement "
                 "that never happened", name=name, value=repr(value)))
     return value
+
+
+class Entries:
+    """Check several entries of one result and fail once, naming every wrong entry::
+
+        wrong = checks.Entries("tensor_operations(a, b)")
+        with wrong.entry("transpose"):
+            checks.close(result["transpose"], ...)
+        with wrong.entry("matmul"):
+            checks.close(result["matmul"], ...)
+        wrong.report()
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.failures: list[tuple[str, str]] = []  # (entry, message)
+
+    @contextlib.contextmanager
+    def entry(self, key: Any) -> Iterator[None]:
+        try:
+            yield
+        except TooSlow:
+            raise  # (a timing is retried as a whole)
+        except pytest.fail.Exception as exc:
+            self.failures.append((f'"{key}"' if isinstance(key, str) else repr(key), str(exc.msg)))
+
+    def report(self) -> None:
+        __tracebackhide__ = True
+        if len(self.failures) == 1:
+            fail(self.failures[0][1])
+        if self.failures:
+            keys = ", ".join(key for key, _ in self.failures)
+            fail(trn("{name}: {n} entry is wrong: {keys}", "{name}: {n} entries are wrong: {keys}",
+                     len(self.failures), name=self.name, keys=keys)
+                 + "".join(f"\n- {message}" for _, message in self.failures))
 
 
 def mapping(actual: Any, name: str, keys: list) -> dict:

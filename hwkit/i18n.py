@@ -56,3 +56,11 @@ def tr(message: str, /, **values: object) -> str:
     """
     text = _translations.gettext(message)
     return text.format(**values) if values else text
+
+
+def trn(singular: str, plural: str, n: int, /, **values: object) -> str:
+    """`singular` or `plural` for the number `n` in the current language (Russian has three
+    forms, chosen by gettext's ``ngettext`` from the catalogue's Plural-Forms); ``{n}`` and the
+    `values` fields are filled in."""
+    text = _translations.ngettext(singular, plural, n)
+    return text.format(n=n, **values)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from . import i18n, outcomes, retry, seam, summary
+from . import i18n, outcomes, retry, seam, snapshots, summary
 from .grading import GradingConfigError, load_grading
 from .i18n import tr
 from .outcomes import gpu_skip_message
-from .stash import GRADING, GRADING_ERROR, HOMEWORK, OUTCOMES, STARTED
+from .stash import GRADING, GRADING_ERROR, HOMEWORK, OUTCOMES, SNAPSHOTS, STARTED
 
 GPU_SKIP = "needs a real CUDA GPU"
 # The parts below are pytest plugins of their own, registered at configure.
@@ -38,6 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--points-json", metavar="FILE", default=None,
                     help="at the end of the run, write the points per test and per task as JSON to FILE "
                          "(read by `python -m hwkit.classroom`)")
+    snapshots.add_option(group)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -51,6 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "raises, gradcheck) instead waits for one of these (grading.yml requires:)")
     config.stash[OUTCOMES] = []
     config.stash[STARTED] = time.perf_counter()
+    config.stash[SNAPSHOTS] = snapshots.Store(config.getoption("--snapshot-update"))
     config.pluginmanager.register(outcomes.Recorder(config.stash[OUTCOMES]), "homework-recorder")
     for name, part in PARTS.items():
         if not config.pluginmanager.has_plugin(name):
@@ -109,6 +111,13 @@ def grading(request: pytest.FixtureRequest):
     return config
 
 
+@pytest.fixture
+def expected(request: pytest.FixtureRequest):
+    """``expected(name, result)``: the reference's answer for this test's fixed input, stored
+    in the suite's snapshots/ folder (see hwkit.snapshots)."""
+    return snapshots.fixture(request)
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("gpu") and not homework(item.config).cuda_available():
         pytest.skip(gpu_skip_message())
@@ -130,6 +139,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
                 report.student_line = f"{path.name}, line {entry.lineno + 1}, in {entry.name}"
                 break
     return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    store = session.config.stash.get(SNAPSHOTS, None)
+    if store is not None and store.update:
+        if exitstatus != 0:  # a partial or failing reference run must not replace good answers
+            session.config.get_terminal_writer().line(
+                "snapshots NOT written: the run did not pass (fix the reference or the tests first)", red=True)
+            return
+        for path in store.write():
+            session.config.get_terminal_writer().line(f"snapshots written: {path}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

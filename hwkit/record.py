@@ -30,6 +30,8 @@ class TestResult(BaseModel):
     max_score: float
     status: str  # passed | failed | pending_gpu | skipped | not_run
     output: str = ""
+    # The first line of each distinct failure (several cases can fail in different ways).
+    problems: list[str] = []
     cases_passed: int = 0
     cases: int = 0
     hidden: bool = False
@@ -123,7 +125,9 @@ def build(assignment: str, submission: str = "", tasks: list[TaskScore] = (), *,
         for t in task.tests:
             tests.append(TestResult(
                 name=t.test_id, task=task.name, score=t.score, max_score=t.max_score, status=t.status,
-                output=clean_text(t.message), cases_passed=t.passed_cases, cases=len(t.cases),
+                output=clean_text(t.message),
+                problems=[clean_text((m.strip().splitlines() or [""])[0], 300) for m in t.failures],
+                cases_passed=t.passed_cases, cases=len(t.cases),
                 hidden=not t.public, hint_rank=ranks.get(t.test_id),
                 duration=round(sum(c.duration for c in t.cases), 3)))
     automatic = [t for t in task_results if not t.manual]

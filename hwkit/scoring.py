@@ -6,11 +6,15 @@ parametrized, each case earns an equal share of its points.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
 from .grading import GradingConfig
 from .i18n import language, tr
+
+MAX_FAILURES = 4  # distinct failures of one test reported, most useful first
+_NUMBERS = re.compile(r"-?\d+(?:\.\d+)?")
 
 Status = Literal["passed", "failed", "skipped", "pending_gpu", "not_run"]
 
@@ -76,13 +80,24 @@ class TestScore:
         return "failed"
 
     @property
-    def message(self) -> str:
-        """The first failure's message (the most useful hint comes first)."""
-        if self.gate and self.own_status == "passed":
-            return self.gate[1]
+    def failures(self) -> list[str]:
+        """The failed cases' messages, one per distinct mistake (at most MAX_FAILURES): two
+        cases whose messages differ only in numbers (the same slip at two shapes) count once,
+        so that one mistake never hides the next."""
+        seen: dict[str, str] = {}
         for c in self.cases:
             if c.status == "failed":
-                return c.message
+                first = (c.message.strip().splitlines() or [""])[0]
+                seen.setdefault(_NUMBERS.sub("#", first), c.message)
+        return list(seen.values())[:MAX_FAILURES]
+
+    @property
+    def message(self) -> str:
+        """The failures' messages, the first (most useful) first; else why it did not pass."""
+        if self.gate and self.own_status == "passed":
+            return self.gate[1]
+        if self.failures:
+            return "\n\n".join(self.failures)
         for c in self.cases:
             if c.status in ("pending_gpu", "skipped"):
                 return c.message

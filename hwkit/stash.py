@@ -9,3 +9,4 @@ HOMEWORK = pytest.StashKey[object]()  # the seam.Homework the tests use
 GRADING = pytest.StashKey[object]()  # the GradingConfig, or None when grading.yml cannot be read
 GRADING_ERROR = pytest.StashKey[str]()  # why it cannot
 STARTED = pytest.StashKey[float]()  # perf_counter() at configure
+SNAPSHOTS = pytest.StashKey[object]()  # snapshots.Store: the public tests' stored answers

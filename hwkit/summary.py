@@ -61,12 +61,13 @@ def _what_to_fix(out, run: record.GradingResult) -> None:
                        key=lambda t: (t.hint_rank is None, t.hint_rank or 0))
         shown = 0
         for test in hints:  # the most useful hint first
-            line = _first_line(test.output)
-            if line in seen or shown == HINTS_PER_TASK:
-                continue
-            seen.add(line)
-            shown += 1
-            out.write_line(f"{short_name(test.name)}: {line}", red=True)
+            for problem in test.problems or [test.output]:
+                line = _first_line(problem)
+                if line in seen or shown == HINTS_PER_TASK:
+                    continue
+                seen.add(line)
+                shown += 1
+                out.write_line(f"{short_name(test.name)}: {line}", red=True)
     if seen:
         out.write_line("  " + tr("One test in full: pytest --tb=short -k NAME"))
 

@@ -117,17 +117,6 @@ def test_tensor_operations_rejects_bad_shapes(hw, a_shape, b_shape):
 
 # -- 1.3 index_tensor -----------------------------------------------------------------------------
 
-def _expected_index(t: torch.Tensor) -> dict[str, torch.Tensor]:
-    _, h, w = t.shape
-    r, c = (h - 2) // 2, (w - 2) // 2
-    return {
-        "first_row": t[0, 0, :],
-        "last_column": t[:, :, -1],
-        "center_2x2": t[:, r:r + 2, c:c + 2],
-        "even_indices": t[::2, ::2, ::2],
-    }
-
-
 INDEX_KEYS = ["first_row", "last_column", "center_2x2", "even_indices"]
 
 
@@ -158,11 +147,12 @@ def _index_mistakes(t: torch.Tensor, key: str) -> dict[str, torch.Tensor]:
 @pytest.mark.value
 @pytest.mark.parametrize("shape", [(5, 5, 5), (2, 4, 6)], ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("key", INDEX_KEYS)
-def test_index_tensor_values(hw, key, shape):
+def test_index_tensor_values(hw, expected, key, shape):
     t = torch.arange(torch.Size(shape).numel()).reshape(shape)
     result = checks.mapping(hw.tensors.index_tensor(t), f"index_tensor(t) for t of shape {shape}",
                             INDEX_KEYS)
-    checks.close(result[key], _expected_index(t)[key], tr('index_tensor(t)["{key}"] for t of shape {shape}',
+    want = expected(f"index_tensor[{key}-{'x'.join(map(str, shape))}]", result[key])
+    checks.close(result[key], want, tr('index_tensor(t)["{key}"] for t of shape {shape}',
                                                          key=key, shape=shape),
                  **EXACT, hint=_index_hint(key), mistakes=_index_mistakes(t, key))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 #: Command name -> module in this package, in the order ``autograder --help`` lists them.
-NAMES = {"grade": "grade", "check": "check", "stubs": "stubs", "grade-examples": "grade_examples",
+NAMES = {"grade": "grade", "check": "check", "stubs": "stubs", "snapshots": "snapshots", "grade-examples": "grade_examples",
          "batch": "batch", "merge-gpu": "merge_gpu", "export": "export", "release": "release"}
 
 

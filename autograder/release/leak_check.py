@@ -4,8 +4,9 @@ A release leaks when a file holds a line of a solution region or a solution cell
 ``stubgen``: stripped, longer than 8 characters, not a comment), mentions a hidden suite
 (grading.yml's ``suites.hidden``) or a hidden test by name, holds a hidden test's message,
 imports ``solutions``, lies under a grader-only folder, or when the released grading.yml lists
-a test that is not shipped. Solution lines that the public files hold themselves (the tests'
-oracles, e.g. ``t[0, 0, :]``) are public by design and are not counted.
+a test that is not shipped. The public tests get no exemption: their expected values come from
+stored answers (hwkit.snapshots), never from the reference's expressions. Only the kit's own
+lines (``hwkit/``: shared plumbing such as ``raise ValueError(``) are not counted.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from hwkit.grading import GradingConfigError, load_grading
 
 from .. import stubgen, translations
 from .context import Context, ReleaseError, rel
-from .public_tests import STUDENT_README, public_test_files
 
 #: Top-level folders of the course repository that must never be released.
 FORBIDDEN_DIRS = ("autograder", "solutions", "examples")
@@ -61,16 +61,15 @@ def hidden_test_names(repo: Context | Path | None = None) -> set[str]:
 
 def secret_lines(repo: Context | Path | None = None) -> set[str]:
     """The solution lines no released file may contain: ``stubgen.solution_lines`` less the
-    lines the released public files (the public suites, the kit, the student README) hold."""
+    lines the kit (``hwkit/*.py``, the grader's plumbing that students run) holds."""
     ctx = Context.of(repo)
     try:
         secret = stubgen.solution_lines(ctx.solutions, ctx.modules)
     except stubgen.StubGenError as exc:
         raise ReleaseError(str(exc)) from None
-    sources = [ctx.root / path for path in public_test_files(ctx)] + [ctx.root / STUDENT_README]
-    public = {line.strip() for path in sources if path.is_file()
-              for line in path.read_text(encoding="utf-8", errors="replace").split("\n")}
-    return secret - public
+    kit = {line.strip() for path in sorted((ctx.root / translations.KIT).glob("*.py"))
+           for line in path.read_text(encoding="utf-8", errors="replace").split("\n")}
+    return secret - kit
 
 
 def released_files(out: Path) -> list[str]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hwkit import snapshots
+
 from ..translations import KIT
 from .context import Context, ReleaseError, rel
 
@@ -36,7 +38,7 @@ __pycache__/
 
 def public_test_files(repo: Context | Path | None = None) -> list[str]:
     """The public suites and the kit, as paths relative to the course folder: each suite's
-    __init__.py, conftest.py and test_*.py, then hwkit/*.py."""
+    __init__.py, conftest.py, test_*.py and snapshots/*.json, then hwkit/*.py."""
     ctx = Context.of(repo)
     suites, kit = [ctx.root / folder for folder in ctx.grading.suites.public], ctx.root / KIT
     required = [p for suite in suites for p in (suite / "__init__.py", suite / "conftest.py")] + [kit / "__init__.py"]
@@ -48,7 +50,9 @@ def public_test_files(repo: Context | Path | None = None) -> list[str]:
         tests = sorted(suite.glob("test_*.py"))
         if not tests:
             raise ReleaseError(f"no public tests: {rel(suite, ctx.root)}/test_*.py matches nothing")
-        files += [suite / "__init__.py", suite / "conftest.py", *tests]
+        # the tests' expected answers, stored from the reference (hwkit.snapshots)
+        answers = sorted((suite / snapshots.FOLDER).glob("*.json"))
+        files += [suite / "__init__.py", suite / "conftest.py", *tests, *answers]
     files += sorted(kit.glob("*.py"))
     return [rel(p, ctx.root) for p in files]
 
