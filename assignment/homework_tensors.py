@@ -1,18 +1,27 @@
 """Task 1 — Creating and manipulating tensors.
 
-Fill in the body of every function below (each one currently raises
-``NotImplementedError``). Read each docstring carefully: it says exactly what
-the function receives, what it must return (shapes and dtypes), which results
-must be *views* of the input and which errors to raise.
+This task practises the basics of ``torch.Tensor``: creating tensors of a
+given shape and dtype, operations on matrices, indexing and slicing, and
+looking at the same data in another shape without copying it. Lecture
+material: "PyTorch Basics: Тензоры и Autograd", «Базовый уровень: Работа с
+тензорами» (1.1–1.3), and the MMP VMK MSU lecture "Занятие 04. Введение в
+PyTorch", «Базовые операции над тензорами» and «Копирование тензоров».
 
-A reminder about views and copies
----------------------------------
-A *view* is a new tensor object that shares its memory with another tensor:
-``t[0]``, ``t[:, 1:3]``, ``t.T`` and ``t.view(2, 12)`` are views, so writing
-into the view changes ``t`` too. A *copy* owns its own memory:
-``t.clone()``, ``t.contiguous()`` (when ``t`` is not already contiguous) and
-indexing with a list or a boolean mask (``t[[0, 2]]``, ``t[t > 0]``) make
-copies. You can check whether two tensors share memory with::
+Fill in the body of every function below (each one currently raises
+``NotImplementedError``). Each docstring is the contract: what the function
+receives, what it returns (keys, shapes, dtypes), which results must be
+*views* of the input and which errors it raises. How to compute it is up to
+you; when a result is wrong, the failing public test (``pytest -m task1``)
+says what is wrong and usually how to fix it.
+
+Views and copies
+----------------
+A *view* is a tensor that shares its memory with another tensor: writing into
+the view changes the other tensor too. A *copy* owns its own memory. Whether
+an operation returns a view or a copy is part of its definition (the
+PyTorch documentation page "Tensor Views", listed in the lecture's «Общий
+обзор», names the operations that return views). You can check whether two
+tensors share memory with::
 
     r.untyped_storage().data_ptr() == t.untyped_storage().data_ptr()
 
@@ -23,23 +32,27 @@ from __future__ import annotations
 
 import torch
 
-# The shapes that Task 1.4 (``reshape_tensor``) must produce, in this order.
+# The shapes of the views that Task 1.4 (``reshape_tensor``) returns: the keys of its dict.
 RESHAPE_TARGETS: list[tuple[int, ...]] = [(2, 12), (3, 8), (4, 6), (2, 3, 4), (2, 2, 2, 3)]
 
 
 def create_tensors() -> dict[str, torch.Tensor]:
     """Task 1.1 — Create four tensors and return them in a dictionary.
 
+    Practises creating tensors of a given shape, dtype and content (lecture
+    "PyTorch Basics", 1.1 «Создание тензоров»; MMP lecture, «Базовые операции
+    над тензорами»).
+
     Returns:
-        A dict with exactly these keys:
+        A dict with these keys:
 
         * ``"random_3x4"``: shape (3, 4), dtype ``torch.float32``, random
-          numbers drawn uniformly from [0, 1) with ``torch.rand``;
+          numbers drawn from the uniform distribution on [0, 1);
         * ``"zeros_2x3x4"``: shape (2, 3, 4), dtype ``torch.float32``, all zeros;
         * ``"ones_5x5"``: shape (5, 5), dtype ``torch.float32``, all ones;
-        * ``"range_4x4"``: shape (4, 4), dtype ``torch.int64``, the numbers
-          0, 1, ..., 15 row by row. Build it with ``torch.arange(16)`` and
-          then reshape it to 4 x 4.
+        * ``"range_4x4"``: shape (4, 4), dtype ``torch.int64`` (integers, not
+          floats), the numbers 0, 1, ..., 15 filled in row by row: row ``i``
+          holds ``4*i, 4*i + 1, 4*i + 2, 4*i + 3``.
 
     Example:
         >>> tensors = create_tensors()
@@ -52,27 +65,33 @@ def create_tensors() -> dict[str, torch.Tensor]:
 def tensor_operations(a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tensor]:
     """Task 1.2 — Basic operations on two matrices.
 
+    Practises the transpose, the matrix product, the element-wise product and
+    a reduction over all elements (lecture "PyTorch Basics", 1.2 «Операции с
+    тензорами»; MMP lecture, «Базовые операции над тензорами»).
+
     Args:
-        a: a 2-D float tensor of shape (m, n).
-        b: a 2-D float tensor of shape (n, m) — the transposed shape of ``a`` —
+        a: a 2-D tensor of shape (m, n), dtype float32, float64 or int64.
+        b: a 2-D tensor of shape (n, m) — the transposed shape of ``a`` —
            with the same dtype as ``a``.
 
     Returns:
-        A dict with exactly these keys:
+        A dict with these keys, every value a tensor of ``a``'s dtype:
 
-        * ``"transpose"``: the transpose of ``a``, shape (n, m) (``a.T``);
-        * ``"matmul"``: the matrix product ``a @ b``, shape (m, m);
+        * ``"transpose"``: the transpose of ``a``, shape (n, m);
+        * ``"matmul"``: the matrix product of ``a`` and ``b``, ``a`` on the
+          left, shape (m, m);
         * ``"elementwise"``: the element-wise product of ``a`` and the
           transpose of ``b``, shape (m, n);
-        * ``"sum"``: the sum of all elements of ``a`` as a 0-dim tensor
-          (``a.sum()``, NOT a Python float — do not call ``.item()``).
+        * ``"sum"``: the sum of all elements of ``a`` as a 0-dim tensor — a
+          tensor, not a Python number.
 
-    ``a`` and ``b`` must not be modified (use no in-place operations).
+    ``a`` and ``b`` must not be modified.
 
     Raises:
         ValueError: if ``a`` or ``b`` is not 2-D, or if ``b`` does not have
-            shape (n, m) when ``a`` has shape (m, n). The message must say
-            which shapes were received.
+            shape (n, m) when ``a`` has shape (m, n). The function checks
+            this itself (an error raised inside PyTorch does not count), and
+            the message must say which shapes were received.
 
     Example:
         >>> a = torch.ones(2, 3)
@@ -87,26 +106,30 @@ def tensor_operations(a: torch.Tensor, b: torch.Tensor) -> dict[str, torch.Tenso
 def index_tensor(t: torch.Tensor) -> dict[str, torch.Tensor]:
     """Task 1.3 — Indexing and slicing a 3-D tensor.
 
+    Practises indexing, slices with a step, and views (lecture "PyTorch
+    Basics", 1.3 «Индексация и изменение формы»; MMP lecture, «Общий обзор»:
+    Tensor Views and "Indexing, Slicing, Joining, Mutating Ops").
+
     Args:
-        t: a 3-D tensor of shape (D, H, W) with D, H and W all at least 2.
-           Any dtype.
+        t: a 3-D tensor of shape (D, H, W) with D, H and W all at least 2 —
+           think of it as D matrices of size H x W. Any dtype; it may be a
+           non-contiguous view of another tensor.
 
     Returns:
-        A dict with exactly these keys:
+        A dict with these keys:
 
-        * ``"first_row"``: the first row of the first matrix, ``t[0, 0, :]``,
-          shape (W,);
-        * ``"last_column"``: the last column of every matrix, shape (D, H)
-          (index the last axis with ``-1``; do not keep it as a size-1 axis);
+        * ``"first_row"``: the first row of the first matrix, shape (W,);
+        * ``"last_column"``: the last column of every matrix, shape (D, H) —
+          no axis of size 1 left over;
         * ``"center_2x2"``: the central 2 x 2 block of every matrix, shape
           (D, 2, 2): rows ``r, r + 1`` and columns ``c, c + 1`` where
           ``r = (H - 2) // 2`` and ``c = (W - 2) // 2``;
         * ``"even_indices"``: the elements whose three indices are all even,
-          ``t[::2, ::2, ::2]``.
+          in their original arrangement, shape
+          (ceil(D / 2), ceil(H / 2), ceil(W / 2)).
 
-        Every result must be a VIEW of ``t`` (share its memory): use integer
-        indices and ``start:stop:step`` slices only — no ``.clone()``,
-        ``.contiguous()``, list indices or boolean masks.
+        Every result must be a VIEW of ``t`` (share its memory), and ``t``
+        must not be modified.
 
     Raises:
         ValueError: if ``t`` is not 3-D or any of its dimensions is smaller
@@ -124,16 +147,21 @@ def index_tensor(t: torch.Tensor) -> dict[str, torch.Tensor]:
 def reshape_tensor(t: torch.Tensor) -> dict[tuple[int, ...], torch.Tensor]:
     """Task 1.4 — View a 24-element vector in different shapes.
 
+    Practises changing a tensor's shape without copying its data (MMP
+    lecture, «Базовые операции над тензорами»: ``.reshape`` -> ``.view``,
+    and «Общий обзор»: Tensor Views; lecture "PyTorch Basics", 1.3
+    «Индексация и изменение формы»).
+
     Args:
-        t: a 1-D tensor with exactly 24 elements (any dtype), for example
-           ``torch.arange(24)``.
+        t: a 1-D tensor with exactly 24 elements, any dtype. It may be a
+           non-contiguous view, e.g. every second element of a longer vector.
 
     Returns:
-        A dict whose keys are the shapes in ``RESHAPE_TARGETS`` — (2, 12),
-        (3, 8), (4, 6), (2, 3, 4) and (2, 2, 2, 3), in that order, as tuples
-        of ints — and whose values are ``t`` viewed in that shape with
-        ``t.view(shape)``. Every value must be a VIEW sharing memory with
-        ``t`` (so no ``.clone()``), and ``t`` itself must not be modified.
+        A dict with one entry per shape in ``RESHAPE_TARGETS``: the key is the
+        shape as a tuple of ints, the value holds the 24 elements of ``t``
+        in their original order, arranged in that shape row by row (the last
+        index changes fastest). Every value must be a VIEW sharing memory
+        with ``t``, and ``t`` must not be modified.
 
     Raises:
         ValueError: if ``t`` is not 1-D or does not have 24 elements.

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hwkit import record
 from hwkit.files import TMP_SUFFIX, atomic_write  # noqa: F401 - (atomic_write: the batch's writer too)
-from hwkit.text import strip_terminal
+from hwkit.text import points, strip_terminal
 
 STATUSES = ("graded", "error", "no-submission", "invalid")
 STATUS_FILE, RECORD_FILE, RESULTS_FILE, FEEDBACK_FILE = "status.json", "record.json", "results.json", "feedback.md"
@@ -157,7 +157,8 @@ def _is_number(x: object) -> bool:
 
 
 def _num(x: float) -> str:
-    return f"{round(float(x), 4):g}"
+    """Two decimals at most, as everywhere points are shown (the record keeps the exact sum)."""
+    return points(float(x))
 
 
 def _cell(value: str) -> str:

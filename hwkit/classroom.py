@@ -38,7 +38,7 @@ import sys
 from pathlib import Path
 
 from . import i18n
-from .i18n import tr
+from .i18n import tr, trn, trp
 from .record import RECORD_VERSION
 from .text import strip_terminal
 
@@ -164,23 +164,27 @@ def _summary_markdown(points: dict | None, result: dict, error: str) -> str:
     tests = gradable(points)
     score = sum(t["score"] for t in tests)
     max_score = sum(t["max_score"] for t in tests)
-    lines.append(tr("**{score} / {max_score} points** from the {n} public tests that ran here.",
-                    score=_fmt(score), max_score=_fmt(max_score), n=len(tests)))
+    lines.append(trn("**{score} / {max_score} points** from the {n} public test that ran here.",
+                     "**{score} / {max_score} points** from the {n} public tests that ran here.",
+                     len(tests), score=_fmt(score), max_score=_fmt(max_score)))
     if status == "error":
         lines += ["", f"⚠️ {_cell(run_status(points)[1], 1000)}"]
     notes = []
     pending = [t for t in points["tests"] if t.get("status") == "pending_gpu"]
     if pending:
-        notes.append(tr("{points} points in {n} tests wait for a real GPU; they are graded when your work is.",
-                        points=_fmt(sum(t["max_score"] for t in pending)), n=len(pending)))
+        notes.append(trp("{points} point in {n} tests waits for a real GPU; they are graded when your work is.",
+                         "{points} points in {n} tests wait for a real GPU; they are graded when your work is.",
+                         _num(sum(t["max_score"] for t in pending)), n=len(pending)))
     hidden = sum(t.get("hidden_points", 0) for t in points.get("tasks", []) if not t.get("manual"))
     if hidden:
-        notes.append(tr("{points} points come from hidden tests (the same functions on other inputs), graded "
-                        "after you submit.", points=_fmt(hidden)))
+        notes.append(trp("{points} point comes from hidden tests (the same functions on other inputs), graded "
+                         "after you submit.",
+                         "{points} points come from hidden tests (the same functions on other inputs), graded "
+                         "after you submit.", _num(hidden)))
     manual = [t for t in points.get("tasks", []) if t.get("manual")]
     for task in manual:
-        notes.append(tr("{task} ({points} points) is graded by hand.", task=_cell(task["title"]),
-                        points=_fmt(task["max_score"])))
+        notes.append(trp("{task} ({points} point) is graded by hand.", "{task} ({points} points) is graded by hand.",
+                         _num(task["max_score"]), task=_cell(task["title"])))
     if notes:
         lines += [""] + [f"* {n}" for n in notes]
     lines += ["", tr("| Task | Points | Tests passed |"), "|:--|--:|--:|"]
@@ -194,7 +198,7 @@ def _summary_markdown(points: dict | None, result: dict, error: str) -> str:
         if not own and not waiting:
             continue
         passed = sum(t.get("status") == "passed" for t in own)
-        extra = " " + tr("({n} pending GPU)", n=len(waiting)) if waiting else ""
+        extra = " " + trn("({n} pending GPU)", "({n} pending GPU)", len(waiting)) if waiting else ""
         mark = " ✅" if own and passed == len(own) else " ❌" if own else ""
         lines.append(f"| {_cell(task['title'])} | {_fmt(sum(t['score'] for t in own))} / "
                      f"{_fmt(sum(t['max_score'] for t in own))}{mark} | {passed} / {len(own)}{extra} |")
@@ -212,8 +216,8 @@ def _summary_markdown(points: dict | None, result: dict, error: str) -> str:
         for t in lost:
             message = t.get("output", "") or t.get("status", "")
             first = (message.strip().splitlines() or [""])[0]
-            cases = " " + tr("({passed}/{cases} cases)", passed=t.get("cases_passed", 0), cases=t["cases"]) \
-                if t.get("cases", 1) > 1 else ""
+            cases = " " + trn("({passed}/{n} case)", "({passed}/{n} cases)", t["cases"],
+                              passed=t.get("cases_passed", 0)) if t.get("cases", 1) > 1 else ""
             lines.append(f"| `{_cell(_short(t))}` | {_cell(titles.get(t.get('task'), t.get('task', '')))} | "
                          f"{_fmt(t['score'])} / {_fmt(t['max_score'])}{cases} | {_cell(first)} |")
         lines += ["", tr("Run one test locally with `python -m pytest -k NAME`; the test's message says what to "

@@ -5,7 +5,11 @@ Messages are written in English in the code as ``tr("... {name} ...", name=value
 catalogue is compiled from ``locale/ru/*.po`` (``make locale``) into
 ``locale/ru/LC_MESSAGES/homework.mo`` and read with the standard library's gettext, so students
 need nothing extra. Numbers and code (``torch.testing.assert_close``'s report, tracebacks) stay
-as they are; the task statements in the stubs stay English.
+as they are. (The task statements are translated when the release is built: ``autograder
+release --lang ru``.)
+
+A message with a number in it uses ``trn`` (a count: 1 тест, 2 теста, 5 тестов) or ``trp`` (points,
+which can be fractional: 1 балл, 2 балла, 5 баллов, 0.75 балла), so that the noun agrees with it.
 """
 
 from __future__ import annotations
@@ -64,3 +68,19 @@ def trn(singular: str, plural: str, n: int, /, **values: object) -> str:
     `values` fields are filled in."""
     text = _translations.ngettext(singular, plural, n)
     return text.format(n=n, **values)
+
+
+def trp(singular: str, plural: str, points: float, /, **values: object) -> str:
+    """`singular` or `plural` for a number of points, which may be fractional; ``{points}`` is
+    filled with the points as people read them (:func:`hwkit.text.points`: 0.75, 16.5, 8).
+
+    A whole number chooses its form as ``trn`` does (1 балл, 2 балла, 5 баллов, 21 балл). A
+    fraction takes the form that 2 takes: the plural in English (0.75 points), the genitive
+    singular in Russian (0,75 балла, 16,5 балла), as both languages say it.
+    """
+    from .text import points as shown
+
+    text = shown(points)
+    value = float(text)
+    n = int(value) if value.is_integer() else 2
+    return _translations.ngettext(singular, plural, n).format(points=text, **values)

@@ -11,7 +11,7 @@ import pytest
 
 from . import i18n, record
 from .grading import GradingConfig
-from .i18n import tr
+from .i18n import tr, trn, trp
 from .scoring import CaseOutcome, score, short_name, test_id_of, unscored
 from .stash import GRADING, GRADING_ERROR, OUTCOMES, STARTED
 from .text import points
@@ -27,6 +27,8 @@ def _first_line(text: str, limit: int = 150) -> str:
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     """What to fix, then the points (the last thing on screen), from this run's record."""
     out = terminalreporter
+    if i18n.language() != "en":  # pytest's own last line ("3 failed, 2 passed in 1.2s") too
+        out.summary_stats = lambda: _summary_stats(out, config)
     if config.stash.get(GRADING, None) is None:
         out.write_sep("=", tr("points per task"))
         out.write_line(tr("no points summary: {why}", why=config.stash.get(GRADING_ERROR, "")), yellow=True)
@@ -96,16 +98,61 @@ def _points(out, run: record.GradingResult) -> None:
     out.write_line(f"{here:<{width}}  {points(earned):>6} / {points(possible)}", bold=True,
                    green=earned >= possible)
     if hidden:
-        out.write_line(tr("Hidden tests: {points} more points, checked when your work is graded.",
-                          points=points(hidden)))
+        out.write_line(trp("Hidden tests: {points} more point, checked when your work is graded.",
+                           "Hidden tests: {points} more points, checked when your work is graded.", hidden))
     if gpu:
-        out.write_line(tr("GPU tests: {points} more points, run on a CUDA GPU (on Colab: a GPU runtime, then "
-                          "pytest -m gpu).", points=points(gpu)))
+        out.write_line(trp("GPU tests: {points} more point, run on a CUDA GPU (on Colab: a GPU runtime, then "
+                           "pytest -m gpu).",
+                           "GPU tests: {points} more points, run on a CUDA GPU (on Colab: a GPU runtime, then "
+                           "pytest -m gpu).", gpu))
     for task in by_hand:
-        out.write_line(tr("{task}: {points} points, graded by hand.", task=task.title, points=points(task.max_score)))
+        out.write_line(trp("{task}: {points} point, graded by hand.", "{task}: {points} points, graded by hand.",
+                           task.max_score, task=task.title))
     if run.unscored:
         out.write_line(tr("tests without points in grading.yml: {tests}", tests=", ".join(run.unscored)),
                        yellow=True)
+
+
+def _count(key: str, n: int) -> str:
+    """pytest's "3 failed" in the current language."""
+    if key == "passed":
+        return trn("{n} passed", "{n} passed", n)
+    if key == "failed":
+        return trn("{n} failed", "{n} failed", n)
+    if key == "skipped":
+        return trn("{n} skipped", "{n} skipped", n)
+    if key == "error":
+        return trn("{n} error", "{n} errors", n)
+    if key == "warnings":
+        return trn("{n} warning", "{n} warnings", n)
+    if key == "deselected":
+        return trn("{n} deselected", "{n} deselected", n)
+    if key == "xfailed":
+        return trn("{n} xfailed", "{n} xfailed", n)
+    if key == "xpassed":
+        return trn("{n} xpassed", "{n} xpassed", n)
+    if key == "rerun":
+        return trn("{n} rerun", "{n} rerun", n)
+    return f"{n} {key}"
+
+
+def _summary_stats(out, config: pytest.Config) -> None:
+    """pytest's last line (TerminalReporter.summary_stats) in the current language, one colour."""
+    if out.verbosity < -1:
+        return
+    _parts, color = out.build_summary_stats_line()
+    counts = [(key, len([r for r in out.stats.get(key, []) if getattr(r, "count_towards_summary", True)]))
+              for key in getattr(out, "_known_types", None) or list(out.stats)]
+    shown = [_count(key, n) for key, n in counts if n and key]
+    try:  # (pytest's own clock, as its English line would show it)
+        seconds = out._session_start.elapsed().seconds
+    except AttributeError:
+        seconds = time.perf_counter() - config.stash.get(STARTED, time.perf_counter())
+    line = (", ".join(shown) or tr("no tests ran")) + " " + tr("in {seconds} s", seconds=f"{seconds:.2f}")
+    if out.verbosity >= 0:
+        out.write_sep("=", line, **{color: True})
+    else:
+        out.write_line(line, **{color: True})
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

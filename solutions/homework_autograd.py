@@ -3,28 +3,26 @@
 Fill in the body of every function below (each one currently raises
 ``NotImplementedError``).
 
+The tasks practise autograd as the lecture notes teach it: «PyTorch Basics:
+Тензоры и Autograd» (sections «Продвинутый уровень: Autograd в действии» and
+«Экспертный уровень: Динамические графы») and «Занятие 04. Введение в
+PyTorch» (sections «Второе ключевое отличие — Autograd», «Аккумулирование
+градиентов», «Копирование тензоров», «Продвинутое дифференцирование»).
+
 General rules for EVERY function in this file (the tests check them):
 
-1. Never modify the caller's tensors: no in-place operations on the
-   arguments, and do not change their ``requires_grad`` flag.
-2. Never leave anything in the caller's ``.grad``: after your function
-   returns, ``x.grad`` of every argument ``x`` must be exactly what it was
-   before (usually ``None``).
-3. Returned tensors carry no autograd history — they are detached
-   (``result.requires_grad`` is ``False``) — unless the docstring says
-   otherwise (only ``mse`` keeps its history: it is a loss function).
+1. The caller's tensors stay as they were: the same values (no in-place
+   operations on the arguments) and the same ``requires_grad`` flag.
+2. The caller's ``.grad`` stays as it was: after your function returns,
+   ``x.grad`` of every argument ``x`` is exactly what it was before
+   (usually ``None``) — also when ``x`` requires grad.
+3. Returned tensors carry no autograd history (``result.requires_grad`` is
+   ``False``) unless the docstring says otherwise (only ``mse`` keeps its
+   history: it is a loss function).
 
-The standard way to follow these rules is to differentiate with respect to
-a private *leaf copy* of an argument instead of the argument itself::
-
-    x_leaf = x.detach().clone().requires_grad_(True)
-    y = some_function(x_leaf)
-    y.sum().backward()          # the gradient lands in x_leaf.grad, not x.grad
-    gradient = x_leaf.grad      # already detached
-
-``.detach()`` cuts the copy off from the caller's graph, ``.clone()`` gives
-it its own memory, and ``.requires_grad_(True)`` makes it a leaf whose
-``.grad`` autograd fills in.
+How to differentiate while keeping to these rules is part of the exercise:
+see «Копирование тензоров» and ``.detach()`` in the notes. When a rule is
+broken, the failing test says which one and for which argument.
 """
 
 from __future__ import annotations
@@ -43,9 +41,15 @@ def simple_gradients(
 ) -> dict[str, torch.Tensor]:
     """Task 2.1 — Gradients of f = x^2 + y^2 + z^2 + 2xyz computed by autograd.
 
+    Practises: ``.backward()`` and ``.grad`` — autograd computing partial
+    derivatives (lecture «PyTorch Basics», §2.1 «Как работает
+    автоматическое дифференцирование», §2.2 «Вычисление градиентов для
+    сложных функций»).
+
     Args:
         x, y, z: floating-point tensors of the same shape (often 0-dim, e.g.
-            ``torch.tensor(1.0)``). ``f`` is applied element by element.
+            ``torch.tensor(1.0)``), which may require grad. ``f`` is applied
+            element by element.
 
     Returns:
         A dict with the keys:
@@ -54,12 +58,9 @@ def simple_gradients(
         * ``"df_dx"``, ``"df_dy"``, ``"df_dz"``: the partial derivatives of f
           at every element, each with the shape of ``x``.
 
-        Compute the derivatives with ``.backward()`` on leaf copies of
-        ``x``, ``y`` and ``z`` (see the module docstring). ``.backward()``
-        needs a scalar, so call it on ``f.sum()`` when f is not 0-dim —
-        because every element of f depends only on the elements of x, y and
-        z at the same position, the gradient of the sum is exactly the
-        element-wise derivative. All results are detached.
+        The derivatives come from autograd, not from formulas (those are
+        ``analytic_simple_gradients``). All four results are detached;
+        ``x``, ``y``, ``z`` and their ``.grad`` stay as they were.
 
     Example:
         >>> g = simple_gradients(torch.tensor(1.0), torch.tensor(2.0), torch.tensor(3.0))
@@ -79,16 +80,18 @@ def analytic_simple_gradients(
 ) -> dict[str, torch.Tensor]:
     """Task 2.1 — The same four values as ``simple_gradients``, from formulas.
 
-    Work out the partial derivatives of f = x^2 + y^2 + z^2 + 2xyz by hand
-    (for example df/dx = 2x + 2yz) and evaluate them with ordinary tensor
-    arithmetic — no autograd.
+    Practises: partial derivatives worked out by hand, the check on what
+    autograd computes (lecture «PyTorch Basics», §2.2 «Вычисление
+    градиентов для сложных функций»). Only ordinary tensor arithmetic on
+    your formulas — no autograd.
 
     Args:
         x, y, z: floating-point tensors of the same shape.
 
     Returns:
         A dict with the keys ``"f"``, ``"df_dx"``, ``"df_dy"`` and
-        ``"df_dz"``, each a detached tensor with the shape of ``x``.
+        ``"df_dz"``, each a detached tensor with the shape of ``x``, equal
+        to what ``simple_gradients`` returns.
     """
     ### BEGIN SOLUTION
     x, y, z = x.detach(), y.detach(), z.detach()
@@ -108,6 +111,9 @@ def analytic_simple_gradients(
 def mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     """Task 2.2 — Mean squared error between predictions and targets.
 
+    Practises: a loss function as the end of the autograd graph (lecture
+    «PyTorch Basics», «Практический пример: Линейная регрессия»).
+
     Args:
         y_pred: predictions, a floating-point tensor of any shape.
         y_true: targets, a tensor with exactly the same shape as ``y_pred``.
@@ -115,8 +121,8 @@ def mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     Returns:
         The mean of ``(y_pred - y_true) ** 2`` over all elements, as a 0-dim
         tensor. This is a loss function, so it KEEPS its autograd history:
-        do not detach the result (calling ``.backward()`` on it must reach
-        ``y_pred``).
+        when ``y_pred`` requires grad, ``.backward()`` on the result reaches
+        ``y_pred``.
 
     Raises:
         ValueError: if the shapes differ. (Broadcasting, e.g. an (N, 1)
@@ -142,6 +148,11 @@ def linear_mse_gradients(
 ) -> dict[str, torch.Tensor]:
     """Task 2.2 — Loss and gradients of a linear model, by autograd.
 
+    Practises: the gradients of a loss with respect to a model's parameters,
+    the step of every training loop (lecture «PyTorch Basics», «Практический
+    пример: Линейная регрессия»; «Занятие 04», «Второе ключевое отличие —
+    Autograd»).
+
     The model is ``y_pred = x @ w + b`` and the loss is ``mse(y_pred, y_true)``.
 
     Args:
@@ -158,8 +169,9 @@ def linear_mse_gradients(
         * ``"dw"``: dLoss/dw, with the shape of ``w``;
         * ``"db"``: dLoss/db, with the shape of ``b``.
 
-        Compute them with ``.backward()`` on leaf copies of ``w`` and ``b``
-        (see the module docstring); all three results are detached.
+        The gradients come from autograd. All three results are detached;
+        the arguments and their ``.grad`` stay as they were (also when
+        ``w`` and ``b`` require grad).
 
     Example:
         >>> x = torch.tensor([[2.0]])
@@ -182,24 +194,20 @@ def analytic_linear_mse_gradients(
 ) -> dict[str, torch.Tensor]:
     """Task 2.2 — The same loss and gradients as ``linear_mse_gradients``, by formula.
 
-    With the residual ``r = y_pred - y_true`` and ``M = r.numel()`` (the
-    number of elements the mean divides by), the loss is ``sum(r**2) / M``
-    and its gradient with respect to ``y_pred`` is ``2 * r / M``. The chain
-    rule then gives
-
-    * ``dw = x.T @ (2 * r / M)`` — this works for both a (D,) and a (D, K) ``w``;
-    * ``db`` = ``2 * r / M`` summed over every axis along which ``b`` was
-      broadcast, so that it gets ``b``'s shape back (look at
-      ``Tensor.sum_to_size``; careful with a 0-dim ``b``).
-
-    No autograd: use plain tensor arithmetic.
+    Practises: the chain rule by hand, the work autograd does for you
+    («Занятие 04», «Зачем тогда уметь писать backward руками?»). Derive
+    dLoss/dw and dLoss/db yourself and evaluate them with plain tensor
+    arithmetic — no autograd.
 
     Args:
-        x, w, b, y_true: as in ``linear_mse_gradients``.
+        x, w, b, y_true: as in ``linear_mse_gradients``, with every shape
+            it accepts: a (D,) or (D, K) ``w``, and a ``b`` of shape (),
+            (1,) or (K,) that is broadcast to ``y_pred``.
 
     Returns:
         A dict with the keys ``"loss"`` (0-dim), ``"dw"`` (shape of ``w``) and
-        ``"db"`` (shape of ``b``), all detached.
+        ``"db"`` (shape of ``b``), all detached, equal to what
+        ``linear_mse_gradients`` returns.
     """
     ### BEGIN SOLUTION
     x, w, b, y_true = x.detach(), w.detach(), b.detach(), y_true.detach()
@@ -220,13 +228,17 @@ def analytic_linear_mse_gradients(
 def chain_rule_backward(x: torch.Tensor) -> torch.Tensor:
     """Task 2.3 — d/dx sin(x^2 + 1) element-wise, with ``.backward()``.
 
+    Practises: the chain rule as autograd applies it, and ``.backward()``
+    for a function of a whole tensor («Занятие 04», «Второе ключевое
+    отличие — Autograd»; lecture «PyTorch Basics», §2.2).
+
     Args:
-        x: a floating-point tensor of any shape.
+        x: a floating-point tensor of any shape, which may require grad.
 
     Returns:
         A detached tensor shaped like ``x`` holding the derivative of
-        sin(x^2 + 1) at every element. Use ``.backward()`` on a leaf copy of
-        ``x``; ``x`` and ``x.grad`` must not change.
+        sin(x^2 + 1) at every element. ``x`` and ``x.grad`` stay as they
+        were.
 
     Example:
         >>> chain_rule_backward(torch.tensor([2.0]))
@@ -242,14 +254,16 @@ def chain_rule_backward(x: torch.Tensor) -> torch.Tensor:
 def chain_rule_autograd_grad(x: torch.Tensor) -> torch.Tensor:
     """Task 2.3 — The same derivative, with ``torch.autograd.grad``.
 
-    ``torch.autograd.grad(outputs, inputs)`` RETURNS the gradients (as a
-    tuple) instead of accumulating them into ``.grad``.
+    Practises: ``torch.autograd.grad``, which returns the gradients instead
+    of accumulating them into ``.grad`` («Занятие 04», «Продвинутое
+    дифференцирование»).
 
     Args:
-        x: a floating-point tensor of any shape.
+        x: a floating-point tensor of any shape, which may require grad.
 
     Returns:
-        A detached tensor shaped like ``x``; ``x.grad`` stays untouched.
+        A detached tensor shaped like ``x``, equal to
+        ``chain_rule_backward(x)``. ``x`` and ``x.grad`` stay as they were.
     """
     ### BEGIN SOLUTION
     x_copy = x.detach().clone().requires_grad_(True)
@@ -259,13 +273,17 @@ def chain_rule_autograd_grad(x: torch.Tensor) -> torch.Tensor:
 
 
 def chain_rule_analytic(x: torch.Tensor) -> torch.Tensor:
-    """Task 2.3 — The same derivative from the formula cos(x^2 + 1) * 2x.
+    """Task 2.3 — The same derivative, from a formula you derive by hand.
+
+    Practises: the chain rule on paper, (g(h(x)))' = g'(h(x)) * h'(x), to
+    check autograd's answer. Ordinary tensor arithmetic — no autograd.
 
     Args:
         x: a floating-point tensor of any shape.
 
     Returns:
-        A detached tensor shaped like ``x`` (no autograd).
+        A detached tensor shaped like ``x``, equal to
+        ``chain_rule_backward(x)``.
     """
     ### BEGIN SOLUTION
     x = x.detach()
@@ -280,8 +298,12 @@ def chain_rule_analytic(x: torch.Tensor) -> torch.Tensor:
 class CustomReLU(torch.autograd.Function):
     """Task 2.4 — ReLU written as a custom ``torch.autograd.Function``.
 
-    ``relu(x) = max(x, 0)`` element-wise. Use it as ``CustomReLU.apply(x)``
-    (never call ``forward`` directly); it must give the same values and the
+    Practises: a function with a hand-written backward pass (lecture
+    «PyTorch Basics», §3.1 «Пользовательские функции с autograd»; «Занятие
+    04», «Зачем тогда уметь писать backward руками?»).
+
+    ``relu(x) = max(x, 0)`` element-wise. It is used as ``CustomReLU.apply(x)``
+    (``forward`` is never called directly) and gives the same values and the
     same gradients as ``torch.relu``, including gradient 0 at ``x == 0``.
 
     Example:
@@ -293,11 +315,11 @@ class CustomReLU(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input: torch.Tensor) -> torch.Tensor:  # noqa: A002 (the PyTorch name)
-        """Task 2.4 — Forward pass: return max(input, 0) element-wise.
+        """Task 2.4 — Forward pass: max(input, 0) element-wise.
 
-        Save the INPUT for the backward pass with ``ctx.save_for_backward``
-        and return a NEW tensor (for example ``input.clamp(min=0)``); never
-        modify ``input`` in place.
+        Returns a new tensor with the shape and dtype of ``input``; ``input``
+        itself stays unchanged. ``ctx`` is where the forward pass keeps what
+        ``backward`` will need.
         """
         ### BEGIN SOLUTION
         ctx.save_for_backward(input)
@@ -308,10 +330,11 @@ class CustomReLU(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
         """Task 2.4 — Backward pass: the gradient with respect to ``input``.
 
-        Read the saved input from ``ctx.saved_tensors``. The derivative of
-        relu is 1 where ``input > 0`` and 0 where ``input <= 0``, so return
-        ``grad_output`` where the input was positive and 0 elsewhere (same
-        shape and dtype as ``grad_output``).
+        Given ``grad_output`` (the gradient of the final result with respect
+        to this function's output), returns the gradient with respect to
+        ``input``: the shape and dtype of ``grad_output``, and the same values
+        as ``torch.relu`` gives (relu's derivative is taken as 0 at
+        ``input == 0``).
         """
         ### BEGIN SOLUTION
         (saved_input,) = ctx.saved_tensors
@@ -328,19 +351,19 @@ def second_derivative(
 ) -> torch.Tensor:
     """Task 2.5 — The second derivative d^2f/dx^2 of an element-wise function.
 
+    Practises: higher-order derivatives — differentiating a derivative
+    (lecture «PyTorch Basics», §3.2 «Градиенты второго порядка»; «Занятие
+    04», «Продвинутое дифференцирование»).
+
     Args:
         f: a Python function that maps a tensor to a tensor of the SAME
            shape, element by element, for example ``torch.sin`` or
            ``lambda t: t**3``.
-        x: a floating-point tensor of any shape.
+        x: a floating-point tensor of any shape, which may require grad.
 
     Returns:
-        A detached tensor shaped like ``x`` with f''(x) at every element.
-        Call ``torch.autograd.grad`` twice: the first call with
-        ``create_graph=True`` so that the first derivative is itself part of
-        a graph that can be differentiated again. (If f is linear or
-        constant, its derivative may not depend on ``x`` at all; the answer
-        is then zero.)
+        A detached tensor shaped like ``x`` with f''(x) at every element,
+        computed by autograd. ``x`` and ``x.grad`` stay as they were.
 
     Example:
         >>> second_derivative(lambda t: t**3, torch.tensor([1.0, 2.0]))
@@ -362,19 +385,22 @@ def second_derivative(
 def quadratic_form_hessian(X: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Task 2.5 — The Hessian of S(w) = w @ X.T @ X @ w, by autograd.
 
+    Practises: second derivatives of a function of a vector — every
+    component of the gradient differentiated again (lecture «PyTorch
+    Basics», §3.2 «Градиенты второго порядка»; «Занятие 04», «Продвинутое
+    дифференцирование»).
+
     Args:
         X: a matrix of shape (N, D).
-        w: a vector of shape (D,).
+        w: a vector of shape (D,), which may require grad.
 
     Returns:
         The (D, D) matrix of second derivatives H[i, j] = d^2 S / (dw_i dw_j),
-        detached. Compute the gradient g = dS/dw with
-        ``torch.autograd.grad(..., create_graph=True)``, then differentiate
-        it once more: either one ``torch.autograd.grad`` call per component
-        g[i] (pass ``retain_graph=True`` so the graph survives the repeated
-        calls), or a single call with ``grad_outputs=torch.eye(D)`` and
-        ``is_grads_batched=True``. ``torch.autograd.functional.hessian`` is
-        NOT allowed here. (Check yourself: the answer equals 2 * X.T @ X.)
+        detached, built with ``torch.autograd.grad``. Ready-made Hessians
+        and Jacobians (``torch.autograd.functional.hessian`` or ``jacobian``,
+        ``torch.func.hessian``, ``jacrev``, ``jacfwd``) are NOT allowed here:
+        a test reads your source for them. ``X``, ``w`` and ``w.grad`` stay
+        as they were.
 
     Raises:
         ValueError: if X is not 2-D or w is not a vector of length X.shape[1].
@@ -406,6 +432,11 @@ def accumulated_gradient(
 ) -> torch.Tensor:
     """Task 2.6 — The full-batch gradient, accumulated over mini-batches.
 
+    Practises: gradient accumulation — ``.backward()`` adds to ``.grad``
+    instead of overwriting it («Занятие 04», «Аккумулирование
+    градиентов»), the way a model is trained on a batch too large for
+    memory at once.
+
     The loss is L(w) = mean over all N rows of (X @ w - y)^2.
 
     Args:
@@ -416,14 +447,11 @@ def accumulated_gradient(
             int >= 1); the last mini-batch may be smaller.
 
     Returns:
-        dL/dw, detached, with the shape of ``w``. Compute it like this:
-        make a leaf copy of ``w``; for each mini-batch of rows, compute that
-        batch's mean squared error, multiply it by (rows in the batch / N),
-        and call ``.backward()`` on it — once per batch, WITHOUT zeroing the
-        gradient in between, so the gradients accumulate (add up) in the
-        copy's ``.grad``. The weighting makes the sum equal to the gradient
-        of the full-batch loss, which is how training with a large
-        effective batch works when a whole batch does not fit in memory.
+        dL/dw, detached, with the shape of ``w``: the gradient of the mean
+        loss over all N rows, computed batch by batch (one backward pass per
+        mini-batch, each seeing only its own rows) and equal to the
+        gradient of the full-batch loss for every batch size. ``X``, ``y``,
+        ``w`` and ``w.grad`` stay as they were.
 
     Raises:
         ValueError: if ``batch_size < 1``.

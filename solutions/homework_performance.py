@@ -1,7 +1,24 @@
 """Task 3 — Comparing CPU and CUDA (GPU) performance.
 
+This task practises measuring how long tensor operations take, and seeing
+why the answer differs between the CPU and the GPU: the GPU works
+*asynchronously* (a CUDA call returns to Python before the GPU has done the
+work), the first calls of an operation pay one-off start-up costs, and moving
+data between CPU memory and GPU memory costs time of its own. Lecture
+material: the MMP VMK MSU lecture "Занятие 04. Введение в PyTorch",
+«Первое ключевое отличие – возможность перемещения на GPU» (tensors on a
+device, the CPU/GPU speed comparison and its "более честный замер" that
+counts the copying) and «.item()»; "PyTorch Basics: Тензоры и Autograd", 1.1
+«Создание тензоров» (random tensors, tensors on the GPU); and the notes
+"CPU ↔ GPU 数据传输开销详解" (CPU↔GPU data-transfer overhead: the PCIe bus,
+what ``loss.item()`` and ``.cpu()`` cost, why small workloads can be faster
+on the CPU).
+
 Fill in the body of every function below (each one currently raises
-``NotImplementedError``). The functions build on each other:
+``NotImplementedError``). Each docstring is the contract: what the function
+receives and returns, on which device, and which errors it raises. How to
+do it is up to you; when a result is wrong, the failing public test
+(``pytest -m task3``) says what is wrong. The functions build on each other:
 ``make_tensors`` (3.1) creates the data, ``measure_time`` (3.2) times one
 function call, ``benchmark`` / ``speedup_table`` / ``format_table`` (3.3)
 time every operation in ``OPERATIONS`` on every device and print a table,
@@ -44,21 +61,32 @@ def make_tensors(
     device: str | torch.device = "cpu",
     seed: int = 0,
 ) -> list[torch.Tensor]:
-    """Task 3.1 — Create one random float32 tensor per shape, reproducibly.
+    """Task 3.1 — One tensor of random numbers per shape, reproducible from a seed.
+
+    Concepts: random number generators and seeds (MMP lecture, «Общий обзор»:
+    Generators, Random sampling) and tensors on a device (MMP lecture,
+    «Первое ключевое отличие – возможность перемещения на GPU»).
 
     Args:
         shapes: the tensor shapes, e.g. ``[(64, 1024, 1024), ...]``.
-        device: where the tensors must end up, e.g. ``"cpu"`` or ``"cuda"``.
-        seed: the seed of the random numbers.
+        device: the device the returned tensors are on, e.g. ``"cpu"`` or
+            ``"cuda"``.
+        seed: the seed the random numbers are derived from.
 
     Returns:
-        A list with one tensor per shape, in the same order. Create a
-        private generator with ``g = torch.Generator().manual_seed(seed)``,
-        then for each shape draw ``torch.rand(shape, generator=g)`` (float32,
-        uniform in [0, 1), created on the CPU) and move it with
-        ``.to(device)``. The same seed therefore always gives the same
-        numbers on every device, and the GLOBAL random state
-        (``torch.manual_seed``) is not changed.
+        A list with one tensor per shape, in the same order: a float32
+        tensor of that shape on ``device``, holding random numbers drawn
+        uniformly from [0, 1).
+
+        * The same seed gives the same numbers every time, and on every
+          device: ``make_tensors(shapes, "cuda", s)`` holds exactly the
+          numbers of ``make_tensors(shapes, "cpu", s)``.
+        * A different seed gives different numbers.
+        * Each tensor of the list has numbers of its own: no two tensors
+          start with the same numbers (two tensors of the same shape differ).
+        * The program's global random state (the one ``torch.manual_seed``
+          sets) is left alone: what ``torch.rand`` draws afterwards does not
+          depend on whether ``make_tensors`` ran.
 
     Example:
         >>> [tuple(t.shape) for t in make_tensors([(2, 3, 3), (1, 4, 4)])]
@@ -85,41 +113,53 @@ def measure_time(
     warmup: int = 1,
     **kwargs: Any,
 ) -> float:
-    """Task 3.2 — Mean running time of ``func`` (called with ``*args`` and ``**kwargs``) in milliseconds.
+    """Task 3.2 — The mean running time of one call ``func(*args, **kwargs)``, in milliseconds.
+
+    Concepts: benchmarking (warm-up, averaging over repeated runs, a clock
+    fine enough for sub-millisecond calls) and the asynchronous execution of
+    CUDA work with CUDA events and synchronization (MMP lecture, «Первое
+    ключевое отличие – возможность перемещения на GPU»: the CPU/GPU timing
+    comparison; notes "CPU ↔ GPU 数据传输开销详解": ``loss.item()`` waits
+    until the GPU has finished all queued work).
 
     Args:
         func: the function to time.
-        *args, **kwargs: the arguments to call it with.
+        *args, **kwargs: the arguments ``func`` is called with
+            (``device``, ``repeat`` and ``warmup`` are measure_time's own and
+            are not passed on).
         device: the device the work runs on: a string such as ``"cpu"``,
             ``"cuda"`` or ``"cuda:0"``, or a ``torch.device``. Only its type
             (``"cpu"`` or ``"cuda"``) matters.
-        repeat: how many timed calls to average over (at least 1).
-        warmup: how many untimed calls to make first (at least 0). The first
-            calls are often slow for reasons unrelated to the operation
-            (memory allocation, CUDA start-up, caches), so they are not timed.
+        repeat: the number of timed calls to average over (at least 1).
+        warmup: the number of calls made first and not timed (at least 0).
+            The first calls are often slow for reasons unrelated to the
+            operation (memory allocation, CUDA start-up, caches).
 
     Returns:
-        The mean time of one call in milliseconds, as a Python float.
+        The mean duration of one timed call in milliseconds, as a Python
+        float: the time the operation itself takes, warm-up calls excluded.
+        ``func`` is called ``warmup + repeat`` times in all. Timings are
+        checked to a fraction of a millisecond.
 
-        * On the CPU, time each call with ``time.perf_counter()`` (not
-          ``time.time()``, which is too coarse on some systems).
-        * On CUDA, kernels run ASYNCHRONOUSLY: ``func`` returns to Python as
-          soon as the work is queued, long before the GPU has finished it, so
-          ``perf_counter`` would only measure how long queueing took. Use
-          CUDA events instead: for each call create a ``start`` and an
-          ``end`` event with ``torch.cuda.Event(enable_timing=True)``, call ``start.record()``, then ``func``, then
-          ``end.record()``. Call ``torch.cuda.synchronize()`` after the
-          warm-up calls and again before reading any
-          ``start.elapsed_time(end)`` (which is already in milliseconds) —
-          an event's time can only be read once the GPU has reached it.
-          Use only ``torch.cuda.is_available``, ``torch.cuda.Event``,
-          ``record``, ``elapsed_time`` and ``torch.cuda.synchronize``.
+        On CUDA the work is asynchronous: ``func`` returns to Python as soon
+        as its work is queued, long before the GPU has done it. The time
+        reported is the time the GPU spends on the work of each timed call:
+        that work is finished before the clock of the call stops, and the
+        warm-up work is finished before the first timed call starts.
+
+        The tests run the CUDA path on a simulated GPU, on machines without
+        one. It provides ``torch.cuda.is_available()``,
+        ``torch.cuda.Event(enable_timing=True)`` with ``record()``,
+        ``query()``, ``synchronize()`` and ``elapsed_time(end)``,
+        ``torch.cuda.synchronize(device=None)`` and
+        ``torch.cuda.current_stream()`` with ``synchronize()``; other
+        ``torch.cuda`` functions are not simulated.
 
     Raises:
         ValueError: if the device type is neither "cpu" nor "cuda", if
             ``repeat < 1`` or if ``warmup < 0``.
         RuntimeError: if CUDA is requested but ``torch.cuda.is_available()``
-            is False. Check this BEFORE calling ``func`` even once.
+            is False; ``func`` is then not called at all.
 
     Example:
         >>> ms = measure_time(time.sleep, 0.01, repeat=3)   # about 10.0
@@ -171,10 +211,11 @@ def measure_time(
 # ----------------------------------------------------------------------------
 
 def op_matmul(t: torch.Tensor) -> torch.Tensor:
-    """Task 3.3 — Matrix product of ``t`` with itself: ``torch.matmul(t, t)``.
+    """Task 3.3 — The matrix product of ``t`` with itself.
 
-    ``t`` is a batch of square matrices, shape (B, n, n); the result has the
-    same shape (every matrix is multiplied by itself).
+    ``t`` is a batch of square matrices, shape (B, n, n) (or one matrix,
+    (n, n)); the result has the same shape: every matrix multiplied by
+    itself.
     """
     ### BEGIN SOLUTION
     return torch.matmul(t, t)
@@ -182,26 +223,26 @@ def op_matmul(t: torch.Tensor) -> torch.Tensor:
 
 
 def op_add(t: torch.Tensor) -> torch.Tensor:
-    """Task 3.3 — Element-wise sum ``t + t`` (a new tensor, same shape)."""
+    """Task 3.3 — ``t`` added to itself element by element (a new tensor, same shape)."""
     ### BEGIN SOLUTION
     return t + t
     ### END SOLUTION
 
 
 def op_mul(t: torch.Tensor) -> torch.Tensor:
-    """Task 3.3 — Element-wise product ``t * t`` (a new tensor, same shape)."""
+    """Task 3.3 — ``t`` multiplied by itself element by element (a new tensor, same shape)."""
     ### BEGIN SOLUTION
     return t * t
     ### END SOLUTION
 
 
 def op_transpose(t: torch.Tensor) -> torch.Tensor:
-    """Task 3.3 — Swap the last two axes and make a real COPY.
+    """Task 3.3 — A new tensor holding the transpose of the last two axes of ``t`` (not a view).
 
-    ``t.transpose(-2, -1)`` alone is a view and costs nothing (it only
-    changes the strides), so there would be nothing to time: the result
-    must be a new contiguous tensor, e.g. via ``.contiguous()``. Shape
-    (B, n, m) becomes (B, m, n).
+    Shape (B, n, m) becomes (B, m, n). The result has memory of its own: a
+    view that only reorders how the same memory is read moves no data, and
+    there would be nothing to time (MMP lecture, «Копирование тензоров»;
+    "Tensor Views" in «Общий обзор»).
     """
     ### BEGIN SOLUTION
     # clone, not .contiguous(): the input may itself be a transposed view, and then
@@ -239,6 +280,9 @@ def benchmark(
         devices: the devices to test, e.g. ``["cpu", "cuda"]``. ``None``
             means ``["cpu"]`` plus ``"cuda"`` when ``torch.cuda.is_available()``.
         repeat: passed on to ``measure_time``.
+
+    Concept: comparing the same operations on the CPU and the GPU (MMP
+    lecture, «Первое ключевое отличие – возможность перемещения на GPU»).
 
     Returns:
         A list of rows, one per measurement, each a dict
@@ -400,24 +444,30 @@ def format_table(table: Sequence[dict[str, Any]]) -> str:
 def transfer_overhead(
     shape: tuple[int, ...] = (1024, 1024), repeat: int = 10
 ) -> dict[str, float]:
-    """Task 3.4 — Compare data transfers with computation on the GPU.
+    """Task 3.4 — What moving data between the CPU and the GPU costs, next to computing on it.
 
-    Create a random float32 CPU tensor of ``shape`` and a copy of it on the
-    GPU, then measure, each with ``measure_time(..., device="cuda", repeat=repeat)``:
+    Concept: the cost of CPU↔GPU transfers and of waiting for the GPU (notes
+    "CPU ↔ GPU 数据传输开销详解": the PCIe bus, what ``.cpu()`` and
+    ``loss.item()`` do; MMP lecture, «Первое ключевое отличие – возможность
+    перемещения на GPU»: "более честный замер" with the copying, and «.item()»).
 
-    * ``"host_to_device_ms"``: copying the CPU tensor to the GPU (``.to("cuda")``);
-    * ``"device_to_host_ms"``: copying the GPU tensor back (``.cpu()``);
-    * ``"compute_ms"``: ``torch.matmul`` of the GPU tensor with itself
-      (``shape`` must describe square matrices, e.g. (n, n) or (B, n, n));
-    * ``"item_sync_ms"``: ``t.sum().item()`` on the GPU tensor — a tiny
-      computation whose ``.item()`` makes the CPU wait for the GPU.
+    For a random float32 tensor of ``shape`` held in CPU memory, and a copy
+    of it held in GPU memory, four durations, each measured with
+    ``measure_time(..., device="cuda", repeat=repeat)``:
+
+    * ``"host_to_device_ms"``: copying the CPU tensor into GPU memory;
+    * ``"device_to_host_ms"``: copying the GPU tensor back into CPU memory;
+    * ``"compute_ms"``: the matrix product of the GPU tensor with itself
+      (``shape`` describes square matrices, e.g. (n, n) or (B, n, n));
+    * ``"item_sync_ms"``: the sum of the GPU tensor's elements, read back
+      as a Python number — a tiny computation whose result makes the CPU
+      wait for the GPU.
 
     Returns:
         A dict with those four keys and float values in milliseconds.
 
     Raises:
-        RuntimeError: if ``torch.cuda.is_available()`` is False — check this
-            first, before creating any tensor.
+        RuntimeError: if ``torch.cuda.is_available()`` is False.
     """
     ### BEGIN SOLUTION
     if not torch.cuda.is_available():

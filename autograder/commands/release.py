@@ -1,4 +1,4 @@
-"""`autograder release [--out DIR]`: build the student template repository, leak-checked."""
+"""`autograder release [--out DIR] [--lang {en,ru}]`: build the student template repository, leak-checked."""
 
 from __future__ import annotations
 
@@ -14,6 +14,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", type=Path, default=None,
                         help=f"where to write the student template (default: {DEFAULT_OUT} in the "
                              "course folder); an earlier release there is replaced")
+    parser.add_argument("--lang", choices=("en", "ru"), default="en",
+                        help="the release's language (default: en): ru takes the README from "
+                             "docs/student-readme.ru.md, the docstrings and the notebook from "
+                             "hwkit/locale/ru/tasks.po, and sets feedback.lang: ru in the released grading.yml")
+    parser.add_argument("--allow-english", action="store_true",
+                        help="with --lang ru: keep the task texts that have no up-to-date Russian translation "
+                             "in English (listed as warnings) instead of refusing to build")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,8 +28,12 @@ def run(args: argparse.Namespace) -> int:
     from .. import release, stubgen
 
     out = Path(args.out) if args.out else args.course.root / DEFAULT_OUT
+    lang, allow_english = getattr(args, "lang", "en"), getattr(args, "allow_english", False)
     try:
-        problems = release.build_release(out, args.course.root)
+        if lang == "ru" and allow_english:
+            for problem in release.task_texts.problems(args.course.root):
+                print(f"release: warning: {problem} (left in English)", file=sys.stderr)
+        problems = release.build_release(out, args.course.root, lang=lang, allow_english=allow_english)
     except release.ReleaseError as exc:
         print(f"release: error: {exc}", file=sys.stderr)
         return 2
@@ -36,5 +47,6 @@ def run(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
         return 1
-    print(f"release: wrote {len(release.released_files(out))} files to {shown}; leak check clean")
+    language = " (in Russian)" if lang == "ru" else ""
+    print(f"release: wrote {len(release.released_files(out))} files to {shown}{language}; leak check clean")
     return 0

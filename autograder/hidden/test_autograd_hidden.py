@@ -16,7 +16,8 @@ from torch.autograd.gradcheck import GradcheckError
 from solutions import homework_autograd as ref
 from hwkit import checks, probes
 from hwkit.i18n import tr
-from tests.test_autograd import SIMPLE_HINTS, _linear_hint, accumulation_mistakes, relu_gradcheck
+from tests.test_autograd import (SIMPLE_HINTS, _linear_hint, accumulation_mistakes, relu_gradcheck,
+                                 second_derivative_call)
 
 pytestmark = pytest.mark.task2
 
@@ -42,11 +43,15 @@ def _seed(case: str) -> int:
 
 
 def _compare(result: dict, expected: dict, name: str, tol: dict, hint, where: str = "") -> None:
+    """Every entry against the reference; one failure names every wrong entry."""
     __tracebackhide__ = True
     result = checks.mapping(result, name, list(expected))
+    wrong = checks.Entries(name + where)
     for key, value in expected.items():
-        checks.close(result[key], value.detach(), f'{name}["{key}"]{where}', **tol, hint=hint(key))
-        checks.detached(result[key], f'{name}["{key}"]')
+        with wrong.entry(key):
+            checks.close(result[key], value.detach(), f'{name}["{key}"]{where}', **tol, hint=hint(key))
+            checks.detached(result[key], f'{name}["{key}"]')
+    wrong.report()
 
 
 # -- 2.1 simple gradients ------------------------------------------------------------------------------
@@ -271,7 +276,8 @@ SECOND_INPUTS = {
 def test_second_derivative_matches_reference(hw, name, inputs):
     x = SECOND_INPUTS[inputs]()
     before = checks.snapshot(x)
-    result = hw.autograd.second_derivative(probes.Elementwise(name), x)
+    result = second_derivative_call(hw.autograd.second_derivative, "second_derivative(f, x)",
+                                    probes.Elementwise(name), x)
     checks.unchanged((x,), before, ("x",))
     call = tr("second_derivative(f, x) for f = {name} and x of shape {shape}", name=name, shape=tuple(x.shape))
     checks.close(result, _second(name, x), call, rtol=1e-8, atol=1e-10,
@@ -295,7 +301,7 @@ HESSIAN_CASES = {
 def test_quadratic_form_hessian_matches_reference(hw, case):
     X, w = HESSIAN_CASES[case]()
     before = checks.snapshot(X, w)
-    result = hw.autograd.quadratic_form_hessian(X, w)
+    result = second_derivative_call(hw.autograd.quadratic_form_hessian, "quadratic_form_hessian(X, w)", X, w)
     checks.unchanged((X, w), before, ("X", "w"))
     name = tr("quadratic_form_hessian(X, w) for X of shape {shape}", shape=tuple(X.shape))
     checks.close(result, 2 * X.T @ X, name, **F64, hint=tr("the Hessian of w @ X.T @ X @ w is 2 * X.T @ X"))

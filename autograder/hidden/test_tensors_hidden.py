@@ -12,7 +12,7 @@ import torch
 from solutions import homework_tensors as ref
 from hwkit import checks
 from hwkit.i18n import tr
-from tests.test_tensors import _index_hint, _index_mistakes
+from tests.test_tensors import _index_hint, _index_mistakes, rejects
 
 pytestmark = pytest.mark.task1
 
@@ -110,10 +110,10 @@ def test_tensor_operations_matches_reference(hw, case, key):
     ((1, 7), (1, 7)), ((5, 3), (3, 4)), ((4, 4), (4, 4, 1)), ((), ()), ((2, 3, 1), (3, 2)),
 ], ids=["1x7-1x7", "5x3-3x4", "b-3-D", "0-dim", "a-3-D"])
 def test_tensor_operations_rejects_bad_shapes_hidden(hw, a_shape, b_shape):
-    checks.raises(ValueError, tr("tensor_operations(a, b) with a of shape {a_shape} and b of shape {b_shape} "
-                                 "(both must be 2-D, b with the transposed shape of a)", a_shape=a_shape,
-                                 b_shape=b_shape),
-                  hw.tensors.tensor_operations, torch.ones(a_shape), torch.ones(b_shape))
+    rejects(tr("tensor_operations(a, b) with a.shape={a_shape}, b.shape={b_shape}", a_shape=a_shape, b_shape=b_shape),
+            tr("a and b must be 2-D, b with the transposed shape of a"),
+            hw.tensors.tensor_operations, torch.ones(a_shape), torch.ones(b_shape),
+            shapes={"a": a_shape, "b": b_shape})
 
 
 # -- 1.3 index_tensor ------------------------------------------------------------------------------------
@@ -153,8 +153,8 @@ def test_index_tensor_matches_reference(hw, case, key):
 @pytest.mark.parametrize("shape", [(), (8,), (2, 2, 1), (1, 1, 1), (2, 2, 2, 2), (3, 1, 5)],
                          ids=["0-dim", "1-D", "W=1", "1x1x1", "4-D", "H=1"])
 def test_index_tensor_rejects_bad_shapes_hidden(hw, shape):
-    checks.raises(ValueError, tr("index_tensor(t) for t of shape {shape} (it needs 3 dimensions, each >= 2)",
-                                 shape=shape), hw.tensors.index_tensor, torch.zeros(shape))
+    rejects(tr("index_tensor(t) with t.shape={shape}", shape=shape), tr("t must be 3-D, each dimension >= 2"),
+            hw.tensors.index_tensor, torch.zeros(shape))
 
 
 # -- 1.4 reshape_tensor ----------------------------------------------------------------------------------
@@ -175,21 +175,25 @@ def test_reshape_tensor_matches_reference(hw, case):
     expected = ref.reshape_tensor(t)
     result = checks.mapping(hw.tensors.reshape_tensor(t), "reshape_tensor(t)", list(expected))
     checks.unchanged((t,), before, ("t",))
+    wrong = checks.Entries(tr("reshape_tensor(t) for a {case} input", case=case))
     for shape, value in expected.items():
-        name = tr("reshape_tensor(t)[{shape}] for a {case} input", shape=shape, case=case)
-        checks.close(result[shape], value, name, **EXACT,
-                     hint=tr("the 24 numbers in their original order, arranged as {shape}: t.view{shape}",
-                             shape=shape))
-        if not t.is_contiguous() and type(result[shape]) is torch.Tensor \
-                and not checks.shares_memory(result[shape], t):
-            checks.fail(tr("{name} is a copy: this input is a strided (non-contiguous) view, and "
-                           "`.contiguous()` or `.clone()` before `.view` copies it — `t.view(shape)` works on it "
-                           "directly (a 1-D view with any stride can be viewed as {shape})", name=name, shape=shape))
-        checks.view_of(result[shape], t, name)
+        with wrong.entry(shape):
+            name = tr("reshape_tensor(t)[{shape}] for a {case} input", shape=shape, case=case)
+            checks.close(result[shape], value, name, **EXACT,
+                         hint=tr("the 24 numbers in their original order, arranged as {shape}: t.view{shape}",
+                                 shape=shape))
+            if not t.is_contiguous() and type(result[shape]) is torch.Tensor \
+                    and not checks.shares_memory(result[shape], t):
+                checks.fail(tr("{name} is a copy: this input is a strided (non-contiguous) view, and "
+                               "`.contiguous()` or `.clone()` before `.view` copies it — `t.view(shape)` works on "
+                               "it directly (a 1-D view with any stride can be viewed as {shape})", name=name,
+                               shape=shape))
+            checks.view_of(result[shape], t, name)
+    wrong.report()
 
 
 @pytest.mark.parametrize("shape", [(), (24, 1), (2, 12), (0,), (48,)],
                          ids=["0-dim", "24x1", "2x12", "empty", "48-elements"])
 def test_reshape_tensor_rejects_bad_input_hidden(hw, shape):
-    checks.raises(ValueError, tr("reshape_tensor(t) for t of shape {shape} (it needs a 1-D tensor of 24 elements)",
-                                 shape=shape), hw.tensors.reshape_tensor, torch.zeros(shape))
+    rejects(tr("reshape_tensor(t) with t.shape={shape}", shape=shape), tr("t must be 1-D with 24 elements"),
+            hw.tensors.reshape_tensor, torch.zeros(shape))

@@ -22,7 +22,7 @@ STEPS: tuple[Step, ...] = (
     stubs.homework_stubs,            # homework_*.py        stubgen on solutions/ (grading.yml's modules:)
     public_tests.public_suites,      # tests/, hwkit/*.py   the public suites and the kit, as they are
     public_tests.readme,             # README.md            docs/student-readme.md
-    requirements.requirements_txt,   # requirements.txt     pins from constraints.txt
+    requirements.requirements_txt,   # requirements.txt     tested ranges (requirements.py)
     public_tests.pytest_ini,         # pytest.ini           plain `pytest` runs the public suites
     public_tests.gitignore,          # .gitignore
     grading_file.grading_yml,        # grading.yml          public tests only; hidden ones as hidden_points
@@ -32,9 +32,9 @@ STEPS: tuple[Step, ...] = (
 )
 
 
-def render_release(repo: Context | Path | None = None) -> dict[str, bytes]:
+def render_release(repo: Context | Path | None = None, lang: str = "en") -> dict[str, bytes]:
     """Every file of the release: path relative to the release root -> content."""
-    ctx = Context.of(repo)
+    ctx = Context.of(repo, lang)
     files: dict[str, bytes] = {}
     for step in STEPS:
         made = step(ctx)
@@ -68,8 +68,13 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def build_release(out: Path, repo: Path | None = None) -> list[str]:
+def build_release(out: Path, repo: Path | None = None, lang: str = "en", allow_english: bool = False) -> list[str]:
     """Build the student template into ``out``; return the leak check's problems (empty = clean).
+
+    ``lang="ru"`` builds the Russian release: README from docs/student-readme.ru.md, the stubs'
+    docstrings and the notebook from hwkit/locale/ru/tasks.po (a text without an up-to-date
+    translation is a ReleaseError, or stays English with ``allow_english``), and the released
+    grading.yml says ``feedback: {lang: ru}`` so that plain `pytest` speaks Russian.
 
     The tree is written to a temporary folder next to ``out`` and checked there. When it is
     clean it replaces ``out`` (keeping ``out/.git`` if there is one); when it leaks, ``out`` is
@@ -81,7 +86,7 @@ def build_release(out: Path, repo: Path | None = None) -> list[str]:
     _check_out(out, root)
     _check_out(rejected, root)
     try:
-        ctx = Context.of(root)
+        ctx = Context.of(root, lang, allow_english)
         files = render_release(ctx)
     except GradingConfigError as exc:
         raise ReleaseError(f"invalid grading.yml: {exc}") from None

@@ -1,4 +1,5 @@
-"""What every release step shares: the course folder and its grading.yml, read once."""
+"""What every release step shares: the course folder and its grading.yml, read once, and the
+language of the release (``--lang``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwkit.grading import GradingConfig, load_grading
+from hwkit.i18n import LANGUAGES
 
 from .. import stubgen
 from ..course import Course, find as find_course
@@ -18,19 +20,30 @@ class ReleaseError(Exception):
 
 @dataclass(frozen=True)
 class Context:
-    """The course a release is built from, with its grading.yml loaded."""
+    """The course a release is built from, with its grading.yml loaded, and the release's language:
+    ``en`` (the course as written) or ``ru`` (README, task texts, notebook, messages in Russian)."""
 
     root: Path
     grading: GradingConfig
+    lang: str = "en"
+    # A Russian release with task texts not (or no longer) translated keeps them in English
+    # instead of refusing to build (--allow-english).
+    allow_english: bool = False
 
     @classmethod
-    def of(cls, course: Context | Path | None = None) -> Context:
+    def of(cls, course: Context | Path | None = None, lang: str = "en", allow_english: bool = False) -> Context:
         """The context of the course folder ``course`` (else of the one
         :func:`autograder.course.find` finds); an invalid grading.yml raises GradingConfigError."""
         if isinstance(course, Context):
             return course
+        if lang not in LANGUAGES:
+            raise ReleaseError(f"--lang {lang}: choose one of {', '.join(LANGUAGES)}")
         root = course_root(course)
-        return cls(root, load_grading(Course(root).grading))
+        return cls(root, load_grading(Course(root).grading), lang, allow_english)
+
+    @property
+    def russian(self) -> bool:
+        return self.lang == "ru"
 
     @property
     def grading_file(self) -> Path:

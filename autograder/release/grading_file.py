@@ -25,6 +25,30 @@ GRADING_HEADER = """\
 # right has passed at least one case.
 """
 
+GRADING_HEADER_RU = """\
+# grading.yml — баллы за каждый тест этого домашнего задания: ВЫПУЩЕННАЯ версия.
+#
+# Создан командой `autograder release` из grading.yml курса; если его изменить, изменится только
+# итог, который печатает `pytest`, но не ваша оценка. Здесь перечислены открытые тесты из {shown}
+# с их баллами. Параметризованный тест делит свои баллы поровну между своими случаями.
+# `hidden_points` — баллы скрытых тестов, которые добавятся при проверке вашей работы (те же
+# функции на других входах). Тестам с пометкой `gpu` нужна настоящая видеокарта NVIDIA.
+# `requires:` — тест ошибки или побочного эффекта засчитывается, только когда тест, указанный
+# справа, прошёл хотя бы на одном случае.
+"""
+
+#: The comments the release writes itself, per language.
+_COMMENTS = {
+    "en": {"suites": "# The test folder you run with `pytest` (the grader runs hidden tests too).",
+           "hidden": "# hidden tests, run only by the grader",
+           "tests": "# {points} points in {shown}",
+           "feedback": "# messages and the points summary of `pytest` in Russian"},
+    "ru": {"suites": "# Папка с тестами, которые запускает `pytest` (при проверке запускаются и скрытые тесты).",
+           "hidden": "# скрытые тесты, их запускают только при проверке",
+           "tests": "# баллы в {shown}: {points}",
+           "feedback": "# сообщения и итог по баллам `pytest` на русском"},
+}
+
 _TEST_LINE = re.compile(r"^\s*([\w./-]+\.py::\w+)\s*:\s*[0-9.eE+-]+\s*(#.*)?$")
 
 
@@ -60,11 +84,14 @@ def render_grading(ctx: Context) -> str:
     def public(test_id: str) -> bool:
         return test_id.split("::", 1)[0] in shipped
 
-    out = [GRADING_HEADER.format(shown=ctx.public_shown)]
+    say = _COMMENTS[ctx.lang]
+    out = [(GRADING_HEADER_RU if ctx.russian else GRADING_HEADER).format(shown=ctx.public_shown)]
     for index, (key_node, value_node) in enumerate(root.value):
         if key_node.value == "suites":  # the hidden suites' folders are the grader's business
-            out.append("# The test folder you run with `pytest` (the grader runs hidden tests too).\n"
-                       f"suites:\n  public: {json.dumps(config.suites.public)}\n")
+            out.append(f"{say['suites']}\nsuites:\n  public: {json.dumps(config.suites.public)}\n")
+            continue
+        if key_node.value == "feedback" and ctx.russian:  # plain `pytest` in the release speaks Russian
+            out.append(f"feedback:\n  lang: ru                {say['feedback']}\n")
             continue
         if key_node.value != "tasks":
             out.append(_top_level_block(lines, key_node, value_node, first=index == 0) + "\n")
@@ -82,9 +109,10 @@ def render_grading(ctx: Context) -> str:
             shown = {t: p for t, p in task.tests.items() if public(t)}
             hidden = round(task.hidden_points + math.fsum(p for t, p in task.tests.items() if not public(t)), 10)
             if hidden:
-                out.append(f"    hidden_points: {_num(hidden)}    # hidden tests, run only by the grader")
+                out.append(f"    hidden_points: {_num(hidden)}    {say['hidden']}")
             if shown:
-                out.append(f"    tests:    # {_num(round(math.fsum(shown.values()), 10))} points in {ctx.public_shown}")
+                total = _num(round(math.fsum(shown.values()), 10))
+                out.append(f"    tests:    {say['tests'].format(points=total, shown=ctx.public_shown)}")
                 for test_id, points in shown.items():
                     comment = f"    {comments[test_id]}" if test_id in comments else ""
                     out.append(f"      {test_id}: {_num(points)}{comment}")
@@ -98,6 +126,8 @@ def render_grading(ctx: Context) -> str:
                            for function, rule in task.forbidden.items())
             out.append("")
         out.append("")
+    if ctx.russian and not any(key.value == "feedback" for key, _ in root.value):
+        out.append(f"feedback:\n  lang: ru                {say['feedback']}\n")
     rendered = "\n".join(out).rstrip("\n") + "\n"
     return re.sub(r"\n{3,}", "\n\n", rendered)
 

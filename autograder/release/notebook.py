@@ -1,4 +1,5 @@
-"""Step: the student notebook, from nbgrader's own ``generate_assignment``."""
+"""Step: the student notebook, from nbgrader's own ``generate_assignment`` (for a Russian release,
+on the notebook with its cells from hwkit/locale/ru/tasks.po and nbgrader's stubs in Russian)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import nbformat
+
 from .. import stubgen
 from ..nbgrader_env import alembic_on_path
+from . import task_texts
 from .context import Context, ReleaseError, rel
 
 
-def render_notebook(notebook: Path, assignment: str) -> str:
+def render_notebook(notebook: Path, assignment: str, lang: str = "en") -> str:
     """The student version of ``notebook``, made by nbgrader in a scratch course.
 
     Only the notebook is put in ``source/<assignment>/`` (a .py file there would be copied
@@ -35,7 +39,11 @@ def render_notebook(notebook: Path, assignment: str) -> str:
         config.CourseDirectory.root = str(course)
         config.CourseDirectory.db_url = "sqlite:///" + (course / "gradebook.db").as_posix()
         config.Exchange.root = str(course / "exchange")
-        config.ClearSolutions.code_stub = {"python": stubgen.NOTEBOOK_CODE_STUB}
+        if lang == "ru":  # (nbgrader's "YOUR ANSWER HERE" and the code stub, in Russian)
+            config.ClearSolutions.code_stub = {"python": task_texts.CODE_STUB_RU}
+            config.ClearSolutions.text_stub = task_texts.TEXT_STUB_RU
+        else:
+            config.ClearSolutions.code_stub = {"python": stubgen.NOTEBOOK_CODE_STUB}
         try:
             with alembic_on_path():
                 result = NbGraderAPI(config=config).generate_assignment(assignment, force=True, create=True)
@@ -52,5 +60,15 @@ def render_notebook(notebook: Path, assignment: str) -> str:
 
 
 def student_notebook(ctx: Context) -> dict[str, bytes]:
-    text = render_notebook(ctx.solutions / stubgen.NOTEBOOK, ctx.grading.assignment)
+    source = ctx.solutions / stubgen.NOTEBOOK
+    if not ctx.russian:
+        text = render_notebook(source, ctx.grading.assignment)
+        return {stubgen.NOTEBOOK: text.encode("utf-8")}
+    if not source.is_file():
+        raise ReleaseError(f"{rel(source)}: file not found")
+    russian = task_texts.russian(ctx.root, ctx.solutions, ctx.modules, ctx.allow_english)
+    with tempfile.TemporaryDirectory(prefix="release-notebook-ru-") as tmp:
+        translated = Path(tmp) / stubgen.NOTEBOOK
+        nbformat.write(task_texts.translate_notebook(source, russian), str(translated))
+        text = render_notebook(translated, ctx.grading.assignment, lang="ru")
     return {stubgen.NOTEBOOK: text.encode("utf-8")}

@@ -12,6 +12,7 @@ from ..translations import KIT
 from .context import Context, ReleaseError, rel
 
 STUDENT_README = Path("docs") / "student-readme.md"  # becomes the release's README.md
+STUDENT_README_RU = Path("docs") / "student-readme.ru.md"  # ... that of a Russian release (--lang ru)
 WORKFLOW_TEMPLATE = Path("autograder") / "templates" / "autograde.yml"
 WORKFLOW = ".github/workflows/autograde.yml"
 
@@ -24,6 +25,18 @@ PYTEST_INI = """\
 testpaths = {testpaths}
 addopts = -q --tb=no -rN --no-header
 # a function that never returns fails its test instead of hanging (pytest-timeout)
+timeout = 60
+"""
+
+PYTEST_INI_RU = """\
+# Простой `pytest` запускает открытые тесты из {shown} на файлах homework_*.py этой папки (той,
+# где лежит этот файл), затем говорит, что исправить, и печатает ваши баллы по заданиям из
+# grading.yml. Вывод короткий; чтобы увидеть один тест целиком (его код и место ошибки в вашем):
+# pytest --tb=short -k ИМЯ
+[pytest]
+testpaths = {testpaths}
+addopts = -q --tb=no -rN --no-header
+# функция, которая не возвращает управление, проваливает тест, а не вешает его (pytest-timeout)
 timeout = 60
 """
 
@@ -62,14 +75,15 @@ def public_suites(ctx: Context) -> dict[str, bytes]:
 
 
 def readme(ctx: Context) -> dict[str, bytes]:
-    path = ctx.root / STUDENT_README
+    path = ctx.root / (STUDENT_README_RU if ctx.russian else STUDENT_README)
     if not path.is_file():
         raise ReleaseError(f"{rel(path, ctx.root)}: file not found (it becomes the release's README.md)")
     return {"README.md": path.read_bytes()}
 
 
 def pytest_ini(ctx: Context) -> dict[str, bytes]:
-    text = PYTEST_INI.format(shown=ctx.public_shown, testpaths=" ".join(ctx.grading.suites.public))
+    template = PYTEST_INI_RU if ctx.russian else PYTEST_INI
+    text = template.format(shown=ctx.public_shown, testpaths=" ".join(ctx.grading.suites.public))
     return {"pytest.ini": text.encode()}
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .. import stubgen
+from . import task_texts
 from .context import Context, ReleaseError
 
 
@@ -27,4 +28,8 @@ def render_stubs(solutions: Path, modules: Iterable[str]) -> dict[str, str]:
 
 
 def homework_stubs(ctx: Context) -> dict[str, bytes]:
-    return {name: text.encode("utf-8") for name, text in render_stubs(ctx.solutions, ctx.modules).items()}
+    stubs = render_stubs(ctx.solutions, ctx.modules)
+    if ctx.russian:  # the task texts (docstrings) from hwkit/locale/ru/tasks.po; the code as generated
+        russian = task_texts.russian(ctx.root, ctx.solutions, ctx.modules, ctx.allow_english)
+        stubs = {name: task_texts.translate_module(text, name, russian) for name, text in stubs.items()}
+    return {name: text.encode("utf-8") for name, text in stubs.items()}

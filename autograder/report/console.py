@@ -1,33 +1,40 @@
-"""The summary table printed in the terminal (rich)."""
+"""The summary table printed in the terminal (rich), in the result's language (``grade --lang``)."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
 
+from hwkit import i18n
+from hwkit.i18n import tr, trn, trp
 from hwkit.record import GradingResult
 
 
 def print_result(result: GradingResult, console: Console | None = None) -> None:
-    console = console or Console()
+    with i18n.using(result.lang):
+        _print_result(result, console or Console())
+
+
+def _print_result(result: GradingResult, console: Console) -> None:
     title = f"{result.submission}: {result.score:g} / {result.max_score:g}"
     if result.weak_sandbox:
-        title += " — WEAK SANDBOX: " + "; ".join(result.weak_sandbox)
+        title += " — " + tr("WEAK SANDBOX: {missing}", missing="; ".join(result.weak_sandbox))
     table = Table(title=title, title_justify="left")
-    table.add_column("Task")
-    table.add_column("Points", justify="right")
-    table.add_column("Failed / pending tests")
+    table.add_column(tr("Task"))
+    table.add_column(tr("Points"), justify="right")
+    table.add_column(tr("Failed / pending tests"))
     for task in result.tasks:
         if task.manual:
-            table.add_row(task.title, f"— / {task.max_score:g}", "graded by hand")
+            table.add_row(task.title, f"— / {task.max_score:g}", tr("graded by hand"))
             continue
         failed = [t for t in result.tests if t.task == task.name and t.status == "failed"]
         pending = [t for t in result.tests if t.task == task.name and t.status == "pending_gpu"]
         notes = []
         if failed:
-            notes.append(f"{len(failed)} failed")
+            notes.append(trn("{n} failed", "{n} failed", len(failed)))
         if pending:
-            notes.append(f"{len(pending)} pending GPU ({task.pending_gpu:g} pts)")
+            notes.append(trn("{n} pending GPU ({pts})", "{n} pending GPU ({pts})", len(pending),
+                             pts=trp("{points} pt", "{points} pts", task.pending_gpu)))
         style = "green" if task.score >= task.max_score else "yellow" if task.score else "red"
         table.add_row(task.title, f"[{style}]{task.score:g} / {task.max_score:g}[/]", ", ".join(notes))
     console.print(table)
@@ -35,21 +42,24 @@ def print_result(result: GradingResult, console: Console | None = None) -> None:
     for error in result.errors:
         console.print(f"[red]•[/] {error}")
     fs = result.sandbox.get("filesystem", "?")
-    console.print(f"[dim]sandbox: filesystem={fs}, network={result.sandbox.get('network', '?')}, "
-                  f"user={result.sandbox.get('user', '?')}; worker restarts: {result.worker_restarts}; "
-                  f"{result.execution_time:.1f} s[/]")
+    sandbox = tr("sandbox: filesystem={fs}, network={network}, user={user}; worker restarts: {restarts}; "
+                 "{seconds} s", fs=fs, network=result.sandbox.get("network", "?"),
+                 user=result.sandbox.get("user", "?"), restarts=result.worker_restarts,
+                 seconds=f"{result.execution_time:.1f}")
+    console.print(f"[dim]{sandbox}[/]")
 
 
 def headline(result: GradingResult) -> str:
     """What the score is out of: the points this machine could award, and what waits elsewhere."""
     pending = round(sum(t.max_score for t in result.pending_gpu), 4)
     available = round(result.max_score - pending, 4)
-    line = f"{result.score:g} / {available:g} available on this machine"
+    line = tr("{score} / {available} available on this machine", score=f"{result.score:g}",
+              available=f"{available:g}")
     if pending:
-        line += f"; {pending:g} wait for a GPU run"
+        line += "; " + trp("{points} waits for a GPU run", "{points} wait for a GPU run", pending)
     manual = sum(t.max_score for t in result.tasks if t.manual)
     if manual:
-        line += f"; {manual:g} graded by hand"
+        line += "; " + tr("{points} graded by hand", points=f"{manual:g}")
     return line
 
 

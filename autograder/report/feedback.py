@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hwkit import i18n
 from hwkit.files import atomic_write
-from hwkit.i18n import tr
+from hwkit.i18n import tr, trn, trp
 from hwkit.text import points
 
 from hwkit.record import GradingResult
@@ -32,7 +32,8 @@ def _render(result: GradingResult) -> str:
             by_hand = tr("graded by hand")
             lines.append(f"| {task.title} | — / {points(task.max_score)} | {by_hand} |")
             continue
-        note = tr("{points} pending a GPU run", points=points(task.pending_gpu)) if task.pending_gpu else ""
+        note = trp("{points} point pending a GPU run", "{points} points pending a GPU run",
+                   task.pending_gpu) if task.pending_gpu else ""
         lines.append(f"| {task.title} | {points(task.score)} / {points(task.max_score)} | {note} |")
     lines.append("")
     for task in result.tasks:
@@ -43,14 +44,14 @@ def _render(result: GradingResult) -> str:
         stubs = [t for t in failed if t.not_started()]
         if stubs:  # one line, not one section per test of a function nobody has started
             functions = list(dict.fromkeys(t.not_started()[1] for t in stubs))
-            lines += [tr("Not started yet ({n} tests): {functions}.", n=len(stubs),
-                         functions=", ".join(f"`{f}`" for f in functions)), ""]
+            lines += [trn("Not started yet ({n} test): {functions}.", "Not started yet ({n} tests): {functions}.",
+                          len(stubs), functions=", ".join(f"`{f}`" for f in functions)), ""]
         # The most useful hint first (see TaskScore.hints): what fixing it is worth, public first.
         for t in sorted((t for t in failed if not t.not_started()), key=lambda t: (t.hint_rank is None,
                                                                                   t.hint_rank or 0)):
             where = tr("hidden test") if t.hidden else tr("run it: `pytest \"{test}\"`", test=t.name)
-            cases = tr(", {passed}/{cases} cases passed", passed=t.cases_passed, cases=t.cases) \
-                if t.cases > 1 else ""
+            cases = trn(", {passed}/{n} case passed", ", {passed}/{n} cases passed", t.cases,
+                        passed=t.cases_passed) if t.cases > 1 else ""
             heading = f"### `{t.name.split('::')[1]}` — {points(t.score)} / {points(t.max_score)} ({where}{cases})"
             lines += [heading, "",
                       *_fenced(_trim(t.output) or tr("(no message)")), ""]
@@ -59,7 +60,8 @@ def _render(result: GradingResult) -> str:
         lines += [tr("## Pending a GPU"), "",
                   tr("These tests need a real CUDA GPU and will be graded on one; their points are not counted "
                      "yet:"), ""]
-        lines += [tr("- `{test}` ({points} points)", test=t.name, points=points(t.max_score)) for t in pending] + [""]
+        lines += [trp("- `{test}` ({points} point)", "- `{test}` ({points} points)", t.max_score, test=t.name)
+                  for t in pending] + [""]
     return "\n".join(lines)
 
 

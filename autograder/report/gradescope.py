@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hwkit import i18n
 from hwkit.files import atomic_write
-from hwkit.i18n import tr
+from hwkit.i18n import tr, trp
 
 from hwkit.record import GradingResult
 
@@ -62,10 +62,12 @@ def _summary_line(result: GradingResult) -> str:
         if result.errors:
             line += " " + tr("Problems with the submission: {problems}.", problems="; ".join(result.errors))
         if pending:
-            line += " " + tr("{points} points are pending a GPU run.", points=f"{pending:g}")
+            line += " " + trp("{points} point is pending a GPU run.", "{points} points are pending a GPU run.",
+                              pending)
         manual = [t for t in result.tasks if t.manual]
         if manual:
-            named = [tr("{task} ({points} points)", task=t.title, points=f"{t.max_score:g}") for t in manual]
+            named = [trp("{task} ({points} point)", "{task} ({points} points)", t.max_score, task=t.title)
+                     for t in manual]
             line += " " + tr("{tasks} is graded by hand.", tasks=", ".join(named))
         return line
 

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from hwkit import checks, probes, simcuda
-from hwkit.i18n import tr
+from hwkit.i18n import tr, trn
 from hwkit.grading import Limits
 from hwkit.seam import Homework
 
@@ -242,8 +242,10 @@ class RemoteHomework(Homework):
         what = what or f"{self.modules[key]}.py"
         timeout = min(timeout or self.limits.call_timeout_s, self._time_left())
         if self.strikes.get(what, 0) >= STRIKES:
-            raise CallTimeout(tr("{function} was not called: it already timed out or crashed its process {n} times "
-                                 "in this grading", function=what, n=self.strikes[what]))
+            raise CallTimeout(trn("{function} was not called: it already timed out or crashed its process {n} time "
+                                  "in this grading",
+                                  "{function} was not called: it already timed out or crashed its process {n} times "
+                                  "in this grading", self.strikes[what], function=what))
         worker = self.worker(key)
         encoder = wire.Encoder(lambda obj: self._ref(obj, key), probes.REGISTRY, probes.TORCH_FUNCTIONS)
         header = dict(header, args=encoder.encode(args), kwargs=encoder.encode(kwargs))

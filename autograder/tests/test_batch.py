@@ -307,6 +307,15 @@ def fake_batch(out: Path) -> None:
     (out / "students" / "carol" / ".status.json.x1.part").write_text("{")
 
 
+def test_gradebook_prints_points_with_two_decimals_at_most(tmp_path):
+    out = tmp_path / "out"
+    fake_student(out, "ivan", "graded", graded_record([(EASY, 0.3333, 1, "failed")],
+                                                      {"task1": (12.3456, 20), "task2": (38.6425, 40)}))
+    gradebook.rebuild(out, TASKS)
+    row = read_rows(out)["ivan"]
+    assert (row["task1"], row["task2"], row["total"], row["max"]) == ("12.35", "38.64", "50.99", "60")
+
+
 def test_gradebook_is_rebuilt_from_finished_students_only(tmp_path):
     out = tmp_path / "out"
     fake_batch(out)

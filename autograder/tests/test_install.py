@@ -5,13 +5,11 @@ A TA may `pip install` the grader anywhere; it must then grade the course folder
 holds only the course (grading.yml, tests/, autograder/hidden/, solutions/, examples/,
 assignment/): had the command imported anything from a source tree, it would fail.
 
-The interpreter is Debian's system Python when there is one (another build than the
-development venv's, as on the platforms), else this one; AUTOGRADER_TEST_PYTHON overrides it.
+The interpreter is Debian's system Python when there is one (autograder.tests.venvs).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -23,25 +21,9 @@ import pytest
 from autograder import examples
 from autograder.course import Course
 from autograder.tests import REPO, automatic_points
+from autograder.tests.venvs import interpreter, run
 
 COURSE_PARTS = ("grading.yml", "tests", "solutions", "examples", "assignment", "autograder/hidden")
-
-
-def interpreter() -> str:
-    chosen = os.environ.get("AUTOGRADER_TEST_PYTHON")
-    if chosen:
-        return chosen
-    return "/usr/bin/python3.11" if Path("/usr/bin/python3.11").is_file() else sys.executable
-
-
-def clean_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "AUTOGRADER_"))}
-    env["COLUMNS"] = "200"
-    return env
-
-
-def run(cmd: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

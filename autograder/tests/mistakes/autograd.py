@@ -91,6 +91,22 @@ MISTAKES: list[Mistake] = [
         message="it is all zeros — the first derivative was taken without create_graph=True",
         message_ru="это одни нули — первая производная взята без create_graph=True"),
     Mistake(
+        id="second_derivative_graph_not_kept", module="autograd",
+        title="Differentiating a derivative that has no graph",
+        title_ru="Дифференцирование производной, у которой нет графа",
+        story="The first `torch.autograd.grad` call without `create_graph=True`, then a second call on its "
+              "result (no fallback to zeros): PyTorch raises \"element 0 of tensors does not require grad\", "
+              "although the inputs are fine.",
+        replace=(("(first,) = torch.autograd.grad(y.sum(), x_copy, create_graph=True)\n"
+                  "    if not first.requires_grad:\n        return torch.zeros_like(x_copy).detach()\n",
+                  "(first,) = torch.autograd.grad(y.sum(), x_copy)\n"),),
+        catches=(PUBLIC + "test_second_derivative", PUBLIC + "test_second_derivative_leaves_input_alone",
+                 HIDDEN + "test_second_derivative_matches_reference"),
+        message="second_derivative(f, x): the first derivative must itself be differentiable — compute it with "
+                "create_graph=True",
+        message_ru="second_derivative(f, x): первая производная сама должна быть дифференцируемой — вычисляйте её "
+                   "с create_graph=True"),
+    Mistake(
         id="accumulation_without_weights", module="autograd",
         title="Mini-batch losses not weighted by their size",
         title_ru="Потери мини-батчей не взвешены по их размеру",

@@ -14,12 +14,29 @@ MISTAKES: list[Mistake] = [
         story="`measure_time` returns the sum of the timed calls, not the sum divided by `repeat`.",
         replace=(("return total_seconds * 1000.0 / repeat", "return total_seconds * 1000.0"),),
         catches=(PUBLIC + "test_measure_time_returns_mean_not_total", PUBLIC + "test_measure_time_leaves_out_warmup",
-                 PUBLIC + "test_measure_time_passes_arguments",
+                 PUBLIC + "test_measure_time_passes_arguments", PUBLIC + "test_measure_time_times_a_torch_function",
                  HIDDEN + "test_measure_time_warmup_and_repeat_hidden", HIDDEN + "test_measure_time_randomized_durations"),
-        # (3 calls of a tiny matmul: whether their total looks impossible depends on the machine)
-        may_fail=(PUBLIC + "test_measure_time_times_a_torch_function",),
         message="that is the TOTAL of the 4 timed calls — return the mean (total / repeat)",
         message_ru="это СУММА времени 4 замеренных вызовов — верните среднее (сумма / repeat)"),
+    Mistake(
+        id="timing_whole_loop_not_divided", module="performance",
+        title="One clock around the whole timed loop, not divided by repeat",
+        title_ru="Один замер на весь цикл без деления на repeat",
+        story="`measure_time` starts the clock before the loop of timed calls and returns the time of the whole "
+              "loop: the total of all `repeat` calls, not the time of one.",
+        replace=(("        total_seconds = 0.0\n        for _ in range(repeat):\n            started = time.perf_counter()\n"
+                  "            func(*args, **kwargs)\n            total_seconds += time.perf_counter() - started\n"
+                  "        return total_seconds * 1000.0 / repeat",
+                  "        started = time.perf_counter()\n        for _ in range(repeat):\n"
+                  "            func(*args, **kwargs)\n        return (time.perf_counter() - started) * 1000.0"),),
+        # (the torch function test names the mistake first: it is the one the student sees first)
+        catches=(PUBLIC + "test_measure_time_times_a_torch_function", PUBLIC + "test_measure_time_returns_mean_not_total",
+                 PUBLIC + "test_measure_time_leaves_out_warmup", PUBLIC + "test_measure_time_passes_arguments",
+                 HIDDEN + "test_measure_time_warmup_and_repeat_hidden", HIDDEN + "test_measure_time_randomized_durations"),
+        message="that looks like the total over all 10 timed calls: divide it by the number of runs (repeat) to get "
+                "the mean",
+        message_ru="Похоже, это суммарное время всех 10 замеренных вызовов: разделите его на число запусков (repeat), "
+                   "чтобы получить среднее"),
     Mistake(
         id="warmup_calls_timed", module="performance",
         title="The warm-up calls are timed too", title_ru="Прогревочные вызовы тоже замеряются",
@@ -76,16 +93,18 @@ MISTAKES: list[Mistake] = [
         story="`torch.Generator().manual_seed(seed)` inside the loop: every tensor starts from the same numbers.",
         replace=(("torch.rand(tuple(shape), generator=generator, dtype=torch.float32)",
                   "torch.rand(tuple(shape), generator=torch.Generator().manual_seed(seed), dtype=torch.float32)"),),
-        catches=(PUBLIC + "test_make_tensors_values", HIDDEN + "test_make_tensors_matches_reference"),
-        message="each tensor restarts the generator — seed ONE generator once",
-        message_ru="генератор перезапускается для каждого тензора — засейте ОДИН генератор один раз"),
+        catches=(PUBLIC + "test_make_tensors_values", HIDDEN + "test_make_tensors_properties_hidden"),
+        message="starts with the same numbers as make_tensors(shapes, 'cpu', 7)[0] — every tensor should get new "
+                "random numbers",
+        message_ru="начинается с тех же чисел, что и make_tensors(shapes, 'cpu', 7)[0], — каждый тензор должен "
+                   "получать новые случайные числа"),
     Mistake(
         id="global_seed_in_make_tensors", module="performance",
         title="Seeding the global random generator", title_ru="Засевается глобальный генератор случайных чисел",
         story="`torch.manual_seed(seed)` (which also returns the global generator): right numbers, but every "
               "later random number in the program is now predictable.",
         replace=(("generator = torch.Generator().manual_seed(seed)", "generator = torch.manual_seed(seed)"),),
-        catches=(HIDDEN + "test_make_tensors_leaves_global_rng_alone",),
+        catches=(PUBLIC + "test_make_tensors_is_reproducible", HIDDEN + "test_make_tensors_leaves_global_rng_alone"),
         message="make_tensors changed the GLOBAL random state (e.g. with torch.manual_seed)",
         message_ru="make_tensors изменила ГЛОБАЛЬНОЕ состояние генератора случайных чисел (например, через "
                    "torch.manual_seed)"),

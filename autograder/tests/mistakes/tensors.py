@@ -36,6 +36,36 @@ MISTAKES: list[Mistake] = [
         message_ru="вы вернули число Python; оставьте результат тензором (например, `a.sum()`, а не "
                    "`a.sum().item()`)"),
     Mistake(
+        id="shape_check_missing", module="tensors",
+        title="No shape check: PyTorch's own error instead of a ValueError",
+        title_ru="Нет проверки форм: вместо ValueError — ошибка самого PyTorch",
+        story="No check of the shapes at all: for a bad `b`, `a @ b` fails inside PyTorch with a RuntimeError "
+              "(and 1-D inputs go through), where the function must raise ValueError itself.",
+        append='def tensor_operations(a, b):\n'
+               '    return {"transpose": a.T, "matmul": a @ b, "elementwise": a * b.T, "sum": a.sum()}\n',
+        catches=(PUBLIC + "test_tensor_operations_rejects_bad_shapes",
+                 HIDDEN + "test_tensor_operations_rejects_bad_shapes_hidden"),
+        message="should raise ValueError, but it raised RuntimeError — check the shapes yourself at the start "
+                "of the function",
+        message_ru="должна выбрасывать ValueError, а выбросила RuntimeError — проверьте формы сами в начале "
+                   "функции"),
+    Mistake(
+        id="shape_error_without_shapes", module="tensors",
+        title="A ValueError that does not say which shapes it got",
+        title_ru="ValueError не сообщает, какие формы пришли на вход",
+        story='`raise ValueError("a and b must both be 2-D matrices")`: the right error, but the message leaves '
+              "out the shapes the docstring asks for.",
+        replace=(('f"a and b must both be 2-D matrices, got a.shape={tuple(a.shape)} "\n'
+                  '            f"and b.shape={tuple(b.shape)}"', '"a and b must both be 2-D matrices"'),
+                 ('f"b must have shape {(n, m)} (the transpose of a.shape={(m, n)}), "\n'
+                  '            f"got b.shape={tuple(b.shape)}"', '"b must have the transposed shape of a"')),
+        catches=(PUBLIC + "test_tensor_operations_rejects_bad_shapes",
+                 HIDDEN + "test_tensor_operations_rejects_bad_shapes_hidden"),
+        message="the ValueError's message must say which shapes were received, but it says "
+                "'b must have the transposed shape of a'",
+        message_ru="в сообщении ValueError должно быть сказано, какие формы пришли на вход, а в нём написано "
+                   "'b must have the transposed shape of a'"),
+    Mistake(
         id="arange_of_floats", module="tensors",
         title="A float range where integers are asked", title_ru="Диапазон вещественных чисел вместо целых",
         story="`torch.arange(16.0)`: the 4x4 range came out float32 instead of int64.",
