@@ -333,8 +333,8 @@ class CustomReLU(torch.autograd.Function):
         Given ``grad_output`` (the gradient of the final result with respect
         to this function's output), returns the gradient with respect to
         ``input``: the shape and dtype of ``grad_output``, and the same values
-        as ``torch.relu`` gives (relu's derivative is taken as 0 at
-        ``input == 0``).
+        as autograd gives for ``torch.relu`` (relu's derivative is taken as 0
+        at ``input == 0``).
         """
         ### BEGIN SOLUTION
         (saved_input,) = ctx.saved_tensors

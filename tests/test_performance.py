@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from hwkit import checks, probes
-from hwkit.i18n import tr
+from hwkit.i18n import tr, trn
 
 pytestmark = pytest.mark.task3
 
@@ -81,9 +81,11 @@ def no_sync(expected: float) -> dict:
 def check_calls(probe, expected: int, call: str, *, warmup: int, repeat: int) -> None:
     __tracebackhide__ = True
     if probe.calls != expected:
-        checks.fail(tr("{call} called the function {calls} times, but with warmup={warmup} and repeat={repeat} "
-                       "it must call it warmup + repeat = {expected} times", call=call, calls=probe.calls,
-                       warmup=warmup, repeat=repeat, expected=expected))
+        checks.fail(trn("{call} called the function {n} time, but with warmup={warmup} and repeat={repeat} "
+                        "it must call it warmup + repeat = {expected} times",
+                        "{call} called the function {n} times, but with warmup={warmup} and repeat={repeat} "
+                        "it must call it warmup + repeat = {expected} times", probe.calls, call=call,
+                        warmup=warmup, repeat=repeat, expected=expected))
 
 
 def timed(function, *args, **kwargs) -> tuple:

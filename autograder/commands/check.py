@@ -32,6 +32,13 @@ def run(args: argparse.Namespace) -> int:
     problems += [f"translations: {p}" for p in translations.problems(catalog, course.root)]
     if translations.stale(catalog, course.root):
         problems.append(f"translations: {translations.MO_PATH} is stale: run `make locale`")
+    # Task texts without a Russian translation block only a course taught in Russian (feedback.lang:
+    # ru); otherwise `release --lang ru` refuses them itself, so here they are a warning.
+    untranslated = [f"task texts: {p}" for p in translations.task_text_problems(course.root)]
+    if grading.feedback.lang == "ru":
+        problems += untranslated
+    for p in untranslated if grading.feedback.lang != "ru" else ():
+        err.print(f"[yellow]![/] {p} (needed for `autograder release --lang ru`)")
     try:
         result = grade(course.solutions, gpu="auto", course=course)
     except GraderError as exc:

@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from ..cli import err
     from ..grade import grade
     from ..report import console
+    from hwkit.text import points
 
     course = args.course
     specs = examples.load(course)
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
             folder = examples.materialize(Path(tmp) / name, spec.get("modules"), name=name, course=course)
             result = grade(folder, gpu="off", course=course)
             result.submission = name
-            rows.append((name, result, f"{expected[name]:g}"))
+            rows.append((name, result, points(expected[name])))
             if abs(result.score - expected[name]) > 1e-6:
                 wrong.append(f"{name}: scored {result.score:g}, expected {expected[name]:g} (from what it loses "
                              "in examples.json and grading.yml)")

@@ -18,7 +18,7 @@ import torch
 
 from solutions import homework_performance as ref
 from hwkit import checks, probes
-from hwkit.i18n import tr
+from hwkit.i18n import tr, trn
 from tests.test_performance import (busy_ms, check_calls, check_global_state_untouched, check_ms, check_not_made_up,
                                     check_random_tensors, check_spent, check_transfer_times, device_type,
                                     measure_cuda, no_sync, tensor_list, timed)
@@ -133,7 +133,8 @@ def test_measure_time_forwards_every_argument(hw):
     p = probes.KwargSleep()
     ms, spent = timed(hw.performance.measure_time, p, 1, "two", [3], ms=2.5, alpha=1, beta="x", repeat=2, warmup=2)
     if p.calls != 4:
-        checks.fail(tr("measure_time(f, ..., repeat=2, warmup=2) called f {calls} times instead of 4", calls=p.calls))
+        checks.fail(trn("measure_time(f, ..., repeat=2, warmup=2) called f {n} time instead of 4",
+                        "measure_time(f, ..., repeat=2, warmup=2) called f {n} times instead of 4", p.calls))
     for seen in p.seen:
         if seen != [3, 2.5, ["alpha", "beta"]]:
             checks.fail(tr("measure_time(f, 1, 'two', [3], ms=2.5, alpha=1, beta='x', repeat=2, warmup=2) must call "
@@ -167,9 +168,11 @@ def test_measure_time_without_cuda_never_calls_f(hw, device):
                                    device=repr(device)),
                  hw.performance.measure_time, p, device=device, warmup=0, repeat=1, ms=1.0)
     if p.calls:
-        checks.fail(tr("measure_time(f, device={device}) called f {calls} time(s) before raising — check "
-                       "torch.cuda.is_available() before the first call (warm-up included)", device=repr(device),
-                       calls=p.calls))
+        checks.fail(trn("measure_time(f, device={device}) called f {n} time before raising — check "
+                        "torch.cuda.is_available() before the first call (warm-up included)",
+                        "measure_time(f, device={device}) called f {n} times before raising — check "
+                        "torch.cuda.is_available() before the first call (warm-up included)", p.calls,
+                        device=repr(device)))
 
 
 # -- 3.2 measure_time on the simulated GPU ---------------------------------------------------------

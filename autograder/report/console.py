@@ -8,6 +8,7 @@ from rich.table import Table
 from hwkit import i18n
 from hwkit.i18n import tr, trn, trp
 from hwkit.record import GradingResult
+from hwkit.text import points
 
 
 def print_result(result: GradingResult, console: Console | None = None) -> None:
@@ -16,7 +17,7 @@ def print_result(result: GradingResult, console: Console | None = None) -> None:
 
 
 def _print_result(result: GradingResult, console: Console) -> None:
-    title = f"{result.submission}: {result.score:g} / {result.max_score:g}"
+    title = f"{result.submission}: {points(result.score)} / {points(result.max_score)}"
     if result.weak_sandbox:
         title += " — " + tr("WEAK SANDBOX: {missing}", missing="; ".join(result.weak_sandbox))
     table = Table(title=title, title_justify="left")
@@ -25,7 +26,7 @@ def _print_result(result: GradingResult, console: Console) -> None:
     table.add_column(tr("Failed / pending tests"))
     for task in result.tasks:
         if task.manual:
-            table.add_row(task.title, f"— / {task.max_score:g}", tr("graded by hand"))
+            table.add_row(task.title, f"— / {points(task.max_score)}", tr("graded by hand"))
             continue
         failed = [t for t in result.tests if t.task == task.name and t.status == "failed"]
         pending = [t for t in result.tests if t.task == task.name and t.status == "pending_gpu"]
@@ -36,7 +37,7 @@ def _print_result(result: GradingResult, console: Console) -> None:
             notes.append(trn("{n} pending GPU ({pts})", "{n} pending GPU ({pts})", len(pending),
                              pts=trp("{points} pt", "{points} pts", task.pending_gpu)))
         style = "green" if task.score >= task.max_score else "yellow" if task.score else "red"
-        table.add_row(task.title, f"[{style}]{task.score:g} / {task.max_score:g}[/]", ", ".join(notes))
+        table.add_row(task.title, f"[{style}]{points(task.score)} / {points(task.max_score)}[/]", ", ".join(notes))
     console.print(table)
     console.print(headline(result), highlight=False)
     for error in result.errors:
@@ -53,13 +54,13 @@ def headline(result: GradingResult) -> str:
     """What the score is out of: the points this machine could award, and what waits elsewhere."""
     pending = round(sum(t.max_score for t in result.pending_gpu), 4)
     available = round(result.max_score - pending, 4)
-    line = tr("{score} / {available} available on this machine", score=f"{result.score:g}",
-              available=f"{available:g}")
+    line = tr("{score} / {available} available on this machine", score=points(result.score),
+              available=points(available))
     if pending:
         line += "; " + trp("{points} waits for a GPU run", "{points} wait for a GPU run", pending)
     manual = sum(t.max_score for t in result.tasks if t.manual)
     if manual:
-        line += "; " + tr("{points} graded by hand", points=f"{manual:g}")
+        line += "; " + tr("{points} graded by hand", points=points(manual))
     return line
 
 
@@ -70,5 +71,5 @@ def print_summary(rows: list[tuple[str, GradingResult, str]], console: Console |
     for col in ("Submission", "Score", "Expected", "Time (s)"):
         table.add_column(col, justify="right" if col != "Submission" else "left")
     for name, result, expected in rows:
-        table.add_row(name, f"{result.score:g} / {result.max_score:g}", expected, f"{result.execution_time:.1f}")
+        table.add_row(name, f"{points(result.score)} / {points(result.max_score)}", expected, f"{result.execution_time:.1f}")
     console.print(table)

@@ -5,11 +5,9 @@ Run from the repository root:  .venv/bin/python -m pytest -q -p no:cacheprovider
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -18,7 +16,7 @@ import yaml
 from nbgrader.nbgraderformat import MetadataValidator
 from packaging.requirements import Requirement
 
-from autograder.tests import REPO, collected, reference_scores
+from autograder.tests import REPO, collected, reference_scores, venvs
 from autograder import cli, release, stubgen, translations
 from hwkit.grading import load_grading
 
@@ -66,11 +64,11 @@ def built(tmp_path_factory):
 
 
 def run_pytest(folder: Path, *extra: str, columns: int = 400) -> subprocess.CompletedProcess:
-    """Plain `pytest` in ``folder``, as a student runs it: nothing of the course repo on the path."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTEST_ADDOPTS")}
-    env["COLUMNS"] = str(columns)  # (400: summary lines untruncated)
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *extra],
-                          cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+    """Plain `pytest` in ``folder``, as a student runs it: in a fresh venv made from the
+    release's own requirements.txt (autograder.tests.venvs), nothing of the course repo on the path."""
+    python = venvs.student_python(folder)  # (400 columns: summary lines untruncated)
+    return venvs.run([str(python), "-m", "pytest", "-p", "no:cacheprovider", *extra], folder, timeout=300,
+                     columns=columns)
 
 
 def counts(output: str) -> dict[str, int]:

@@ -59,4 +59,6 @@ def student_python(release: Path) -> Path:
     """The python of a fresh venv holding exactly what the release's requirements.txt asks for
     (made once per test run for each distinct requirements.txt)."""
     text = (Path(release) / "requirements.txt").read_text(encoding="utf-8")
-    return _student_venv(text) / "bin" / "python"
+    # (keyed by the requirements alone: a release in another language shares the venv)
+    wanted = "\n".join(line for line in text.splitlines() if line.split("#", 1)[0].strip())
+    return _student_venv(wanted + "\n") / "bin" / "python"

@@ -100,7 +100,7 @@ MISTAKES: list[Mistake] = [
                    "получать новые случайные числа"),
     Mistake(
         id="global_seed_in_make_tensors", module="performance",
-        title="Seeding the global random generator", title_ru="Засевается глобальный генератор случайных чисел",
+        title="Seeding the global random generator", title_ru="Seed задаётся глобальному генератору случайных чисел",
         story="`torch.manual_seed(seed)` (which also returns the global generator): right numbers, but every "
               "later random number in the program is now predictable.",
         replace=(("generator = torch.Generator().manual_seed(seed)", "generator = torch.manual_seed(seed)"),),
