@@ -68,28 +68,32 @@ def course(tmp_path_factory) -> Path:
 
 
 def follow_the_page(course: Path) -> None:
-    """Steps 1-6: the reference, a public and a hidden test, points, stubs, a translation."""
+    """Steps 1-6: the reference, a public and a hidden test, points, stubs and stored answers,
+    a translation."""
     with open(course / "solutions" / "homework_tensors.py", "a", encoding="utf-8") as f:
-        f.write("\n\n" + block("def double(t"))
+        f.write("\n\n" + block("def triple(t"))
     with open(course / "tests" / "test_tensors.py", "a", encoding="utf-8") as f:
-        f.write("\n\n" + block("def test_double_values"))
+        f.write("\n\n" + block("def test_triple_values"))
     with open(course / "autograder" / "hidden" / "test_tensors_hidden.py", "a", encoding="utf-8") as f:
-        f.write("\n\n" + block("def test_double_matches_reference"))
-    points = block("test_double_matches_reference: ")
+        f.write("\n\n" + block("def test_triple_matches_reference"))
+    points = block("test_triple_matches_reference: ")
     text = (course / "grading.yml").read_text(encoding="utf-8")
     total = re.search(r"^total: (\d+)", points, re.M).group(1)
     task_points = re.search(r"^\s+points: (\d+)", points, re.M).group(1)
     text = re.sub(r"^total: \d+", f"total: {total}", text, count=1, flags=re.M)
     text = text.replace("    points: 20\n", f"    points: {task_points}\n", 1)
-    listed = [line for line in points.splitlines() if "::test_double" in line]
+    listed = [line for line in points.splitlines() if "::test_triple" in line]
     anchor = "      tests/test_tensors.py::test_reshape_tensor_rejects_bad_input: 0.5\n"
     assert anchor in text
     text = text.replace(anchor, anchor + "".join(f"      {line.strip()}\n" for line in listed), 1)
     (course / "grading.yml").write_text(text, encoding="utf-8")
     stubs = autograder(course, "stubs")
     assert stubs.returncode == 0, stubs.stderr
+    stored = autograder(course, "snapshots")
+    assert stored.returncode == 0, stored.stdout[-3000:] + stored.stderr[-2000:]
+    assert "triple[2x3]" in (course / "tests" / "snapshots" / "test_tensors.json").read_text(encoding="utf-8")
     with open(course / "hwkit" / "locale" / "ru" / "tensors.po", "a", encoding="utf-8") as f:
-        f.write("\n" + block('msgid "double(t)'))
+        f.write("\n" + block('msgid "triple(t)'))
     compiled = subprocess.run([sys.executable, "-m", "autograder.translations"], cwd=course, capture_output=True,
                               text=True, timeout=120)
     assert compiled.returncode == 0, compiled.stderr
@@ -98,9 +102,9 @@ def follow_the_page(course: Path) -> None:
 def test_a_new_function_is_checked_graded_and_released_touching_only_the_course(course, tmp_path):
     # Half-way (a function without its tests), `autograder check` names what is missing.
     with open(course / "solutions" / "homework_tensors.py", "a", encoding="utf-8") as f:
-        f.write("\n\n" + block("def double(t"))
+        f.write("\n\n" + block("def triple(t"))
     assert untested(course, load_grading(course / "grading.yml")) == [
-        "homework_tensors.py: double is written by students but no test in tests, autograder/hidden calls it"]
+        "homework_tensors.py: triple is written by students but no test in tests, autograder/hidden calls it"]
     git(course, "checkout", "--", "solutions")
 
     follow_the_page(course)
@@ -109,7 +113,7 @@ def test_a_new_function_is_checked_graded_and_released_touching_only_the_course(
 
     # Graded: the reference earns the new points, the stubs do not.
     grading = yaml.safe_load((course / "grading.yml").read_text(encoding="utf-8"))
-    new = {t: p for t, p in grading["tasks"]["task1"]["tests"].items() if "test_double" in t}
+    new = {t: p for t, p in grading["tasks"]["task1"]["tests"].items() if "test_triple" in t}
     assert len(new) == 2
     for folder, status in (("solutions", "passed"), ("assignment", "failed")):
         out = tmp_path / f"{folder}.json"
@@ -125,10 +129,10 @@ def test_a_new_function_is_checked_graded_and_released_touching_only_the_course(
     built = autograder(course, "release", "--out", str(release))
     assert built.returncode == 0, built.stderr[-3000:]
     stub = (release / "homework_tensors.py").read_text(encoding="utf-8")
-    assert "def double(" in stub and "return t * 2" not in stub
-    assert "def test_double_values" in (release / "tests" / "test_tensors.py").read_text(encoding="utf-8")
+    assert "def triple(" in stub and "return t * 3" not in stub
+    assert "def test_triple_values" in (release / "tests" / "test_tensors.py").read_text(encoding="utf-8")
     shipped = yaml.safe_load((release / "grading.yml").read_text(encoding="utf-8"))["tasks"]["task1"]
-    assert "tests/test_tensors.py::test_double_values" in shipped["tests"]
+    assert "tests/test_tensors.py::test_triple_values" in shipped["tests"]
     assert not any("hidden" in p.as_posix() for p in release.rglob("*.py"))
 
     # Only what the page names was edited; the rest was generated from it.
