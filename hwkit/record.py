@@ -41,10 +41,14 @@ class TestResult(BaseModel):
 
     def not_started(self) -> tuple[str, str] | None:
         """(task number, function) when this test failed on a stub nobody has filled in yet."""
-        text = self.output.strip()
-        found = STUB_MESSAGE.match(text.removeprefix("NotImplementedError: ")) \
-            if self.status == "failed" and text.startswith("NotImplementedError: ") else None
-        return (found.group(1), found.group(2)) if found else None
+        return _stub(self.output) if self.status == "failed" else None
+
+    def unstarted(self) -> list[tuple[str, str]]:
+        """Every (task number, function) this test's failures found unwritten: a parametrized
+        test can reach several stubs (one per case), each a distinct failure."""
+        if self.status != "failed":
+            return []
+        return list(dict.fromkeys(filter(None, map(_stub, self.problems or [self.output]))))
 
     def shown(self) -> str:
         """What a report shows for this test (in the current language): its message, or why it
@@ -54,6 +58,13 @@ class TestResult(BaseModel):
         if self.status == "not_run":
             return tr("This test did not run.")
         return self.output
+
+
+def _stub(text: str) -> tuple[str, str] | None:
+    text = text.strip()
+    found = STUB_MESSAGE.match(text.removeprefix("NotImplementedError: ")) \
+        if text.startswith("NotImplementedError: ") else None
+    return (found.group(1), found.group(2)) if found else None
 
 
 class TaskResult(BaseModel):

@@ -13,7 +13,7 @@ from typing import Literal
 from .grading import GradingConfig
 from .i18n import language, tr
 
-MAX_FAILURES = 4  # distinct failures of one test reported, most useful first
+MAX_FAILURES = 6  # distinct failures of one test reported, most useful first
 _NUMBERS = re.compile(r"-?\d+(?:\.\d+)?")
 
 Status = Literal["passed", "failed", "skipped", "pending_gpu", "not_run"]

@@ -47,9 +47,9 @@ def _what_to_fix(out, run: record.GradingResult) -> None:
     out.write_sep("=", tr("what to fix"))
     stubs: dict[str, list[str]] = {}  # task number -> functions not started, in test order
     for t in failed:
-        found = t.not_started()
-        if found and found[1] not in stubs.get(found[0], []):
-            stubs.setdefault(found[0], []).append(found[1])
+        for number, function in t.unstarted():
+            if function not in stubs.get(number, []):
+                stubs.setdefault(number, []).append(function)
     if stubs:
         out.write_line(tr("Not started yet:"), yellow=True)
         for number, functions in stubs.items():
@@ -171,6 +171,9 @@ def run_record(config: pytest.Config, exitstatus: int) -> record.GradingResult:
     if grading is None:
         why = config.stash.get(GRADING_ERROR, "grading.yml could not be read")
         return record.build("", tasks=[], no_points=f"no points: {why}", **common)
+    # Hidden: tests the student does not have. A public test left out of this run (pytest -k, -m,
+    # one file) is "not run", not hidden, and counts in no line.
     run_files = {test_id_of(o.nodeid).split("::")[0] for o in outcomes}
+    run_files |= {test_id.split("::")[0] for test_id in grading.all_tests() if grading.is_public(test_id)}
     return record.build(grading.assignment, tasks=score(grading, outcomes, run_files),
                         unscored=unscored(grading, outcomes), **common)

@@ -358,7 +358,8 @@ def second_derivative(
     Args:
         f: a Python function that maps a tensor to a tensor of the SAME
            shape, element by element, for example ``torch.sin`` or
-           ``lambda t: t**3``.
+           ``lambda t: t**3``; never a linear one (its f'' is not zero
+           everywhere).
         x: a floating-point tensor of any shape, which may require grad.
 
     Returns:
@@ -396,7 +397,7 @@ def quadratic_form_hessian(X: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
     Returns:
         The (D, D) matrix of second derivatives H[i, j] = d^2 S / (dw_i dw_j),
-        detached, built with ``torch.autograd.grad``. Ready-made Hessians
+        detached, found by autograd. Ready-made Hessians
         and Jacobians (``torch.autograd.functional.hessian`` or ``jacobian``,
         ``torch.func.hessian``, ``jacrev``, ``jacfwd``) are NOT allowed here:
         a test reads your source for them. ``X``, ``w`` and ``w.grad`` stay

@@ -28,11 +28,9 @@ and the GPU costs. The written analysis (Task 3.5) is in ``analysis.ipynb``.
 Everything except ``transfer_overhead`` also works on a machine without a
 GPU: the CUDA columns of the table are then simply empty.
 
-Run the benchmark from the repository root with::
+Run the benchmark from the folder that holds this file::
 
-    python -m <package>.homework_performance --shapes 16x128x128 32x64x64 --repeat 5
-
-(``<package>`` is the folder this file is in).
+    python homework_performance.py --shapes 16x128x128 32x64x64 --repeat 5
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ def _operations_mistakes(a: torch.Tensor, b: torch.Tensor, key: str) -> dict[str
     """What common slips give for `key` (wrong answers, to name the slip)."""
     if key == "matmul":
         return {tr("it is b @ a — the operands of the matrix product are swapped; "
-                   "a (n x m) @ b (m x n) gives n x n"): b @ a,
+                   "a (m x n) @ b (n x m) gives m x m"): b @ a,
                 tr("it is a @ b transposed — compute a @ b, not (a @ b).T or b.T @ a.T"): (a @ b).T,
                 tr("it is the element-wise product a * b.T — the matrix product is a @ b "
                    "(or torch.matmul(a, b))"): a * b.T}

@@ -83,7 +83,7 @@ def _operation_hint(key: str) -> str:
 def _operation_mistakes(a: torch.Tensor, b: torch.Tensor, key: str) -> dict[str, torch.Tensor]:
     if key == "matmul":
         return {tr("it is b @ a — the operands of the matrix product are swapped; "
-                   "a (n x m) @ b (m x n) gives n x n"): b @ a,
+                   "a (m x n) @ b (n x m) gives m x m"): b @ a,
                 tr("it is a @ b transposed — compute a @ b, not (a @ b).T or b.T @ a.T"): (a @ b).T}
     if key == "elementwise" and a.shape[0] == a.shape[1]:
         return {tr("it is a * b — multiply by the TRANSPOSE of b: a * b.T (a square a hides this "

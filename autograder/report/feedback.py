@@ -43,7 +43,7 @@ def _render(result: GradingResult) -> str:
         lines += [tr("## {task}: what to fix", task=task.title), ""]
         stubs = [t for t in failed if t.not_started()]
         if stubs:  # one line, not one section per test of a function nobody has started
-            functions = list(dict.fromkeys(t.not_started()[1] for t in stubs))
+            functions = list(dict.fromkeys(function for t in stubs for _, function in t.unstarted()))
             lines += [trn("Not started yet ({n} test): {functions}.", "Not started yet ({n} tests): {functions}.",
                           len(stubs), functions=", ".join(f"`{f}`" for f in functions)), ""]
         # The most useful hint first (see TaskScore.hints): what fixing it is worth, public first.
