@@ -53,7 +53,10 @@ def _what_to_fix(out, run: record.GradingResult) -> None:
     if stubs:
         out.write_line(tr("Not started yet:"), yellow=True)
         for number, functions in stubs.items():
-            out.write_line("  " + tr("Task {n}: {functions}", n=number, functions=", ".join(functions)))
+            line = tr("Task {n}: {functions}", n=number, functions=", ".join(functions))
+            width = max(40, getattr(out, "_tw", None).fullwidth if getattr(out, "_tw", None) else 80) - 1
+            out.write_line(textwrap.fill(line, width, initial_indent="  ", subsequent_indent="    ",
+                                         break_on_hyphens=False, break_long_words=False))
         first = next(iter(stubs.values()))[0]
         out.write_line("  " + tr("Start with {function}: read its docstring, then replace the "
                                  "`raise NotImplementedError` with your code.", function=first))

@@ -22,6 +22,7 @@ from autograder import examples
 from autograder.course import Course
 from autograder.tests import REPO, automatic_points
 from autograder.tests.venvs import interpreter, run
+from hwkit.text import points
 
 COURSE_PARTS = ("grading.yml", "tests", "solutions", "examples", "assignment", "autograder/hidden")
 
@@ -77,7 +78,7 @@ def test_installed_command_grades_the_examples_of_the_course_it_runs_in(installe
     assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
     expected = examples.expected_scores(examples.load(Course(REPO)), Course(REPO))
     for name, score in expected.items():
-        assert re.search(rf"{name}\s*│\s*{score:g} / {automatic_points():g}\s*│\s*{score:g}\b", graded.stdout), \
+        assert re.search(rf"{name}\s*│\s*{points(score)} / {points(automatic_points())}\s*│\s*{points(score)}\b", graded.stdout), \
             (name, graded.stdout)
     # The engine came from the venv, not from the course folder it ran in.
     where = run([str(installed / "bin" / "python"), "-c", "import autograder; print(autograder.__file__)"],

@@ -37,6 +37,9 @@ from .redteam.corpus import ATTACKS, DEADLINE, Attack
 pytestmark = needs_strong_sandbox
 BY_NAME = {a.name: a for a in ATTACKS}
 # A grading may take its tests' ordinary time plus a few timeouts and worker restarts.
+# Three slots on two cores: many attacks hang until a timeout kills them, which costs wall time,
+# not CPU, so a third slot grades while the others wait.
+JOBS = 3
 GRADING_BUDGET_S = 90  # any one attack, hangs included (issue: "a hang costs seconds")
 HIDDEN_LINE = "def test_format_table_layout_matches_reference"  # in autograder/hidden only
 
@@ -160,7 +163,7 @@ def run(request, tmp_path_factory) -> Run:
     wall_start = time.time()
     out = root / "out"
     command = [sys.executable, "-m", "autograder.cli", "batch", str(root / "submissions"), "--out", str(out),
-               "-j", "2", "--gpu", "off", "--grading", str(grading), "--deadline", DEADLINE, "--sandbox", tier]
+               "-j", str(JOBS), "--gpu", "off", "--grading", str(grading), "--deadline", DEADLINE, "--sandbox", tier]
     started = time.monotonic()
     # First run: SIGKILL the batch once a quarter of the students are done ...
     first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
