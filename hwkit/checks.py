@@ -265,15 +265,20 @@ def _numel(shape: tuple) -> int:
 
 def makes_no_forbidden_call(hw, task, function: str) -> None:
     """`function` (in its module's source, never run) makes none of the calls grading.yml's
-    ``forbidden:`` rules out for it in `task`; the message says where and why."""
+    ``forbidden:`` rules out for it in `task`, and one of those its ``must_call`` asks for; the
+    message says where and why."""
     __tracebackhide__ = True
     from . import forbidden, i18n
 
     rule = task.forbidden[function]
-    found = forbidden.uses(hw.source(rule.module), function, rule.calls)
+    source = hw.source(rule.module)
+    why = rule.why_ru if i18n.language() == "ru" and rule.why_ru else rule.why
+    found = forbidden.uses(source, function, rule.calls)
     if found:
         use = found[0]
-        why = rule.why_ru if i18n.language() == "ru" and rule.why_ru else rule.why
         how = f" ({use.how})" if use.how else ""
         fail(tr("{function} uses {call}{how} (line {line}), which this task does not allow: {why}",
                 function=function, call=use.name, how=how, line=use.line, why=why))
+    if rule.must_call and not forbidden.calls_any(source, function, rule.must_call):
+        fail(tr("{function} never calls {calls} — {why}", function=function,
+                calls=tr(" or ").join(rule.must_call), why=why))

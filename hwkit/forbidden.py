@@ -81,6 +81,22 @@ def _bodies(tree: ast.Module, function: str) -> list[ast.AST]:
     return seen
 
 
+def calls_any(source: str, function: str, wanted: list[str]) -> bool:
+    """Whether `function` (or a helper it calls) reaches one of `wanted`: dotted names as for
+    :func:`uses`, or ``.name`` for a method call on any object (``.backward``). An unreadable
+    source counts as reaching them (other tests say it does not import)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return True
+    methods = {w[1:] for w in wanted if w.startswith(".")}
+    dotted = [w for w in wanted if not w.startswith(".")]
+    if dotted and uses(source, function, dotted):
+        return True
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in methods
+               for body in _bodies(tree, function) for node in ast.walk(body))
+
+
 def uses(source: str, function: str, forbidden: list[str]) -> list[Use]:
     """Where `function` (or a helper it calls) reaches one of the `forbidden` dotted names."""
     try:

@@ -30,12 +30,16 @@ class GradingConfigError(Exception):
 
 
 class Forbidden(BaseModel):
-    """Calls a function must not make (checked in its source, never run: hwkit/forbidden.py)."""
+    """Calls a function must not make, and calls it must make (checked in its source, never
+    run: hwkit/forbidden.py)."""
 
     model_config = ConfigDict(extra="forbid")
 
     module: str  # the key under modules:
     calls: list[str] = Field(min_length=1)  # dotted names, e.g. torch.autograd.functional.hessian
+    # At least one of these must be reached: dotted names, or ".name" for a method of any object
+    # (".backward"): a closed formula typed in is then not the exercise either.
+    must_call: list[str] = Field(default_factory=list)
     why: str  # shown to the student with the verdict
     why_ru: str = ""
 

@@ -14,6 +14,7 @@ import pytest
 from autograder.tests import REPO
 from autograder.cli import main
 from autograder.grade import grade
+from autograder.report import feedback
 
 from .conftest import needs_strong_sandbox
 
@@ -42,6 +43,10 @@ def test_stubs_score_zero_and_every_test_fails_cleanly():
     assert all("not implemented yet" in t.output or "NotImplementedError" in t.output for t in failed), \
         [t.output for t in failed if "NotImplementedError" not in t.output][:3]
     assert result.worker_restarts == 0
+    # A blank submission's feedback lists the functions to start with, not one section per test.
+    shown = feedback.render(result)
+    assert len(shown.splitlines()) <= 80 and "create_tensors" in shown, shown[:3000]
+    assert shown.count("not implemented yet") <= 1
 
 
 # Attacks on the grader (tampering, faults, escapes) are in the red-team corpus: test_redteam.py.

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from autograder.tests import REPO
 
 
@@ -72,3 +74,45 @@ def test_a_timing_that_came_out_too_long_is_measured_once_more(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert counts(proc.stdout) == {"passed": 1, "failed": 1}, proc.stdout[-2000:]
     assert "test_slow_every_time" in proc.stdout and "the total, not the mean" in proc.stdout
+
+
+# The CUDA calls the docstring of measure_time lists as the simulated device's: each correct way
+# to time on a GPU with them passes every measure_time test, public and hidden.
+_CUDA_TAIL = '''    torch.cuda.synchronize()  # every event must be reached before reading it
+    return float(sum(start.elapsed_time(end) for start, end in events) / repeat)'''
+TIMING_VARIANTS = {
+    "event-synchronize": (_CUDA_TAIL, '''    for _, end in events:
+        end.synchronize()
+    return float(sum(start.elapsed_time(end) for start, end in events) / repeat)'''),
+    "stream-and-device-synchronize": (
+        "    torch.cuda.synchronize()  # do not let queued warm-up work leak into the first timing",
+        "    torch.cuda.current_stream().synchronize()"),
+    "clock-between-synchronizations": (
+        "    torch.cuda.synchronize()  # do not let queued warm-up work leak into the first timing\n"
+        "    events = []", '''    torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    for _ in range(repeat):
+        func(*args, **kwargs)
+    torch.cuda.synchronize(device)
+    return (time.perf_counter() - started) * 1000.0 / repeat
+    events = []'''),
+}
+
+
+@pytest.mark.parametrize("variant", list(TIMING_VARIANTS))
+def test_every_documented_way_to_time_on_the_simulated_gpu_passes(tmp_path, variant):
+    from autograder.tests.conftest import make_submission
+
+    old, new = TIMING_VARIANTS[variant]
+    source = (REPO / "solutions" / "homework_performance.py").read_text(encoding="utf-8")
+    assert old in source, "the reference changed: update TIMING_VARIANTS"
+    sub = make_submission(tmp_path / "sub", replace={"performance": source.replace(old, new, 1)})
+    # (the public suite loads the plugin from its conftest; the hidden one, like the grader, with -p)
+    for suite, plugin in (("tests/test_performance.py", []),
+                          ("autograder/hidden/test_performance_hidden.py", ["-p", "hwkit.plugin"])):
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *plugin,
+                               "-k", "measure_time", "--submission", str(sub), suite],
+                              cwd=REPO, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "COLUMNS": "400"})
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert counts(proc.stdout)["passed"] >= 5, proc.stdout[-3000:]

@@ -166,13 +166,18 @@ def _released_points(out: Path) -> tuple[float, float]:
     return hidden, gpu
 
 
-def test_public_suite_passes_in_the_release_with_the_reference_modules(built, tmp_path):
-    out, _ = built
+def with_reference(out: Path, tmp_path: Path) -> Path:
+    """A copy of the release ``out`` with the reference modules in place of the stubs."""
     copy = tmp_path / "student"
     shutil.copytree(out, copy)
     for name in MODULES:
         shutil.copyfile(SOLUTIONS / name, copy / name)
-    proc = run_pytest(copy)
+    return copy
+
+
+def test_public_suite_passes_in_the_release_with_the_reference_modules(built, tmp_path):
+    out, _ = built
+    proc = run_pytest(with_reference(out, tmp_path))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     c = counts(proc.stdout)
     assert c.get("failed", 0) == 0 and "error" not in c and "errors" not in c and c["passed"] > 50

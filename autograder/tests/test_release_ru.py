@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import re
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -19,7 +18,8 @@ from babel.messages.catalog import Catalog
 from autograder import cli, release, stubgen, translations
 from autograder.release import task_texts
 from autograder.tests import REPO
-from autograder.tests.test_release import MODULES, SOLUTIONS, counts, fake_repo, run_pytest, solution_cell_lines
+from autograder.tests.test_release import (MODULES, SOLUTIONS, fake_repo, run_pytest, solution_cell_lines,
+                                           with_reference)
 from hwkit import i18n
 from hwkit.grading import load_grading
 
@@ -143,11 +143,7 @@ def test_plain_pytest_on_the_ru_stubs_prints_no_english(built_ru):
 
 def test_plain_pytest_on_the_reference_in_the_ru_release_passes_in_russian(built_ru, tmp_path):
     out, _ = built_ru
-    copy = tmp_path / "student"
-    shutil.copytree(out, copy)
-    for name in MODULES:
-        shutil.copyfile(SOLUTIONS / name, copy / name)
-    proc = run_pytest(copy)
+    proc = run_pytest(with_reference(out, tmp_path))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     shown = summary(proc.stdout)
     assert "что исправить" not in shown and " 0 / " not in shown

@@ -340,3 +340,17 @@ def test_forbidden_calls_are_found_in_the_source_without_running_it(source, line
         assert found == []
     else:
         assert found and found[0].line == line and found[0].how == how, found
+
+
+@pytest.mark.parametrize("source, reached", [
+    ("import torch\ndef f(X, w):\n    return torch.autograd.grad(w @ X @ w, w)\n", True),
+    ("from torch.autograd import grad as g\ndef f(X, w):\n    return g(w @ X @ w, w)\n", True),
+    ("def _go(loss):\n    loss.backward()\ndef f(X, w):\n    _go(w @ X @ w)\n    return w.grad\n", True),
+    ("def f(X, w):\n    return 2 * X.T @ X\n", False),
+    ("import torch\ndef f(X, w):\n    return 2 * X.T @ X\ndef g(w):\n    return torch.autograd.grad(w, w)\n", False),
+    ("def f(X, w:\n", True),  # (does not parse: other tests report it)
+], ids=["dotted", "alias", "method-in-helper", "closed-form", "another-function", "syntax-error"])
+def test_a_required_call_is_found_in_the_source_without_running_it(source, reached):
+    from hwkit.forbidden import calls_any
+
+    assert calls_any(source, "f", ["torch.autograd.grad", ".backward"]) is reached

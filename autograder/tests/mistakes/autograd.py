@@ -134,4 +134,17 @@ MISTAKES: list[Mistake] = [
         catches=(PUBLIC + "test_quadratic_form_hessian_builds_the_hessian_itself",),
         message="quadratic_form_hessian uses torch.autograd.functional.hessian (line",
         message_ru="quadratic_form_hessian использует torch.autograd.functional.hessian (строка"),
+    Mistake(
+        id="hessian_closed_form", module="autograd",
+        title="The Hessian typed in as a formula", title_ru="Гессиан, записанный готовой формулой",
+        story="`2 * X.T @ X` returned directly: the right numbers, but no derivative taken — the "
+              "task is practice in differentiating twice with autograd.",
+        replace=(("    S = w_leaf @ X.T @ X @ w_leaf\n    (grad,) = torch.autograd.grad(S, w_leaf, create_graph=True)\n"
+                  "    rows = [\n        torch.autograd.grad(grad[i], w_leaf, retain_graph=True)[0]\n"
+                  "        for i in range(w_leaf.shape[0])\n    ]\n    return torch.stack(rows).detach()",
+                  "    return 2 * X.T @ X"),),
+        catches=(PUBLIC + "test_quadratic_form_hessian_builds_the_hessian_itself",),
+        message="quadratic_form_hessian never calls torch.autograd.grad or torch.autograd.backward or .backward",
+        message_ru="quadratic_form_hessian ни разу не вызывает torch.autograd.grad или torch.autograd.backward "
+                   "или .backward"),
 ]
