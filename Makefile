@@ -17,10 +17,8 @@ $(STAMP): pyproject.toml constraints.txt
 grade: setup
 	$(BIN)/autograder grade-examples
 
-# Two workers: the tests that start sandboxes on one, one after another; the others beside them
-# (autograder/tests/conftest.py says which). Most of a grading is waiting, so this halves the wall time.
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup autograder/tests
+	$(BIN)/python -m pytest -q -p no:cacheprovider autograder/tests
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --submission solutions
 
 # The sandbox's promises in every tier this machine has (also part of `make test`).

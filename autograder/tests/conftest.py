@@ -83,19 +83,3 @@ def tier(request, monkeypatch) -> str:
     if name == "landlock" and not protections.namespaces:
         pytest.skip("no namespaces can be made here: this tier is the landlock-plain one")
     return name
-
-
-# `make test` runs these tests on two pytest-xdist workers (--dist loadgroup). Every test that
-# can start a sandbox (a grading, a batch, the tiers) runs on one worker, one after another:
-# several of them read /proc for sandbox processes left behind, which another worker's
-# gradings would look like. The modules below never start a sandbox (releases, a student's
-# in-process pytest, resolution, the wire format) and run on the other worker meanwhile, each
-# module on one worker so that its module-scoped fixtures are built once.
-NO_SANDBOX = {"test_release", "test_release_ru", "test_requirements", "test_public_suite", "test_stubgen",
-              "test_wire_and_config", "test_feedback"}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
-        item.add_marker(pytest.mark.xdist_group(module if module in NO_SANDBOX else "sandbox"))
