@@ -11,7 +11,7 @@ setup: $(STAMP)
 # Re-runs only when the dependency pins change; every version comes from constraints.txt.
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[author,test]'
 	@touch $(STAMP)
 
 grade: setup

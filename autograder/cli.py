@@ -38,6 +38,10 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+#: Packages of the `author` extra (pyproject.toml): grading never needs them.
+AUTHORING = ("nbgrader", "nbformat", "babel")
+
+
 def main(argv: list[str] | None = None, *, sandbox=None) -> int:
     """Run one command. `sandbox`: a warm sandbox for `grade` (a batch slot's), kept by the caller."""
     args = parser().parse_args(argv)
@@ -59,6 +63,12 @@ def _run(args: argparse.Namespace, sandbox) -> int:
     except GradingConfigError as exc:
         err.print(f"[red]configuration error:[/] {exc}")
         return 2
+    except ImportError as exc:
+        if exc.name and exc.name.split(".")[0] in AUTHORING:
+            err.print(f"[red]`autograder {args.command}` needs the course's authoring tools[/] ({exc.name} is "
+                      f"missing): pip install 'autograder\\[author]' (in the course repository: make setup)")
+            return 2
+        raise
     except Exception as exc:  # noqa: BLE001 - turn known grader failures into a message, not a traceback
         from .collect import CollectError
         from .examples import ExampleError

@@ -91,9 +91,23 @@ def test_course_is_named_or_found_never_assumed(installed, course, tmp_path):
     assert elsewhere.returncode == 2
     assert f"no grading.yml in {tmp_path.resolve()} or any folder above it" in elsewhere.stderr
     assert "--course DIR" in elsewhere.stderr
+    # (with the course found, `stubs` goes on to want the authoring tools this install lacks)
+    found = "needs the course's authoring tools"
     named = run([str(installed / "bin" / "autograder"), "stubs", "--check", "--course", str(course)], tmp_path)
-    assert named.returncode == 0 and "is up to date" in named.stdout, named.stderr
+    assert named.returncode == 2 and found in named.stderr, named.stderr
     below = run([str(installed / "bin" / "autograder"), "stubs", "--check"], course / "tests")
-    assert below.returncode == 0, below.stderr  # found upwards, as git finds .git
+    assert below.returncode == 2 and found in below.stderr, below.stderr  # found upwards, as git finds .git
     wrong = run([str(installed / "bin" / "autograder"), "--course", str(tmp_path), "stubs"], tmp_path)
     assert wrong.returncode == 2 and f"{tmp_path.resolve()} (from --course) is not a course folder" in wrong.stderr
+
+
+def test_grading_installs_without_the_authoring_tools(installed, course, tmp_path):
+    """The runtime alone (what the Gradescope image gets): no nbgrader or Jupyter, and an
+    authoring command says what to install instead of a traceback."""
+    python = str(installed / "bin" / "python")
+    absent = run([python, "-c", "import importlib.util as u; print([m for m in ('nbgrader', 'nbformat', "
+                          "'jupyter_server', 'notebook') if u.find_spec(m)])"], course)
+    assert absent.stdout.strip() == "[]", absent.stdout + absent.stderr
+    released = run([str(installed / "bin" / "autograder"), "release", "--out", str(tmp_path / "rel")], course)
+    assert released.returncode == 2 and "pip install 'autograder[author]'" in released.stderr, \
+        released.stdout[-2000:] + released.stderr[-2000:]

@@ -37,9 +37,9 @@ from .redteam.corpus import ATTACKS, DEADLINE, Attack
 pytestmark = needs_strong_sandbox
 BY_NAME = {a.name: a for a in ATTACKS}
 # A grading may take its tests' ordinary time plus a few timeouts and worker restarts.
-# Three slots on two cores: many attacks hang until a timeout kills them, which costs wall time,
-# not CPU, so a third slot grades while the others wait.
-JOBS = 3
+# Four slots on two cores: many attacks hang until a timeout kills them, which costs wall time,
+# not CPU, so more slots grade while the others wait.
+JOBS = 4
 GRADING_BUDGET_S = 90  # any one attack, hangs included (issue: "a hang costs seconds")
 HIDDEN_LINE = "def test_format_table_layout_matches_reference"  # in autograder/hidden only
 
