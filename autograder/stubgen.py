@@ -394,13 +394,18 @@ def _generated_lines(name: str, content: str) -> Iterable[tuple[str, str]]:
         yield f"{name}:{number}", line.strip()
 
 
+def leaked(line: str, secret: set[str]) -> str | None:
+    """The solution line that a generated line holds, whole or inside other text (a docstring
+    quoting ``func(*args, **kwargs)`` hands over that line as much as the line itself)."""
+    if line in secret:
+        return line
+    return next((s for s in secret if s in line), None) if len(line) > MIN_LEAK_LENGTH else None
+
+
 def _leaks(files: dict[str, str], secret: set[str], prefix: str) -> list[str]:
-    return [
-        f"solution line leaked into {prefix}{location}: {line!r}"
-        for name, content in files.items()
-        for location, line in _generated_lines(name, content)
-        if line in secret
-    ]
+    found = ((location, leaked(line, secret)) for name, content in files.items()
+             for location, line in _generated_lines(name, content))
+    return [f"solution line leaked into {prefix}{location}: {line!r}" for location, line in found if line]
 
 
 def generate(solutions_dir: Path, out_dir: Path, modules: Iterable[str]) -> list[Path]:

@@ -111,7 +111,7 @@ def measure_time(
     warmup: int = 1,
     **kwargs: Any,
 ) -> float:
-    """Task 3.2 — The mean running time of one call ``func(*args, **kwargs)``, in milliseconds.
+    """Task 3.2 — The mean running time of one call of ``func`` on ``args`` and ``kwargs``, in ms.
 
     Concepts: benchmarking (warm-up, averaging over repeated runs, a clock
     fine enough for sub-millisecond calls) and the asynchronous execution of

@@ -37,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
     untranslated = [f"task texts: {p}" for p in translations.task_text_problems(course.root)]
     if grading.feedback.lang == "ru":
         problems += untranslated
-    for p in untranslated if grading.feedback.lang != "ru" else ():
-        err.print(f"[yellow]![/] {p} (needed for `autograder release --lang ru`)")
+    else:
+        for p in untranslated:
+            err.print(f"[yellow]![/] {p} (needed for `autograder release --lang ru`)")
     try:
         result = grade(course.solutions, gpu="auto", course=course)
     except GraderError as exc:

@@ -29,6 +29,7 @@ import re
 from pathlib import Path
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name  # PEP 503: PyYAML == pyyaml, pydantic_core == pydantic-core
 from packaging.version import InvalidVersion, Version
 
 from .context import Context, ReleaseError, rel
@@ -74,7 +75,7 @@ def pins(constraints: Path) -> dict[str, tuple[str, str]]:
     for line in text.splitlines():
         match = _PIN.match(line.split("#", 1)[0].strip())
         if match:
-            found[_normalize(match.group(1))] = (match.group(1), match.group(2))
+            found[canonicalize_name(match.group(1))] = (match.group(1), match.group(2))
     return found
 
 
@@ -83,12 +84,12 @@ def check_pins(constraints: Path, ranges: dict[str, str] | None = None) -> dict[
     ReleaseError unless each has an exact pin in ``constraints`` inside its range."""
     ranges = RANGES if ranges is None else ranges
     pinned = pins(constraints)
-    missing = [name for name in ranges if _normalize(name) not in pinned]
+    missing = [name for name in ranges if canonicalize_name(name) not in pinned]
     if missing:
         raise ReleaseError(f"{rel(constraints)}: no exact pin (name==version) for {', '.join(missing)}")
     versions, outside = {}, []
     for name, spec in ranges.items():
-        version = pinned[_normalize(name)][1]
+        version = pinned[canonicalize_name(name)][1]
         try:
             inside = SpecifierSet(spec).contains(Version(version), prereleases=True)
         except (InvalidSpecifier, InvalidVersion) as exc:
@@ -114,11 +115,6 @@ def render_requirements(constraints: Path, ranges: dict[str, str] | None = None)
     ]
     lines += [f"{name}{spec}" for name, spec in ranges.items()]
     return "\n".join(lines) + "\n"
-
-
-def _normalize(name: str) -> str:
-    """A package name as pip compares them (PEP 503): PyYAML == pyyaml, pydantic_core == pydantic-core."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def requirements_txt(ctx: Context) -> dict[str, bytes]:
