@@ -22,7 +22,7 @@ from hwkit import i18n
 from hwkit.grading import GradingConfig, load_grading
 from hwkit.record import GradingResult, build
 from hwkit.scoring import score, unscored
-from hwkit.stash import OUTCOMES
+from hwkit.stash import GPU_TESTS, OUTCOMES
 
 from . import course as courses
 from .sandbox import isolation
@@ -118,7 +118,7 @@ def _grade(submission, course: courses.Course, grading: GradingConfig, grading_p
             described["weak"] = list(homework.sandbox.weaknesses)
         if homework and homework.sandbox.resets:
             described["zygote"] = f"reused after {homework.sandbox.resets} verified reset(s) (earlier students)"
-        tasks = score(grading, outcomes)
+        tasks = score(grading, outcomes, gpu_tests=config.stash.get(GPU_TESTS, set()))
         if gpu_only:
             for task in tasks:
                 task.tests = [t for t in task.tests if t.status != "not_run"]

@@ -86,6 +86,6 @@ def merge_one(base: GradingResult, gpu_cases: list[dict], gpu_seconds: float,
     outcomes = [CaseOutcome(c["nodeid"], c["status"], c.get("message", "")) for c in cases.values()]
     lang = base.lang if base.lang in i18n.LANGUAGES else "en"
     with i18n.using(lang):  # messages the re-scoring writes (e.g. "counts once ...") in the student's language
-        return build(grading.assignment, base.submission, score(grading, outcomes),
+        return build(grading.assignment, base.submission, score(grading, outcomes, gpu_tests={t.name for t in base.tests if t.gpu}),
                      execution_time=base.execution_time + gpu_seconds, sandbox=base.sandbox,
                      worker_restarts=base.worker_restarts, gpu="merged", errors=list(base.errors), lang=lang)

@@ -1,30 +1,34 @@
-"""Points of a CI run for students: a GitHub job summary and a GitHub Classroom ``result`` output.
+"""Points of a CI run for students: a GitHub job summary, and the input of GitHub Classroom's reporter.
 
 Run by the template repository's workflow (``.github/workflows/autograde.yml``) after pytest::
 
-    python -m pytest tests --points-json points.json     # may fail: tests failed
-    python -m hwkit.classroom points.json
+    python -m pytest tests --points-json "$RUNNER_TEMP/points.json"   # may fail: tests failed
+    python -m hwkit.classroom "$RUNNER_TEMP/points.json"              # exit 1 unless all passed
 
 It reads the run's record written by the homework plugin (``--points-json``; its fields are
-:class:`hwkit.record.GradingResult`'s) and
+:class:`hwkit.record.GradingResult`'s), prints a markdown summary (points per task, the tests
+that lost points), appends it to ``$GITHUB_STEP_SUMMARY``, and exits 1 unless every public
+test that counts here passed and the points were recorded (so the job is red then).
 
-* prints a markdown summary (points per task, the tests that lost points) and appends it to
-  the file named by ``$GITHUB_STEP_SUMMARY`` when that is set;
-* appends ``result=<base64 JSON>`` (plus ``status``, ``score`` and ``max_score``) to the file
-  named by ``$GITHUB_OUTPUT`` when that is set.
+For GitHub Classroom's reporter (classroom-resources/autograding-grading-reporter@v1) it
+writes one *runner* per public test: ``<ID>_RESULTS=<base64 JSON>`` to ``$GITHUB_ENV`` and
+the list of ids as the ``runners`` output (``$GITHUB_OUTPUT``, with ``status``, ``score`` and
+``max_score``). Why one per test, with one entry per test case: the reporter's console table
+scores a runner as passed entries ÷ entries × the runner's max_score, ignoring each entry's
+score (its issue #10), while the ``Points X/Y`` notice that Classroom records adds the
+entries' scores. Within one test every case is worth the same, so both give our total. A
+runner's JSON is what Classroom's runner actions output (autograding-command-grader's
+``generateResult``): ``{"version": 1, "status", "max_score", "tests": [{"name", "status",
+"score", "message", "test_code", "filename", "line_no", "duration"}]}``; ``line_no`` is 0,
+the reporter's "no line" value.
 
-The ``result`` follows GitHub Classroom's runner actions (classroom-resources/
-autograding-command-grader, ``src/main.js``: ``generateResult``), which
-classroom-resources/autograding-grading-reporter decodes: ``{"version": 1, "status":
-"pass"|"fail"|"error", "max_score", "tests": [{"name", "status", "score", "message",
-"test_code", "filename", "line_no", "duration"}]}``; each test also carries its own
-``max_score``. ``line_no`` is 0, the reporter's "no line" value (it prints
-``- line <n>`` for anything else, ``null`` included).
-
-Only the public tests that can run here count: tests that need a real GPU are left out of
-``max_score`` (and listed as pending), as are hidden tests and the hand-graded analysis.
-It reads the record as plain JSON (no model validation: a damaged file still gets a summary
-that says so); it ships to students with the public tests.
+What counts: the public tests that can earn points without a GPU, fixed by the suite (tests
+marked ``gpu``, and those that require one, never count here), so ``max_score`` is the same
+for every submission. The plugin writes the record once collection is done (every test "not
+run", no exit status) and again at the end, so a run cut short (``os._exit`` in the code under
+test, a crash) scores 0 of that same maximum and is an error. It reads the record as plain
+JSON (no model validation: a damaged file still gets a summary that says so); it ships to
+students with the public tests.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import base64
 import html
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -75,9 +80,18 @@ def _clean(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _waits_for_gpu(test: dict) -> bool:
+    return bool(test.get("gpu")) or test.get("status") == "pending_gpu"
+
+
 def gradable(points: dict) -> list[dict]:
-    """Tests that ran and can earn points here (not those waiting for a GPU)."""
-    return [t for t in points.get("tests", []) if t.get("status") not in ("pending_gpu", "not_run")]
+    """The tests that count here: every public test that can earn points without a GPU, run or
+    not (the same for every submission)."""
+    return [t for t in points.get("tests", []) if not t.get("hidden") and not _waits_for_gpu(t)]
+
+
+def waiting_for_gpu(points: dict) -> list[dict]:
+    return [t for t in points.get("tests", []) if not t.get("hidden") and _waits_for_gpu(t)]
 
 
 def _short(test: dict) -> str:
@@ -92,6 +106,9 @@ def run_status(points: dict | None) -> tuple[str, str]:
     if points.get("no_points"):
         return "error", str(points["no_points"])
     exitstatus = points.get("exitstatus", 0)
+    if exitstatus is None:
+        return "error", ("pytest did not finish: the run was cut short (a crash, os._exit or a killed process), "
+                         "so no points were recorded; see the test step's log")
     if exitstatus not in (0, 1):
         return "error", (f"pytest stopped with exit code {exitstatus} (collection error, interrupted "
                          "or a usage error): see the test step's log")
@@ -104,7 +121,8 @@ def run_status(points: dict | None) -> tuple[str, str]:
 
 
 def classroom_result(points: dict | None, error: str = "") -> dict:
-    """The ``result`` a GitHub Classroom runner action outputs (before base64)."""
+    """The whole run in the runner actions' ``result`` format, one entry per test with its own
+    score (the summary, and the step's status/score/max_score outputs, are made from it)."""
     status, why = run_status(points)
     why = error or why
     tests = []
@@ -115,6 +133,8 @@ def classroom_result(points: dict | None, error: str = "") -> dict:
             message = f"{t.get('cases_passed', 0)}/{t['cases']} cases passed. {message}"
         if not passed and t.get("status") == "skipped":
             message = f"skipped: {message}"
+        if t.get("status") == "not_run":
+            message = "did not run"
         test_id = t.get("name", "?")
         tests.append({
             "name": test_id,
@@ -140,6 +160,69 @@ def encode_result(result: dict) -> str:
     return base64.b64encode(json.dumps(result, separators=(",", ":")).encode("utf-8")).decode("ascii")
 
 
+def runner_id(test_id: str, taken: set[str]) -> str:
+    """The reporter's name for a test's runner (an environment variable's stem): the test's
+    name without ``test_``, made unique with its file's name when two files share it."""
+    file, _, name = test_id.partition("::")
+    base = re.sub(r"\W", "_", name.removeprefix("test_")) or "test"
+    rid = base if base.upper() not in taken else re.sub(r"\W", "_", Path(file).stem) + "_" + base
+    while rid.upper() in taken:
+        rid += "_"
+    taken.add(rid.upper())
+    return rid
+
+
+def _case_names(points: dict, test: dict) -> list[tuple[str, str, str]]:
+    """(name, status, message) of each case of `test`, in the order they ran."""
+    prefix = test["name"]
+    cases = [c for c in points.get("cases", []) if str(c.get("nodeid", "")).split("[", 1)[0] == prefix]
+    if len(cases) != test.get("cases", 0) or not cases:
+        n = max(int(test.get("cases", 0) or 0), 1)
+        passed = int(test.get("cases_passed", 0) or 0)
+        return [(_short(test) + (f" [{i + 1}/{n}]" if n > 1 else ""), "passed" if i < passed else "failed", "")
+                for i in range(n)]
+    return [(str(c["nodeid"]).rsplit("::", 1)[-1], c.get("status", ""), c.get("message", "") or "") for c in cases]
+
+
+def runner_results(points: dict | None, error: str = "") -> dict[str, dict]:
+    """Runner id -> the ``result`` of one runner, one per counted test, with one entry per case
+    (every case of a test is worth the same, so the reporter's two totals agree)."""
+    status, why = run_status(points)
+    why = error or why
+    tests = gradable(points or {})
+    if not tests:  # nothing to lay out: one runner that says why (the reporter needs at least one)
+        return {"autograding": {"version": RESULT_VERSION, "status": "error", "max_score": 0, "tests": [
+            {"name": "public tests", "status": "error", "score": 0, "message": _clean(why or "no test ran", MAX_MESSAGE),
+             "test_code": "python -m pytest tests", "filename": "", "line_no": 0, "duration": 0}]}}
+    taken: set[str] = set()
+    runners = {}
+    for t in tests:
+        max_score = float(t.get("max_score", 0))
+        cases = _case_names(points, t)
+        earned = round(float(t.get("score", 0)) / max_score * len(cases)) if max_score else 0
+        own = sum(c[1] == "passed" for c in cases)
+        entries = []
+        for i, (name, case_status, message) in enumerate(cases):
+            # A test scored below its own passed cases is gated (it counts once another test
+            # passes): none of its cases count then.
+            passed = status != "error" and case_status == "passed" and own == earned
+            if not passed:
+                message = message or (why if status == "error" else t.get("output", "")) or t.get("status", "")
+            entries.append({
+                "name": name, "status": "pass" if passed else "fail",
+                "score": max_score / len(cases) if passed else 0,
+                "message": "" if passed else _clean(message, MAX_MESSAGE),
+                # (printed under every entry by the reporter: once per test is enough)
+                "test_code": f'python -m pytest "{t["name"]}"' if i == 0 else "",
+                "filename": str(t["name"]).split("::", 1)[0], "line_no": 0,
+                "duration": t.get("duration", 0) if i == 0 else 0,
+            })
+        test_status = "error" if status == "error" else "pass" if all(e["status"] == "pass" for e in entries) else "fail"
+        runners[runner_id(t["name"], taken)] = {"version": RESULT_VERSION, "status": test_status,
+                                               "max_score": max_score, "tests": entries}
+    return runners
+
+
 def _cell(text: str, limit: int = MAX_CELL) -> str:
     """Text safe inside one markdown table cell: one line, no pipes, no HTML."""
     text = " ".join(_clean(text, 10 * limit).split())
@@ -157,9 +240,12 @@ def _summary_markdown(points: dict | None, result: dict, error: str) -> str:
     status = result["status"]
     icon = {"pass": "✅", "fail": "❌"}.get(status, "⚠️")
     lines = [f"## {icon} " + tr("Homework points — public tests"), ""]
-    if points is None or status == "error" and not gradable(points or {}):
+    if points is None or status == "error" and (not gradable(points) or points.get("exitstatus", 0) is None):
         why = error or run_status(points)[1]
         lines += ["**" + tr("The points could not be computed:") + f"** {_cell(why, 1000)}", ""]
+        if points and gradable(points):  # (the same maximum as every other run: this one earns 0)
+            lines += [tr("**0 / {max_score} points**: a run that did not finish records none.",
+                         max_score=_fmt(sum(t["max_score"] for t in gradable(points)))), ""]
         return "\n".join(lines) + "\n"
     tests = gradable(points)
     score = sum(t["score"] for t in tests)
@@ -170,7 +256,7 @@ def _summary_markdown(points: dict | None, result: dict, error: str) -> str:
     if status == "error":
         lines += ["", f"⚠️ {_cell(run_status(points)[1], 1000)}"]
     notes = []
-    pending = [t for t in points["tests"] if t.get("status") == "pending_gpu"]
+    pending = waiting_for_gpu(points)
     if pending:
         notes.append(trp("{points} point in {n} tests waits for a real GPU; they are graded when your work is.",
                          "{points} points in {n} tests wait for a real GPU; they are graded when your work is.",
@@ -246,12 +332,21 @@ def main(argv: list[str] | None = None) -> int:
     print(summary)
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         _append(os.environ["GITHUB_STEP_SUMMARY"], summary)
+    runners = runner_results(points, error)
+    if os.environ.get("GITHUB_ENV"):
+        _append(os.environ["GITHUB_ENV"], "".join(f"{rid.upper()}_RESULTS={encode_result(r)}\n"
+                                                  for rid, r in runners.items()))
     if os.environ.get("GITHUB_OUTPUT"):
         earned = sum(t["score"] for t in result["tests"])
         _append(os.environ["GITHUB_OUTPUT"],
-                f"result={encode_result(result)}\nstatus={result['status']}\n"
+                f"runners={','.join(runners)}\nstatus={result['status']}\n"
                 f"score={_fmt(earned)}\nmax_score={_fmt(result['max_score'])}\n")
-    return 0
+    if result["status"] == "pass":
+        return 0
+    why = error or run_status(points)[1] or tr("some public tests lost points: see the table above")
+    title = tr("Public tests")
+    print(f"::error title={title}::{why}" if os.environ.get("GITHUB_ACTIONS") else why, file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

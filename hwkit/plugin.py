@@ -18,7 +18,8 @@ from . import i18n, outcomes, retry, seam, snapshots, summary
 from .grading import GradingConfigError, load_grading
 from .i18n import tr
 from .outcomes import gpu_skip_message
-from .stash import GRADING, GRADING_ERROR, HOMEWORK, OUTCOMES, SNAPSHOTS, STARTED
+from .scoring import test_id_of
+from .stash import GPU_TESTS, GRADING, GRADING_ERROR, HOMEWORK, OUTCOMES, SNAPSHOTS, STARTED
 
 GPU_SKIP = "needs a real CUDA GPU"
 # The parts below are pytest plugins of their own, registered at configure.
@@ -51,6 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "numbers or the reference; a test of a property (views, no mutation, "
                                        "raises, gradcheck) instead waits for one of these (grading.yml requires:)")
     config.stash[OUTCOMES] = []
+    config.stash[GPU_TESTS] = set()
     config.stash[STARTED] = time.perf_counter()
     config.stash[SNAPSHOTS] = snapshots.Store(config.getoption("--snapshot-update"))
     config.pluginmanager.register(outcomes.Recorder(config.stash[OUTCOMES]), "homework-recorder")
@@ -116,6 +118,12 @@ def expected(request: pytest.FixtureRequest):
     """``expected(name, result)``: the reference's answer for this test's fixed input, stored
     in the suite's snapshots/ folder (see hwkit.snapshots)."""
     return snapshots.fixture(request)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # (before -m/-k deselect anything: the points a run can award do not depend on them)
+    if item.get_closest_marker("gpu"):
+        item.config.stash[GPU_TESTS].add(test_id_of(item.nodeid))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -35,19 +35,24 @@ class TestResult(BaseModel):
     cases_passed: int = 0
     cases: int = 0
     hidden: bool = False
+    # Earns points only on a real GPU (marked `gpu`, or requires such a test): a run without
+    # one never counts it, whatever the submission.
+    gpu: bool = False
     # Position among the task's tests that did not pass, most useful hint first (0); None if passed.
     hint_rank: int | None = None
     duration: float = 0.0  # seconds, all cases together
 
     def not_started(self) -> tuple[str, str] | None:
         """(task number, function) when this test failed on a stub nobody has filled in yet."""
+        if self.status == "pending_gpu" and self.problems:  # (its own cases failed on a stub)
+            return _stub(self.problems[0])
         return _stub(self.output) if self.status == "failed" else None
 
     def unstarted(self) -> list[tuple[str, str]]:
         """Every (task number, function) this test's failures found unwritten: a parametrized
         test can reach several stubs (one per case), each a distinct failure."""
-        if self.status != "failed":
-            return []
+        if self.status != "failed" and not (self.status == "pending_gpu" and self.problems):
+            return []  # (a test waiting for a GPU test still names the stubs its own cases found)
         return list(dict.fromkeys(filter(None, map(_stub, self.problems or [self.output]))))
 
     def shown(self) -> str:
@@ -139,7 +144,7 @@ def build(assignment: str, submission: str = "", tasks: list[TaskScore] = (), *,
                 output=clean_text(t.message),
                 problems=[clean_text((m.strip().splitlines() or [""])[0], 300) for m in t.failures],
                 cases_passed=t.passed_cases, cases=len(t.cases),
-                hidden=not t.public, hint_rank=ranks.get(t.test_id),
+                hidden=not t.public, gpu=t.gpu, hint_rank=ranks.get(t.test_id),
                 duration=round(sum(c.duration for c in t.cases), 3)))
     automatic = [t for t in task_results if not t.manual]
     cases = [{"nodeid": c.nodeid, "status": c.status, "message": clean_text(c.message, 1000)}

@@ -44,6 +44,8 @@ class TestScore:
     unlocks: float = 0.0
     # In a public suite (grading.yml `suites:`): the student has this test and can run it.
     public: bool = True
+    # Earns points only on a real GPU: marked `gpu`, or requires such a test (grading.yml).
+    gpu: bool = False
 
     @property
     def passed_cases(self) -> int:
@@ -59,7 +61,9 @@ class TestScore:
     def status(self) -> Status:
         if not self.cases:
             return "not_run"
-        if self.gate and self.own_status == "passed":
+        # Waiting for a GPU test: pending whatever its own cases did, so that the points a run
+        # without a GPU can award are the same for every submission.
+        if self.gate and (self.own_status == "passed" or self.gate[0] == "pending_gpu"):
             return self.gate[0]
         return self.own_status
 
@@ -96,6 +100,8 @@ class TestScore:
         """The failures' messages, the first (most useful) first; else why it did not pass."""
         if self.gate and self.own_status == "passed":
             return self.gate[1]
+        if self.gate and self.gate[0] == "pending_gpu":
+            return "\n\n".join([self.gate[1], *self.failures])
         if self.failures:
             return "\n\n".join(self.failures)
         for c in self.cases:
@@ -156,8 +162,9 @@ def test_id_of(nodeid: str) -> str:
 
 
 def score(grading: GradingConfig, outcomes: list[CaseOutcome],
-          run_files: set[str] | None = None) -> list[TaskScore]:
-    """Points per task. Tests whose file was not part of this run (``run_files``) are hidden."""
+          run_files: set[str] | None = None, gpu_tests: set[str] = frozenset()) -> list[TaskScore]:
+    """Points per task. Tests whose file was not part of this run (``run_files``) are hidden;
+    ``gpu_tests`` (marked `gpu`) and the tests that require one of them need a real GPU."""
     by_test: dict[str, list[CaseOutcome]] = {}
     for outcome in outcomes:
         by_test.setdefault(outcome.test_id, []).append(outcome)
@@ -172,7 +179,8 @@ def score(grading: GradingConfig, outcomes: list[CaseOutcome],
                 ts.hidden_points += points
                 continue
             ts.tests.append(TestScore(test_id, name, points, by_test.get(test_id, []),
-                                      public=grading.is_public(test_id)))
+                                      public=grading.is_public(test_id),
+                                      gpu=test_id in gpu_tests or task.requires.get(test_id) in gpu_tests))
         _apply_requires(ts.tests, task.requires)
         tasks.append(ts)
     return tasks

@@ -10,3 +10,4 @@ GRADING = pytest.StashKey[object]()  # the GradingConfig, or None when grading.y
 GRADING_ERROR = pytest.StashKey[str]()  # why it cannot
 STARTED = pytest.StashKey[float]()  # perf_counter() at configure
 SNAPSHOTS = pytest.StashKey[object]()  # snapshots.Store: the public tests' stored answers
+GPU_TESTS = pytest.StashKey[set]()  # ids of the collected tests marked `gpu` (they need a real GPU)

@@ -13,7 +13,7 @@ from . import i18n, record
 from .grading import GradingConfig
 from .i18n import tr, trn, trp
 from .scoring import CaseOutcome, score, short_name, test_id_of, unscored
-from .stash import GRADING, GRADING_ERROR, OUTCOMES, STARTED
+from .stash import GPU_TESTS, GRADING, GRADING_ERROR, OUTCOMES, STARTED
 from .text import points
 
 
@@ -41,7 +41,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
 
 
 def _what_to_fix(out, run: record.GradingResult) -> None:
-    failed = [t for t in run.tests if t.status == "failed"]
+    # (a test waiting for a GPU test still shows what its own cases found wrong here)
+    failed = [t for t in run.tests if t.status == "failed" or t.status == "pending_gpu" and t.problems]
     if not failed:
         return
     out.write_sep("=", tr("what to fix"))
@@ -158,13 +159,22 @@ def _summary_stats(out, config: pytest.Config) -> None:
         out.write_line(line, **{color: True})
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # Written now with every test "not run" and no exit status, and again at the end: a run
+    # cut short (a crash, os._exit in the student's code, a killed job) leaves a record that
+    # says so and scores 0, never no record or a stale one.
+    path = session.config.getoption("--points-json", None)
+    if path:
+        record.save(run_record(session.config, None), Path(path))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = session.config.getoption("--points-json", None)
     if path:
         record.save(run_record(session.config, int(exitstatus)), Path(path))
 
 
-def run_record(config: pytest.Config, exitstatus: int) -> record.GradingResult:
+def run_record(config: pytest.Config, exitstatus: int | None) -> record.GradingResult:
     """The record of this run: the tests of the files that ran, with the points grading.yml gives."""
     grading: GradingConfig | None = config.stash.get(GRADING, None)
     outcomes: list[CaseOutcome] = config.stash.get(OUTCOMES, [])
@@ -178,5 +188,5 @@ def run_record(config: pytest.Config, exitstatus: int) -> record.GradingResult:
     # one file) is "not run", not hidden, and counts in no line.
     run_files = {test_id_of(o.nodeid).split("::")[0] for o in outcomes}
     run_files |= {test_id.split("::")[0] for test_id in grading.all_tests() if grading.is_public(test_id)}
-    return record.build(grading.assignment, tasks=score(grading, outcomes, run_files),
+    return record.build(grading.assignment, tasks=score(grading, outcomes, run_files, config.stash.get(GPU_TESTS, set())),
                         unscored=unscored(grading, outcomes), **common)

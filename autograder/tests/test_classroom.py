@@ -1,165 +1,198 @@
-"""GitHub: the students' workflow (points summary, the Classroom reporter's input)."""
-
+"""GitHub: the students' workflow, run step by step in the release tree as Actions runs it
+(autograder/tests/actions.py), with GitHub Classroom's own reporter (node, unmodified, from
+../shared/clients) as its last step, on the reference, a partial submission, the stubs and a
+submission that calls os._exit(0)."""
 
 from __future__ import annotations
 
 import base64
 import json
-import os
-import shlex
-import subprocess
-import sys
+import re
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from autograder.tests import REPO, reference_scores, reference_tasks
+from autograder import examples, release
+from autograder.tests import REPO, reference_scores, reference_tasks, venvs
+from autograder.tests.actions import node_action, run_job
 from hwkit import classroom
 from hwkit.grading import load_grading
-
+from hwkit.text import strip_terminal
 
 WORKFLOW = REPO / "autograder" / "templates" / "autograde.yml"
-# The reference solutions on a machine without a GPU: every public test that can run here.
-# Fields of a test in GitHub Classroom's runner `result` (autograding-command-grader's
-# generateResult), plus the test's own max_score.
-CLASSROOM_TEST_FIELDS = {"name", "status", "score", "max_score", "message", "test_code", "filename", "line_no",
-                         "duration"}
+JOB = "run-autograding-tests"
+REPORTER = REPO.parent / "shared" / "clients" / "classroom-grading-reporter" / "main.js"
+MODULES = tuple(m.file for m in load_grading(REPO / "grading.yml").modules.values())
+# Fields of an entry of a Classroom runner's `result` (autograding-command-grader's generateResult).
+CLASSROOM_TEST_FIELDS = {"name", "status", "score", "message", "test_code", "filename", "line_no", "duration"}
 
-
-# --- GitHub: the workflow students get ---------------------------------------------------------
 
 def _workflow() -> dict:
     return yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
 
 
 def _steps() -> dict[str, dict]:
-    job = _workflow()["jobs"]["run-autograding-tests"]
-    return {s.get("id") or s.get("name"): s for s in job["steps"]}
+    return {s.get("id") or s.get("name"): s for s in _workflow()["jobs"][JOB]["steps"]}
 
 
 def test_workflow_parses_and_has_the_expected_jobs_and_steps():
     wf = _workflow()
     assert wf["name"] == "Autograding Tests"  # the name GitHub Classroom's reporter requires
     assert set(wf["on"]) == {"push", "pull_request", "workflow_dispatch"}
-    assert list(wf["jobs"]) == ["run-autograding-tests"]
-    job = wf["jobs"]["run-autograding-tests"]
-    assert job["runs-on"] == "ubuntu-latest"
-    assert job["outputs"]["result"] == "${{ steps.autograding.outputs.result }}"
-    steps = job["steps"]
+    assert list(wf["jobs"]) == [JOB]
+    steps = wf["jobs"][JOB]["steps"]
     uses = [s.get("uses", "") for s in steps]
     assert uses[0].startswith("actions/checkout@") and uses[1].startswith("actions/setup-python@")
-    assert str(steps[1]["with"]["python-version"]) == "3.11"
     install = next(s["run"] for s in steps if "pip install" in s.get("run", ""))
-    assert "-r requirements.txt" in install
-    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in install
+    assert "-r requirements.txt" in install and "--extra-index-url https://download.pytorch.org/whl/cpu" in install
     by_id = _steps()
-    tests, grading = by_id["tests"], by_id["autograding"]
-    assert tests["continue-on-error"] is True and "--points-json points.json" in tests["run"]
-    assert shlex.split(tests["run"])[:4] == ["python", "-m", "pytest", "tests"]
-    assert shlex.split(grading["run"]) == ["python", "-m", "hwkit.classroom", "points.json"]
-    assert "cancelled()" in grading["if"], "the points are reported even when tests failed"
-    # Pytest, then the points, then the verdict: red only when a test failed.
-    order = [s.get("id") or s.get("name") for s in steps]
+    assert by_id["tests"]["continue-on-error"] is True
+    assert '--points-json "$RUNNER_TEMP/points.json"' in by_id["tests"]["run"]  # never a file of the repository
+    assert by_id["autograding"]["if"] == "${{ !cancelled() }}"
+    # Classroom's reporter is the last step and runs whatever the tests did.
     last = steps[-1]
-    assert order.index("tests") < order.index("autograding") < order.index(last.get("id") or last["name"])
-    assert last["if"] == "steps.tests.outcome != 'success'" and "exit 1" in last["run"]
+    assert last["uses"] == "classroom-resources/autograding-grading-reporter@v1"
+    assert last["if"].startswith("${{ !cancelled()") and last["with"]["runners"] == "${{ steps.autograding.outputs.runners }}"
 
 
-def _run_workflow_commands(submission: str, tmp: Path) -> dict:
-    """The workflow's pytest line and classroom step, run here against `submission`."""
-    steps = _steps()
-    points = tmp / "points.json"
-    pytest_cmd = shlex.split(steps["tests"]["run"])
-    pytest_cmd[0] = sys.executable
-    pytest_cmd[pytest_cmd.index("--points-json") + 1] = str(points)
-    pytest_cmd += ["--submission", submission]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GITHUB_"))}
-    ran = subprocess.run(pytest_cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    summary, output = tmp / "step_summary.md", tmp / "github_output"
-    cmd = shlex.split(steps["autograding"]["run"])
-    cmd[0], cmd[-1] = sys.executable, str(points)
-    step = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=120,
-                          env={**env, "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(output)})
-    assert step.returncode == 0, step.stderr
-    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
-    return {"pytest": ran, "points": json.loads(points.read_text()), "stdout": step.stdout,
-            "summary": summary.read_text(encoding="utf-8"), "outputs": outputs,
-            "result": json.loads(base64.b64decode(outputs["result"], validate=True))}
-
+# --- the job, run here ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def ci_solutions(tmp_path_factory):
-    return _run_workflow_commands("solutions", tmp_path_factory.mktemp("ci-solutions"))
+def released(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("classroom") / "release"
+    assert release.build_release(out) == []
+    return out
 
 
-@pytest.fixture(scope="module")
-def ci_stubs(tmp_path_factory):
-    return _run_workflow_commands("assignment", tmp_path_factory.mktemp("ci-stubs"))
+def _reporter(inputs, env, workdir):
+    if not REPORTER.is_file() or not shutil.which("node"):
+        pytest.skip(f"GitHub Classroom's reporter needs node and {REPORTER} (see ../shared/clients/README.md)")
+    return node_action(REPORTER)(inputs, {**env, "INPUT_TOKEN": "not-used"}, workdir)
 
 
-def _public_tests() -> dict[str, float]:
-    return {t: pts for t, (_, pts) in load_grading(REPO / "grading.yml").all_tests().items() if t.startswith("tests/")}
+def _submission(kind: str, release_dir: Path, tmp: Path) -> Path:
+    repo = tmp / kind
+    shutil.copytree(release_dir, repo)
+    if kind == "stubs":
+        return repo
+    modules = examples.load()["partial"]["modules"] if kind == "partial" else {}
+    made = examples.materialize(tmp / f"{kind}-modules", modules)
+    for name in MODULES:
+        shutil.copyfile(made / name, repo / name)
+    if kind == "os_exit":  # passes what runs before, then ends the test process "successfully"
+        with open(repo / "homework_tensors.py", "a", encoding="utf-8") as f:
+            f.write("\nimport os\nos._exit(0)\n")
+    return repo
 
 
-def _public_points_by_task() -> dict[str, float]:
-    """Task title -> the public points the reference earns where no GPU is (from grading.yml)."""
-    return {t.title: round(sum(x.score for x in t.tests if x.public and x.status == "passed"), 4)
-            for t in reference_tasks()}
+RUNS: dict[str, object] = {}
 
 
-def test_workflow_on_the_reference_passes_with_every_public_point(ci_solutions):
-    assert ci_solutions["pytest"].returncode == 0, ci_solutions["pytest"].stdout[-2000:]
-    result = ci_solutions["result"]
-    assert result["version"] == 1 and result["status"] == "pass"
-    assert result["max_score"] == pytest.approx(reference_scores()[1])
-    public = _public_tests()
-    pending = {t["name"] for t in ci_solutions["points"]["tests"] if t["status"] == "pending_gpu"}
-    assert pending and all(t.startswith("tests/test_performance.py::") for t in pending)
-    names = [t["name"] for t in result["tests"]]
-    assert len(names) == len(set(names)) and set(names) == set(public) - pending
-    assert sum(public.values()) - sum(public[t] for t in pending) == pytest.approx(reference_scores()[1])
-    for t in result["tests"]:
-        assert set(t) == CLASSROOM_TEST_FIELDS
-        assert t["status"] == "pass" and t["score"] == t["max_score"] == public[t["name"]]
-        assert t["line_no"] == 0 and t["test_code"] == f'python -m pytest "{t["name"]}"'
-    assert ci_solutions["outputs"]["status"] == "pass"
-    assert float(ci_solutions["outputs"]["score"]) == pytest.approx(reference_scores()[1])
-    summary = ci_solutions["summary"]
+def job_of(kind: str, released: Path, tmp_path_factory):
+    if kind not in RUNS:
+        repo = _submission(kind, released, tmp_path_factory.mktemp(f"job-{kind}"))
+        python = venvs.student_python(repo)
+        env = venvs.clean_env()
+        env["PATH"] = f"{python.parent}{':'}{env.get('PATH', '')}"
+        RUNS[kind] = run_job(WORKFLOW, JOB, repo, env, actions={
+            "classroom-resources/autograding-grading-reporter@": _reporter},
+            skip=("Install dependencies (CPU build of PyTorch)",))
+    return RUNS[kind]
+
+
+def _reporter_totals(out: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(the console table's Total row, the `Points X/Y` notice Classroom records)."""
+    text = strip_terminal(out)
+    row = next(line for line in text.splitlines() if "Total:" in line)
+    table = tuple(float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", row.split("Total:", 1)[1]))
+    notice = re.search(r"::notice title=Autograding complete::Points ([\d.e-]+)/([\d.e-]+)", text)
+    assert notice, text[-2000:]
+    return (table[0], table[1]), (float(notice.group(1)), float(notice.group(2)))
+
+
+def _ours(job) -> tuple[float, float]:
+    summary = job.step("Points per task").summary
+    m = re.search(r"\*\*([\d.]+) / ([\d.]+) points\*\*", summary)
+    assert m, summary
+    outputs = job.step("Points per task").outputs
+    assert (float(outputs["score"]), float(outputs["max_score"])) == (float(m.group(1)), float(m.group(2)))
+    return float(m.group(1)), float(m.group(2))
+
+
+@pytest.mark.parametrize("kind", ["reference", "partial", "stubs", "os_exit"])
+def test_the_reporters_two_totals_equal_our_summary(kind, released, tmp_path_factory):
+    job = job_of(kind, released, tmp_path_factory)
+    points, reporter = job.step("Points per task"), job.step("Report the points to GitHub Classroom")
+    assert reporter.ran, "the reporter runs whatever the tests did"
+    score, max_score = _ours(job)
+    table, notice = _reporter_totals(reporter.stdout)
+    assert round(table[0], 2) == round(notice[0], 2) == round(score, 2), (table, notice, score)
+    assert round(table[1], 2) == round(notice[1], 2) == round(max_score, 2)
+    # The same maximum for every submission: the public points a machine without a GPU can award.
+    assert max_score == pytest.approx(reference_scores()[1])
+    runners = points.outputs["runners"].split(",")
+    public = {t: p for t, (_, p) in load_grading(REPO / "grading.yml").all_tests().items() if t.startswith("tests/")}
+    assert len(runners) == len(set(runners)) == len(public) - 4  # (3 `gpu` tests and the one that requires one)
+    for rid in runners:
+        result = json.loads(base64.b64decode(job.env[f"{rid.upper()}_RESULTS"]))
+        assert result["version"] == 1 and result["tests"]
+        assert all(set(t) == CLASSROOM_TEST_FIELDS and t["line_no"] == 0 for t in result["tests"])
+    if kind == "reference":
+        assert score == max_score and job.result == "success" and reporter.outcome == "success"
+        assert points.outcome == "success"
+    else:
+        assert job.result == "failure" and points.outcome == "failure" and reporter.outcome == "failure"
+        assert score < max_score
+
+
+def test_a_run_cut_short_by_os_exit_records_zero_and_is_red(released, tmp_path_factory):
+    job = job_of("os_exit", released, tmp_path_factory)
+    tests = job.step("Run the public tests")
+    assert tests.outcome == "success", "pytest itself exits 0 here: the points step must notice"
+    assert _ours(job)[0] == 0 and job.result == "failure"
+    points = job.step("Points per task")
+    assert "pytest did not finish" in points.summary and "pytest did not finish" in points.stderr
+    assert "::error" in points.stderr
+
+
+def test_the_reference_earns_every_public_point_in_each_task(released, tmp_path_factory):
+    job = job_of("reference", released, tmp_path_factory)
+    summary = job.step("Points per task").summary
     public = f"{reference_scores()[1]:g}"
     assert f"**{public} / {public} points**" in summary and f"| **Total** | **{public} / {public}** |" in summary
-    for title, points in _public_points_by_task().items():
-        assert f"| {title} | {points:g} / {points:g} ✅ |" in summary, title
+    for task in reference_tasks():
+        points = round(sum(x.score for x in task.tests if x.public and x.status == "passed"), 4)
+        if points:
+            assert f"| {task.title} | {points:g} / {points:g} ✅ |" in summary, task.title
     assert "graded by hand (10)" in summary and "2.75 points in 4 tests wait for a real GPU" in summary
     assert "lost points" not in summary
-    assert ci_solutions["stdout"].strip() == summary.strip(), "the summary is printed too"
+    assert job.step("Points per task").stdout.strip() == summary.strip(), "the summary is printed too"
 
 
-def test_workflow_on_the_stubs_fails_with_zero_points(ci_stubs):
-    assert ci_stubs["pytest"].returncode == 1
-    result = ci_stubs["result"]
-    assert result["status"] == "fail" and result["tests"]
-    assert all(t["status"] == "fail" and t["score"] == 0 for t in result["tests"])
-    assert all("not implemented yet" in t["message"] for t in result["tests"]), \
-        [t["message"] for t in result["tests"] if "not implemented yet" not in t["message"]][:3]
-    public = _public_tests()
-    assert result["max_score"] == pytest.approx(sum(public[t["name"]] for t in result["tests"]))
-    outputs = ci_stubs["outputs"]
-    assert outputs["status"] == "fail" and float(outputs["score"]) == 0
-    summary = ci_stubs["summary"]
-    assert f"**0 / {result['max_score']:g} points**" in summary
+def test_the_stubs_score_zero_and_say_not_implemented(released, tmp_path_factory):
+    job = job_of("stubs", released, tmp_path_factory)
+    summary = job.step("Points per task").summary
+    assert f"**0 / {reference_scores()[1]:g} points**" in summary
     assert "| Task 1 — Tensors | 0 / 8 ❌ | 0 / 13 |" in summary
-    assert f"### Tests that lost points ({len(result['tests'])})" in summary
     assert "| `test_create_tensors_values` | Task 1 — Tensors | 0 / 0.75 | NotImplementedError" in summary
+    result = json.loads(base64.b64decode(job.env["CREATE_TENSORS_VALUES_RESULTS"]))
+    assert result["status"] == "fail" and {t["status"] for t in result["tests"]} == {"fail"}
+    assert "not implemented yet" in result["tests"][0]["message"]
+    assert "❌ test_create_tensors_values" in job.step("Report the points to GitHub Classroom").stdout
 
 
 def test_classroom_step_reports_an_error_when_pytest_did_not_finish(tmp_path, capsys, monkeypatch):
     out, summary = tmp_path / "out", tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_OUTPUT", str(out))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    assert classroom.main([str(tmp_path / "missing.json")]) == 0
+    monkeypatch.setenv("GITHUB_ENV", str(tmp_path / "env"))
+    assert classroom.main([str(tmp_path / "missing.json")]) == 1
     outputs = dict(line.split("=", 1) for line in out.read_text().splitlines())
-    result = json.loads(base64.b64decode(outputs["result"]))
+    assert outputs["status"] == "error" and outputs["runners"] == "autograding"
+    env = dict(line.split("=", 1) for line in (tmp_path / "env").read_text().splitlines())
+    result = json.loads(base64.b64decode(env["AUTOGRADING_RESULTS"]))
     assert result["status"] == "error" and result["max_score"] == 0
     assert [t["status"] for t in result["tests"]] == ["error"] and "was not written" in result["tests"][0]["message"]
     assert "could not be computed" in summary.read_text() and "could not be computed" in capsys.readouterr().out
