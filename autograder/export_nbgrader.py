@@ -1,6 +1,7 @@
 """Export a batch's scores into an nbgrader gradebook (gradebook.db), for `nbgrader export`.
 
-Run it as ``autograder export nbgrader --db COURSE/gradebook.db --results OUT_DIR``.
+Run it as ``autograder export nbgrader --db COURSE/gradebook.db --results OUT_DIR``
+(docs/platforms/nbgrader.md is the TA's walk-through).
 
 Why: a course that already runs nbgrader keeps its marks in nbgrader's gradebook, and its TAs
 grade the written analysis in nbgrader's formgrader and send grades on with `nbgrader export`.
@@ -19,12 +20,35 @@ What it writes, for the assignment (``--assignment``, default: grading.yml's ``a
 * for every manual task of grading.yml (here ``analysis``), the notebook ``<task>`` with the
   grade cells of ``solutions/<task>.ipynb`` (names = their ``nbgrader.grade_id``, max_score =
   ``points``, cell type "markdown") and its solution cells (for comments), left WITHOUT
-  scores: TAs grade them in nbgrader's formgrader (which shows the students' notebooks from
-  the course's ``autograded/<student>/<assignment>/`` folder: copy them there, this command
-  only writes the gradebook);
+  scores: TAs grade them in nbgrader's formgrader (Manual Grading), on the notebooks this
+  command lays out in the course folder (below);
 * for every student of the batch folder whose ``status.json`` says "graded" and whose
   ``record.json`` (the grading's record) is valid: the student and a submission, with each test
   cell's ``auto_score`` taken from the record (by test name; a test missing there scores 0).
+
+The course folder (``--course-dir``, default: the folder of the db), as the formgrader reads it
+(`CourseDirectory.root`), so that Manual Grading works with no hand step:
+
+* ``source/<assignment>/<task>.ipynb``: ``solutions/<task>.ipynb`` (the notebook with the nbgrader
+  metadata the student version was made from), rewritten when solutions/ changed. The
+  formgrader lists an assignment only when this folder exists;
+* ``autograded/<student>/<assignment>/<task>.ipynb`` for every exported student: the
+  ``<task>.ipynb`` of the submission the batch graded, read from the source its status.json
+  names: a git repository at the graded commit, a .zip or a folder as they are now (the one beside
+  the homework modules the grader took, else the shallowest; never through a link or a hidden
+  folder). Its nbgrader cell metadata is put back from the source notebook by ``grade_id`` (or by
+  cell id when a student's edit lost it), as `nbgrader autograde` would, so a score box shows for
+  every graded cell; its outputs are kept as submitted (nothing is run). A student whose
+  submission has none gets none (an earlier export's stays), and the result says so
+  (``notebooks["missing"]``);
+* ``nbgrader_config.py`` when there is none: the db's location (and ``--course-id``).
+
+Overwriting: an autograded notebook records (metadata ``autograder.submitted_sha256``) the
+submitted notebook it was made from. Exported again with the same submitted notebook, the file is
+left as it is (so a TA's edits stay); with another one (a new submission), it is replaced and
+every grade of it a TA already entered is kept and flagged "needs manual grade", so the TA looks
+at the new answer; a file this command did not write is never touched (a warning says so). TAs'
+grades live in the gradebook, which a notebook's replacement never changes otherwise.
 
 Students with any other status (error, invalid, no-submission) or unreadable files are
 skipped and reported; nothing of theirs is changed, so scores from an earlier export stay (the
@@ -54,11 +78,15 @@ assignment, which is one reason not to mix it in.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
+import os
 import re
+import tempfile
 import warnings
-from pathlib import Path
+import zipfile
+from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from hwkit import i18n
@@ -67,10 +95,15 @@ from hwkit.record import GradingResult
 
 from .course import find as find_course
 from .nbgrader_env import alembic_on_path
-from .gradebook import RECORD_FILE, STATUS_FILE, STATUSES, read_json, read_record, students_dir
+from .gradebook import RECORD_FILE, STATUS_FILE, STATUSES, atomic_write, read_json, read_record, students_dir
+from .submission import SubmissionError
 
 AUTO_NOTEBOOK = "autograded"
 MAX_NAME = 128  # nbgrader's cell and student name columns
+SOURCE_DIR, AUTOGRADED_DIR, CONFIG_FILE = "source", "autograded", "nbgrader_config.py"  # nbgrader's names
+ORIGIN = "autograder"  # an autograded notebook's metadata key: what it was made from
+MAX_NOTEBOOK_BYTES = 32 * 2**20
+MAX_DEPTH = 4  # a notebook is looked for at most this many path parts down (locate's 3 folders + the file)
 
 
 class ExportError(Exception):
@@ -305,27 +338,300 @@ def write_scores(gb, submission, cells: dict[str, tuple[str, float]], graded: Gr
     return {"score": round(total, 4), "pending_gpu": pending, "overridden": overridden}
 
 
+# -- the course folder: what the formgrader's Manual Grading opens ---------------------------------
+def pick_notebook(paths: list[PurePosixPath], name: str, module_files: list[str]) -> PurePosixPath | None:
+    """The submission's notebook `name` among its files (relative paths): the one in the folder
+    the grader takes the homework modules from (autograder/submission.py's `locate`: the
+    shallowest folder with the most of them), else the shallowest. Hidden folders
+    (.ipynb_checkpoints, .git) and __MACOSX are never looked in."""
+    usable = [p for p in paths if len(p.parts) <= MAX_DEPTH
+              and not any(part.startswith(".") or part == "__MACOSX" for part in p.parts)]
+    present = set(usable)
+    folders = sorted({q for p in usable for q in p.parents}, key=lambda d: (len(d.parts), str(d)))
+    found = sorted((p for p in usable if p.name == name), key=lambda p: (len(p.parts), str(p)))
+    if not found:
+        return None
+    modules_at = max(folders, key=lambda d: (sum(d / f in present for f in module_files), -len(d.parts)))
+    return modules_at / name if modules_at / name in present else found[0]
+
+
+def submitted_notebook(status: dict, name: str, module_files: list[str]) -> tuple[bytes | None, str]:
+    """(the bytes of notebook `name` in the submission that status.json names, why there is none)."""
+    source, kind = status.get("source"), status.get("kind")
+    if not source:
+        return None, "its status.json names no submission"
+    path = Path(source)
+    try:
+        if kind == "git":
+            return _from_git(path, status.get("commit"), name, module_files)
+        if kind == "zip" or (kind is None and path.suffix.lower() == ".zip"):
+            return _from_zip(path, name, module_files)
+        if kind in ("dir", None):
+            return _from_dir(path, name, module_files)
+    except SubmissionError as exc:
+        return None, str(exc)
+    except OSError as exc:
+        return None, f"{path}: cannot be read ({exc.strerror or exc})"
+    return None, f"status.json names a submission of an unknown kind {kind!r}"
+
+
+def _too_large(name: str, size: int) -> tuple[None, str] | None:
+    if size > MAX_NOTEBOOK_BYTES:
+        return None, f"{name} is larger than {MAX_NOTEBOOK_BYTES // 2**20} MB"
+    return None
+
+
+def _from_dir(root: Path, name: str, module_files: list[str]) -> tuple[bytes | None, str]:
+    if not root.is_dir():
+        return None, f"{root}: the submitted folder is no longer there"
+    paths = []
+    for folder, dirs, files in os.walk(root):  # (os.walk never enters a linked folder)
+        depth = len(Path(folder).relative_to(root).parts)
+        dirs[:] = [] if depth >= MAX_DEPTH - 1 else [d for d in dirs if not d.startswith(".")]
+        paths += [PurePosixPath(*Path(folder, f).relative_to(root).parts) for f in files
+                  if f == name or f in module_files]
+    chosen = pick_notebook(paths, name, module_files)
+    if chosen is None:
+        return None, f"{name} is not in the submission"
+    target = root.joinpath(*chosen.parts)
+    if target.is_symlink() or not target.is_file():
+        return None, f"{chosen} is a symbolic link or not a file; submit the notebook itself"
+    fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # (nor one put there since)
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(MAX_NOTEBOOK_BYTES + 1)
+    return _too_large(str(chosen), len(data)) or (data, "")
+
+
+def _from_zip(archive_path: Path, name: str, module_files: list[str]) -> tuple[bytes | None, str]:
+    if not archive_path.is_file():
+        return None, f"{archive_path}: the submitted .zip is no longer there"
+    try:
+        archive = zipfile.ZipFile(archive_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        return None, f"{archive_path}: not a readable .zip file ({exc})"
+    with archive:
+        members = {}
+        for m in archive.infolist():
+            path = PurePosixPath(m.filename)
+            if m.is_dir() or path.is_absolute() or ".." in path.parts or (m.external_attr >> 16) & 0o170000 == 0o120000:
+                continue  # (a link is never followed)
+            members.setdefault(path, m)
+        chosen = pick_notebook(list(members), name, module_files)
+        if chosen is None:
+            return None, f"{name} is not in the submission"
+        member = members[chosen]
+        if member.file_size > MAX_NOTEBOOK_BYTES:
+            return _too_large(str(chosen), member.file_size)
+        try:
+            with archive.open(member) as f:
+                data = f.read(MAX_NOTEBOOK_BYTES + 1)
+        except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as exc:
+            return None, f"{chosen}: cannot be read from the .zip ({exc})"
+        return _too_large(str(chosen), len(data)) or (data, "")
+
+
+def _from_git(repo: Path, commit: str | None, name: str, module_files: list[str]) -> tuple[bytes | None, str]:
+    from .batch.git import Git, check_repository
+
+    if not commit:
+        return None, "its status.json names no graded commit"
+    if not repo.is_dir():
+        return None, f"{repo}: the submitted repository is no longer there"
+    check_repository(repo)
+    with tempfile.TemporaryDirectory(prefix="export-nbgrader-git-") as home:
+        git = Git(repo, Path(home))
+        listing = git("ls-tree", "-r", "-z", "-l", "--full-tree", commit, check=False)
+        if listing is None:
+            return None, f"{repo.name}: the graded commit {commit[:10]} is no longer in the repository"
+        blobs = {}
+        for entry in filter(None, listing.split(b"\0")):
+            meta, _, raw = entry.partition(b"\t")
+            mode, kind, obj, size = meta.split()
+            path = PurePosixPath(raw.decode("utf-8", "replace"))
+            if kind == b"blob" and mode in (b"100644", b"100755") and not path.is_absolute() and ".." not in path.parts:
+                blobs[path] = (obj.decode(), int(size))  # (links and submodules are never followed)
+        chosen = pick_notebook(list(blobs), name, module_files)
+        if chosen is None:
+            return None, f"{name} is not in the graded commit {commit[:10]}"
+        obj, size = blobs[chosen]
+        return _too_large(str(chosen), size) or (git("cat-file", "blob", obj) or b"", "")
+
+
+def notebook_for_grading(raw: bytes, source, name: str) -> tuple[dict, list[str]]:
+    """The student's notebook as the formgrader shows it, and what a TA should know about it.
+
+    Each cell that has a graded or locked cell's ``grade_id`` (or, when its metadata was lost, the
+    cell id) of the `source` notebook gets that cell's nbgrader metadata back, as `nbgrader
+    autograde` restores it; any other nbgrader metadata (a copied cell, a second cell with one
+    id) is removed, so every score box is the gradebook's. ValueError if `raw` is no notebook.
+    """
+    import nbformat
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+    except Exception as exc:  # noqa: BLE001 - any way a file can fail to be a notebook
+        raise ValueError(f"{name} is not a readable notebook ({type(exc).__name__})") from None
+    wanted = {}
+    by_cell_id = {}
+    for cell in source.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if isinstance(meta, dict) and meta.get("grade_id"):
+            wanted[meta["grade_id"]] = meta
+            if cell.get("id"):
+                by_cell_id[cell["id"]] = meta["grade_id"]
+    seen: set[str] = set()
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader")
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        if grade_id not in wanted:
+            grade_id = by_cell_id.get(cell.get("id"))
+        if grade_id is None or grade_id in seen:
+            cell.get("metadata", {}).pop("nbgrader", None)
+            continue
+        seen.add(grade_id)
+        cell.setdefault("metadata", {})["nbgrader"] = copy.deepcopy(wanted[grade_id])
+    lost = [g for g, meta in wanted.items() if g not in seen and (meta.get("grade") or meta.get("solution"))]
+    notes = [f"{name}: the cell {g!r} is not in the notebook (deleted?), so the formgrader shows nothing to "
+             "grade for it" for g in lost]
+    return nb, notes
+
+
+def submitted_sha256(path: Path) -> str | None:
+    """The sha256 of the submitted notebook an autograded notebook was made from (None: it is
+    unreadable or this command did not write it)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        value = data["metadata"][ORIGIN]["submitted_sha256"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def write_config(course_dir: Path, db: Path, course_id: str | None) -> bool:
+    """Write the course's nbgrader_config.py if it has none: where the gradebook is (next to it
+    by default), so `nbgrader` and the formgrader started in the course folder find it."""
+    config = course_dir / CONFIG_FILE
+    if config.exists():
+        return False
+    db = db.resolve()
+    where = repr(db.name) if db.parent == course_dir.resolve() else repr(str(db))
+    lines = ["# Written by `autograder export nbgrader` because there was none; edit it freely, it is never",
+             "# rewritten. nbgrader reads it when run in this folder (the course folder).",
+             "import os", "", "c = get_config()  # noqa: F821 - (nbgrader's config files get it)",
+             "c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))",
+             f"c.CourseDirectory.db_url = 'sqlite:///' + os.path.join(c.CourseDirectory.root, {where})"]
+    if course_id:
+        lines.append(f"c.CourseDirectory.course_id = {course_id!r}")
+    atomic_write(config, "\n".join(lines) + "\n")
+    return True
+
+
+def write_sources(course_dir: Path, assignment: str, sources: dict[str, Path]) -> list[str]:
+    """Copy each manual task's source notebook to source/<assignment>/; the paths written."""
+    written = []
+    for task, notebook in sources.items():
+        target = course_dir / SOURCE_DIR / assignment / f"{task}.ipynb"
+        data = notebook.read_bytes()
+        if not target.is_file() or target.read_bytes() != data:
+            atomic_write(target, data)
+            written.append(target.relative_to(course_dir).as_posix())
+    return written
+
+
+def place_notebooks(gb, course_dir: Path, assignment: str, student: str, status: dict,
+                    sources: dict[str, object], module_files: list[str], done: dict, warn: list[str]) -> None:
+    """Write autograded/<student>/<assignment>/<task>.ipynb for each manual task (see the module's
+    docstring for when an existing one is kept); record what was done in `done`."""
+    for task, source in sources.items():
+        name = f"{task}.ipynb"
+        target = course_dir / AUTOGRADED_DIR / student / assignment / name
+        label = f"{student}/{name}"
+        raw, why = submitted_notebook(status, name, module_files)
+        if raw is None:
+            done["missing"].append({"id": student, "notebook": name, "reason": why,
+                                    "kept_previous": target.is_file()})
+            continue
+        digest = hashlib.sha256(raw).hexdigest()
+        previous = submitted_sha256(target) if target.exists() else None
+        if target.exists() and previous is None:
+            warn.append(f"{student}: {target.relative_to(course_dir)} was not written by this command; left as it "
+                        "is (delete it to have the submitted notebook put there)")
+            done["kept"].append(label)
+            continue
+        if previous == digest:
+            done["unchanged"].append(label)
+            continue
+        try:
+            nb, notes = notebook_for_grading(raw, source, name)
+        except ValueError as exc:
+            done["missing"].append({"id": student, "notebook": name, "reason": str(exc),
+                                    "kept_previous": target.is_file()})
+            continue
+        warn.extend(f"{student}: {n}" for n in notes)
+        nb.metadata[ORIGIN] = {"submitted_sha256": digest, "commit": status.get("commit")}
+        import nbformat
+
+        atomic_write(target, nbformat.writes(nb))
+        if previous is None:
+            done["added"].append(label)
+            continue
+        done["replaced"].append(label)
+        flagged = flag_for_review(gb, assignment, task, student)
+        done["flagged"] += flagged
+        if flagged:
+            warn.append(f"{student}: {name} is from a new submission; the {flagged} grade(s) a TA gave the "
+                        "earlier one are kept and flagged 'needs manual grade' for review")
+
+
+def flag_for_review(gb, assignment: str, notebook: str, student: str) -> int:
+    """Flag every grade a TA entered in the student's notebook `notebook`; how many."""
+    from nbgrader.api import MissingEntry
+
+    try:
+        snb = gb.find_submission_notebook(notebook, assignment, student)
+    except MissingEntry:
+        return 0
+    flagged = 0
+    for grade in snb.grades:
+        if grade.manual_score is not None or grade.extra_credit is not None:
+            grade.needs_manual_grade = True
+            flagged += 1
+    gb.db.commit()
+    return flagged
+
+
 # -- the export ------------------------------------------------------------------------------------
 def export(db: Path, results_dir: Path, assignment: str | None = None, grading_path: Path | None = None,
-           *, solutions: Path | None = None, course_id: str | None = None) -> dict:
-    """Write the batch in `results_dir` into the nbgrader gradebook `db`; return what was done.
+           *, solutions: Path | None = None, course_id: str | None = None, course_dir: Path | None = None) -> dict:
+    """Write the batch in `results_dir` into the nbgrader gradebook `db`, and the notebooks to
+    grade by hand into the course folder `course_dir` (default: the db's folder); return what
+    was done.
 
     The result: ``assignment``, ``exported`` (student ids), ``created`` / ``updated`` (how many
     submissions), ``skipped`` (``[{"id", "reason", "kept_previous"}]``), ``scores`` (id -> the
     exported automatic total), ``test_cells``, ``manual_cells``, ``removed_cells``, ``pending_gpu``
     (pending GPU tests over all students), ``overridden`` (test grades a TA's manual score
-    overrides), ``warnings``.
+    overrides), ``notebooks`` (the course folder: ``course_dir``, ``config`` (whether
+    nbgrader_config.py was written), ``source`` (paths written), ``added`` / ``replaced`` /
+    ``unchanged`` / ``kept`` (``student/<task>.ipynb``), ``missing`` (``[{"id", "notebook",
+    "reason", "kept_previous"}]``), ``flagged`` (TA grades flagged for review)), ``warnings``.
     """
     course = None if grading_path and solutions else find_course()
     grading = load_grading(grading_path or course.grading)
     solutions = solutions or course.solutions
     name = assignment or grading.assignment
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name.strip(".") == "":
+        raise ExportError(f"assignment {name!r}: an nbgrader assignment name is letters, digits, '_', '-' and '.'")
+    course_dir = Path(course_dir) if course_dir is not None else Path(db).parent
     folder = students_dir(Path(results_dir))
     if not folder.is_dir():
         raise ExportError(f"{results_dir}: not a batch output folder (it has no students/ folder); "
                           "give the --out folder of `autograder batch`")
     cells = grade_cells_for(grading)
     manual: dict[str, list[dict]] = {}
+    sources: dict[str, Path] = {}
     warn: list[str] = []
     for task_name, task in grading.tasks.items():
         if not task.manual:
@@ -335,6 +641,7 @@ def export(db: Path, results_dir: Path, assignment: str | None = None, grading_p
             warn.append(f"{task_name}: manual task without a notebook {source}; not in the gradebook")
             continue
         manual[task_name] = manual_cells(source)
+        sources[task_name] = source
         found = sum(c["points"] for c in manual[task_name] if c["grade"])
         if abs(found - task.points) > 1e-9:
             warn.append(f"{source.name}: its graded cells give {found:g} points but grading.yml gives "
@@ -357,7 +664,20 @@ def export(db: Path, results_dir: Path, assignment: str | None = None, grading_p
     counts = {"assignment": name, "exported": [], "created": 0, "updated": 0, "skipped": skipped, "scores": {},
               "test_cells": len(cells), "manual_cells": sum(c["grade"] for cs in manual.values() for c in cs),
               "removed_cells": 0, "pending_gpu": 0, "overridden": 0, "warnings": warn}
+    notebooks = {"course_dir": str(course_dir), "config": False, "source": [], "added": [], "replaced": [],
+                 "unchanged": [], "kept": [], "missing": [], "flagged": 0}
+    counts["notebooks"] = notebooks
+    import nbformat
     from nbgrader.api import MissingEntry
+
+    try:
+        source_nbs = {task: nbformat.read(str(path), as_version=4) for task, path in sources.items()}
+        course_dir.mkdir(parents=True, exist_ok=True)
+        notebooks["source"] = write_sources(course_dir, name, sources)
+        notebooks["config"] = write_config(course_dir, Path(db), course_id)
+    except OSError as exc:
+        raise ExportError(f"{course_dir}: cannot write the course folder ({exc.strerror or exc})") from None
+    module_files = [m.file for m in grading.modules.values()]
 
     with open_gradebook(Path(db), course_id) as gb:
         gb.update_or_create_assignment(name)
@@ -388,4 +708,9 @@ def export(db: Path, results_dir: Path, assignment: str | None = None, grading_p
             counts["scores"][student] = done["score"]
             counts["pending_gpu"] += done["pending_gpu"]
             counts["overridden"] += done["overridden"]
+            try:
+                place_notebooks(gb, course_dir, name, student, status, source_nbs, module_files, notebooks, warn)
+            except OSError as exc:
+                raise ExportError(f"{course_dir}: cannot write {student}'s notebook ({exc.strerror or exc}); the "
+                                  "gradebook is written up to this student, run the export again") from None
     return counts

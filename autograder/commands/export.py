@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     nb.add_argument("--grading", metavar="FILE", help="grading.yml to use (default: the course's)")
     nb.add_argument("--course-id", metavar="ID",
                     help="nbgrader course id for a new assignment (default: nbgrader's default_course)")
+    nb.add_argument("--course-dir", metavar="DIR",
+                    help="nbgrader's course folder (CourseDirectory.root), where source/<assignment>/ and "
+                         "autograded/<student>/<assignment>/ get the notebooks to grade by hand "
+                         "(default: the --db file's folder)")
     nb.set_defaults(run_target=_nbgrader)
     gs = targets.add_parser("gradescope", help="the Gradescope autograder .zip (setup.sh, run_autograder, "
                                                "the grader)", parents=[course_option()])
@@ -51,7 +55,8 @@ def _nbgrader(args: argparse.Namespace) -> int:
     try:
         counts = export(Path(args.db), Path(args.results), args.assignment,
                         Path(args.grading) if args.grading else args.course.grading,
-                        solutions=args.course.solutions, course_id=args.course_id)
+                        solutions=args.course.solutions, course_id=args.course_id,
+                        course_dir=Path(args.course_dir) if args.course_dir else None)
     except ExportError as exc:
         err.print(f"[red]cannot export:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
@@ -70,6 +75,18 @@ def _nbgrader(args: argparse.Namespace) -> int:
               + (f"; {counts['pending_gpu']} test grades pending a GPU" if counts["pending_gpu"] else "")
               + (f"; {counts['overridden']} test scores overridden by a TA's manual score"
                  if counts["overridden"] else ""), highlight=False, soft_wrap=True)
+    nbs = counts["notebooks"]
+    for m in nbs["missing"]:
+        kept = " (the notebook of an earlier export is still there)" if m["kept_previous"] else ""
+        err.print(f"[yellow]no notebook[/] for {escape(m['id'])}: {escape(m['reason'])}{kept}", highlight=False,
+                  soft_wrap=True)
+    out.print(f"{nbs['course_dir']}: notebooks to grade by hand in autograded/: {len(nbs['added'])} new, "
+              f"{len(nbs['replaced'])} replaced (a new submission), {len(nbs['unchanged'])} unchanged"
+              + (f", {len(nbs['kept'])} kept (not written by this command)" if nbs["kept"] else "")
+              + f"; {len(nbs['missing'])} without a notebook"
+              + (f"; {nbs['flagged']} TA grades flagged for review" if nbs["flagged"] else "")
+              + (f"; wrote {', '.join(nbs['source'])}" if nbs["source"] else "")
+              + ("; wrote nbgrader_config.py" if nbs["config"] else ""), highlight=False, soft_wrap=True)
     return 0
 
 

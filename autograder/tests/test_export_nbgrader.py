@@ -1,7 +1,9 @@
-"""`export_nbgrader`: a batch's scores in nbgrader's gradebook, read back by `nbgrader export`.
+"""`export_nbgrader`: a batch's scores in nbgrader's gradebook, read back by `nbgrader export`,
+and the course folder the formgrader grades the analysis notebooks in.
 
 No grading runs here: the batch folders are written by hand, each student's record.json (the
-grading's record, hwkit/record.py) from a made-up result.
+grading's record, hwkit/record.py) from a made-up result. autograder/tests/test_formgrader.py
+drives the formgrader itself in a browser.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ import re
 import shutil
 import subprocess
 import sys
-from pathlib import Path
+import zipfile
+from pathlib import Path, PurePosixPath
 
 import pytest
 import yaml
 
 from autograder.tests import REPO
 from autograder import cli, export_nbgrader
-from autograder.export_nbgrader import AUTO_NOTEBOOK, cell_name, grade_cells_for, open_gradebook
+from autograder.export_nbgrader import AUTO_NOTEBOOK, cell_name, grade_cells_for, open_gradebook, pick_notebook
 from autograder.report.gradescope import to_gradescope
 from hwkit import record as model  # (a `Test...` class imported here would be collected)
 from hwkit.grading import load_grading
@@ -71,8 +74,8 @@ def make_result(student: str, statuses: dict[str, tuple[str, float]] | None = No
 
 
 def write_student(out: Path, student: str, results: model.GradingResult | dict | None, status: str = "graded",
-                  message: str = "",
-                  commit_date: str | None = "2026-11-29T18:00:00+01:00") -> None:
+                  message: str = "", commit_date: str | None = "2026-11-29T18:00:00+01:00",
+                  source: Path | None = None, kind: str = "git", commit: str = "0123abcd" * 5) -> None:
     folder = out / "students" / student
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("status.json", "record.json", "results.json", "feedback.md"):
@@ -83,7 +86,8 @@ def write_student(out: Path, student: str, results: model.GradingResult | dict |
         model.save(results, folder / "record.json")
         (folder / "results.json").write_text(json.dumps(to_gradescope(results), indent=2), encoding="utf-8")
         (folder / "feedback.md").write_text("# Feedback\n", encoding="utf-8")
-    record = {"id": student, "source": f"/submissions/hw-{student}", "kind": "git", "commit": "0123abcd" * 5,
+    record = {"id": student, "source": str(source or f"/submissions/hw-{student}"), "kind": kind,
+              "commit": commit if kind == "git" else None,
               "commit_date": commit_date, "late": False, "status": status, "message": message,
               "seconds": 9.1, "deadline": DEADLINE}
     (folder / "status.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
@@ -361,3 +365,199 @@ def test_bad_inputs(tmp_path, batch_out, db, capsys):
     assert "not a batch output folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.parser().parse_args(["export", "nbgrader", "--results", str(batch_out)])  # --db is required
+
+
+# -- the course folder: source/ and autograded/ for the formgrader ---------------------------------------
+STUDENT_NOTEBOOK = REPO / "assignment" / "analysis.ipynb"  # the student version (nbgrader metadata, no answers)
+MODULE_FILES = [m.file for m in GRADING.modules.values()]
+
+
+def answered_notebook(student: str, edit=None) -> str:
+    """The student notebook with `student`'s answers typed in; `edit(cells)` changes it further."""
+    nb = json.loads(STUDENT_NOTEBOOK.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader", {})
+        if meta.get("grade"):
+            cell["source"] = f"{student.capitalize()}'s answer to {meta['grade_id'][-1]}: small shapes lose."
+    if edit:
+        edit(nb["cells"])
+    return json.dumps(nb, indent=1)
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_CONFIG_NOSYSTEM="1", HOME=str(repo.parent))
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=Student", "-c", "user.email=s@example.org",
+                           "-c", "init.defaultBranch=main", *args], check=True, capture_output=True, text=True,
+                          env=env).stdout
+
+
+def git_submission(repo: Path, files: dict[str, str]) -> str:
+    """Commit `files` (path -> text) to `repo` (created if needed); the commit's hash."""
+    if not (repo / ".git").is_dir():
+        repo.mkdir(parents=True, exist_ok=True)
+        git(repo, "init", "-q")
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text, encoding="utf-8")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "homework")
+    return git(repo, "rev-parse", "HEAD").strip()
+
+
+def modules(prefix: str = "") -> dict[str, str]:
+    return {prefix + f: "# the student's module\n" for f in MODULE_FILES}
+
+
+def autograded(course: Path, student: str) -> Path:
+    return course / "autograded" / student / ASSIGNMENT / "analysis.ipynb"
+
+
+def nbgrader_cells(path: Path) -> dict[str, dict]:
+    """grade_id -> nbgrader metadata of each cell that has some, in order."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    found = {}
+    for cell in nb["cells"]:
+        meta = cell["metadata"].get("nbgrader")
+        if meta:
+            assert meta["grade_id"] not in found, "two cells with one grade_id"
+            found[meta["grade_id"]] = meta
+    return found
+
+
+def test_pick_notebook_takes_the_one_beside_the_modules_else_the_shallowest():
+    P = PurePosixPath
+    paths = [P("analysis.ipynb"), P("hw/analysis.ipynb"), *(P("hw") / f for f in MODULE_FILES)]
+    assert pick_notebook(paths, "analysis.ipynb", MODULE_FILES) == P("hw/analysis.ipynb")
+    assert pick_notebook([P("notes/analysis.ipynb"), P("a/b/analysis.ipynb"), *map(P, MODULE_FILES)],
+                         "analysis.ipynb", MODULE_FILES) == P("notes/analysis.ipynb")
+    hidden = [P(".ipynb_checkpoints/analysis.ipynb"), P("__MACOSX/analysis.ipynb"), P("a/b/c/d/analysis.ipynb")]
+    assert pick_notebook(hidden, "analysis.ipynb", MODULE_FILES) is None
+    assert pick_notebook([P("Analysis.ipynb")], "analysis.ipynb", MODULE_FILES) is None
+
+
+def test_export_lays_out_the_course_folder_from_each_kind_of_submission(tmp_path, db, capsys):
+    subs, out, course = tmp_path / "subs", tmp_path / "batch", db.parent
+    # alice: a git repository (the notebook at the graded commit, not a later one)
+    commit = git_submission(subs / "alice", {**modules(), "analysis.ipynb": answered_notebook("alice")})
+    git_submission(subs / "alice", {"analysis.ipynb": answered_notebook("mallory")})  # after the graded commit
+    write_student(out, "alice", make_result("alice"), source=subs / "alice", commit=commit)
+
+    # bob: a .zip with the homework in a folder, an older notebook at the top and a checkpoint;
+    # his edits lost answer_b's metadata, copied answer_a's cell and deleted answer_d
+    def damage(cells):
+        next(c for c in cells if c["id"] == "answer_b")["metadata"] = {}
+        answer_a = next(c for c in cells if c["id"] == "answer_a")
+        cells.insert(cells.index(answer_a) + 1, {**answer_a, "id": "copy-of-a", "source": "a draft"})
+        cells.remove(next(c for c in cells if c["id"] == "answer_d"))
+    with zipfile.ZipFile(subs / "bob.zip", "w") as z:
+        for name, text in modules("hw1/").items():
+            z.writestr(name, text)
+        z.writestr("hw1/analysis.ipynb", answered_notebook("bob", damage))
+        z.writestr("analysis.ipynb", answered_notebook("old bob"))
+        z.writestr("hw1/.ipynb_checkpoints/analysis.ipynb", answered_notebook("checkpoint"))
+    write_student(out, "bob", make_result("bob", BOB), source=subs / "bob.zip", kind="zip")
+
+    # carol: a folder without the notebook; dave: a folder whose notebook is not JSON; erin: a
+    # folder whose notebook is a link (never followed); frank: a repository gone since grading
+    for sid, extra in (("carol", {}), ("dave", {"analysis.ipynb": "{not json"})):
+        folder = subs / sid
+        for name, text in {**modules(), **extra}.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
+        write_student(out, sid, make_result(sid), source=folder, kind="dir")
+    (subs / "erin").mkdir()
+    (subs / "erin" / "analysis.ipynb").symlink_to(REPO / "solutions" / "analysis.ipynb")
+    write_student(out, "erin", make_result("erin"), source=subs / "erin", kind="dir")
+    write_student(out, "frank", make_result("frank"), source=subs / "frank", commit=commit)
+
+    assert cli.main(["export", "nbgrader", "--db", str(db), "--results", str(out)]) == 0
+    printed = capsys.readouterr()
+    err = " ".join(printed.err.split())
+    assert "no notebook for carol: analysis.ipynb is not in the submission" in err
+    assert "no notebook for dave: analysis.ipynb is not a readable notebook" in err
+    assert "no notebook for erin: analysis.ipynb is a symbolic link" in err
+    assert "no notebook for frank:" in err and "no longer there" in err
+    assert "bob: analysis.ipynb: the cell 'answer_d' is not in the notebook" in err
+    assert "2 new, 0 replaced (a new submission), 0 unchanged; 4 without a notebook" in " ".join(printed.out.split())
+
+    source = course / "source" / ASSIGNMENT / "analysis.ipynb"
+    assert source.read_bytes() == (REPO / "solutions" / "analysis.ipynb").read_bytes()
+    assert sorted(p.name for p in (course / "autograded").iterdir()) == ["alice", "bob"]
+    alice = json.loads(autograded(course, "alice").read_text(encoding="utf-8"))
+    assert "Alice's answer to a" in "".join(next(c for c in alice["cells"] if c["id"] == "answer_a")["source"])
+    assert alice["metadata"]["autograder"]["commit"] == commit
+    assert nbgrader_cells(autograded(course, "alice")) == nbgrader_cells(source)
+    bob = json.loads(autograded(course, "bob").read_text(encoding="utf-8"))
+    assert "Bob's answer to b" in "".join(next(c for c in bob["cells"] if c["id"] == "answer_b")["source"])
+    expected = {k: v for k, v in nbgrader_cells(source).items() if k != "answer_d"}
+    assert nbgrader_cells(autograded(course, "bob")) == expected  # b restored, the copy of a plain again
+    assert "nbgrader" not in next(c for c in bob["cells"] if c["id"] == "copy-of-a")["metadata"]
+
+    # the course's nbgrader_config.py (none was there) names the gradebook: `nbgrader export` finds it
+    config = (course / "nbgrader_config.py").read_text(encoding="utf-8")
+    assert "gradebook.db" in config and str(course) not in config  # relative to itself: the folder can move
+    env = {**os.environ, "HOME": str(tmp_path), "JUPYTER_CONFIG_DIR": str(tmp_path / ".jupyter"),
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "export", "--to", "grades.csv"], cwd=course, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    with (course / "grades.csv").open(newline="", encoding="utf-8") as f:
+        assert len(list(csv.DictReader(f))) == 6
+
+
+def test_reexport_keeps_a_notebook_unless_the_submission_changed_and_never_a_ta_grade(tmp_path, db):
+    subs, out, course = tmp_path / "subs", tmp_path / "batch", tmp_path / "nbgrader-course"
+    commit = git_submission(subs / "alice", {**modules(), "analysis.ipynb": answered_notebook("alice")})
+    write_student(out, "alice", make_result("alice"), source=subs / "alice", commit=commit)
+    bob_dir = subs / "bob"
+    git_submission(bob_dir, {**modules(), "analysis.ipynb": answered_notebook("bob")})
+    write_student(out, "bob", make_result("bob"), source=bob_dir, kind="dir")
+    first = export_nbgrader.export(db, out, ASSIGNMENT, GRADING_PATH, course_dir=course)
+    assert first["notebooks"]["added"] == ["alice/analysis.ipynb", "bob/analysis.ipynb"]
+    assert not (db.parent / "autograded").exists() and autograded(course, "alice").is_file()
+    with gradebook(db) as gb:  # a TA grades both, and fixes a typo in alice's autograded notebook
+        for student in ("alice", "bob"):
+            g = gb.find_grade("answer_a", "analysis", ASSIGNMENT, student)
+            g.manual_score, g.needs_manual_grade = 2.0, False
+        gb.db.commit()
+    edited = autograded(course, "alice").read_text(encoding="utf-8").replace("Alice's", "Alice’s")
+    autograded(course, "alice").write_text(edited, encoding="utf-8")
+    (course / "source" / ASSIGNMENT / "analysis.ipynb").write_text("{}", encoding="utf-8")  # stale
+    (course / "nbgrader_config.py").write_text("c = get_config()\n", encoding="utf-8")  # the TA's own
+
+    # the same submissions again: nothing changes but the source notebook, back from solutions/
+    again = export_nbgrader.export(db, out, ASSIGNMENT, GRADING_PATH, course_dir=course)
+    nbs = again["notebooks"]
+    assert (nbs["unchanged"], nbs["added"], nbs["replaced"], nbs["flagged"]) == (
+        ["alice/analysis.ipynb", "bob/analysis.ipynb"], [], [], 0)
+    assert nbs["source"] == [f"source/{ASSIGNMENT}/analysis.ipynb"] and not nbs["config"]
+    assert autograded(course, "alice").read_text(encoding="utf-8") == edited
+    assert (course / "nbgrader_config.py").read_text(encoding="utf-8") == "c = get_config()\n"
+
+    # alice submits a new notebook and is graded again; bob's notebook was put there by hand
+    commit = git_submission(subs / "alice", {"analysis.ipynb": answered_notebook("alice, again")})
+    write_student(out, "alice", make_result("alice"), source=subs / "alice", commit=commit)
+    autograded(course, "bob").write_text(answered_notebook("by hand"), encoding="utf-8")
+    third = export_nbgrader.export(db, out, ASSIGNMENT, GRADING_PATH, course_dir=course)
+    nbs = third["notebooks"]
+    assert (nbs["replaced"], nbs["kept"], nbs["flagged"]) == (["alice/analysis.ipynb"], ["bob/analysis.ipynb"], 1)
+    assert any("bob" in w and "not written by this command" in w for w in third["warnings"])
+    assert any("alice" in w and "flagged" in w for w in third["warnings"])
+    assert "Alice, again's answer" in autograded(course, "alice").read_text(encoding="utf-8")
+    assert "By hand's answer" in autograded(course, "bob").read_text(encoding="utf-8")
+    with gradebook(db) as gb:
+        a = gb.find_grade("answer_a", "analysis", ASSIGNMENT, "alice")
+        assert (a.manual_score, a.needs_manual_grade) == (2.0, True)  # kept, to be looked at again
+        b = gb.find_grade("answer_a", "analysis", ASSIGNMENT, "bob")
+        assert (b.manual_score, b.needs_manual_grade) == (2.0, False)
+        assert gb.find_submission(ASSIGNMENT, "alice").score == pytest.approx(ALICE_SCORE + 2.0)
+
+    # a re-grade whose submission lost the notebook keeps the earlier one (and says so)
+    (subs / "alice" / "analysis.ipynb").unlink()
+    commit = git_submission(subs / "alice", {})
+    write_student(out, "alice", make_result("alice"), source=subs / "alice", commit=commit)
+    fourth = export_nbgrader.export(db, out, ASSIGNMENT, GRADING_PATH, course_dir=course)
+    assert fourth["notebooks"]["missing"] == [{"id": "alice", "notebook": "analysis.ipynb", "kept_previous": True,
+                                               "reason": f"analysis.ipynb is not in the graded commit {commit[:10]}"}]
+    assert "Alice, again's answer" in autograded(course, "alice").read_text(encoding="utf-8")
