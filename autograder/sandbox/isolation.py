@@ -350,6 +350,13 @@ def set_rlimits(limits: Limits, nproc: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))
     if nproc is not None:
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    # Under memory pressure (Gradescope's container has 768 MB and no cgroup of our own), the
+    # kernel kills the student's process first, not the grader that must write the results.
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
 
 
 def user_process_count() -> int:

@@ -65,7 +65,7 @@ def test_feedback_and_gradescope_follow_the_hint_order_in_the_chosen_language(tm
     assert text.index("test_big") < text.index("test_small")
     assert i18n.language() == "en"  # rendering in Russian does not leak into later messages
     summary = gradescope.to_gradescope(result)
-    assert summary["output"].startswith("Автоматическая оценка: 18 / 30.") and summary["extra_data"]["lang"] == "ru"
+    assert summary["output"].startswith("**Баллы за открытые тесты: 12 / 24.**") and summary["extra_data"]["lang"] == "ru"
     english = result.model_copy(update={"lang": "en"})
     assert ": what to fix" in feedback.render(english) and "Automatic score: 18 / 30" in feedback.render(english)
 

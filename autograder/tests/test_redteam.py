@@ -230,7 +230,8 @@ def test_attack_scores_exactly_as_documented(run, attack: Attack):
         # (a pattern naming some cases, test_x[...], makes the whole test one that may lose)
         must_lose = task in attack.lost or any(fnmatch.fnmatch(function, p.partition("[")[0]) for p in attack.lost)
         # (lost: not every point; a passed test that waits for a failed one earns nothing)
-        if must_lose and test["score"] >= test["max_score"]:
+        # (results.json shows a test waiting for a GPU as 0 of 0: its points are a question of their own)
+        if must_lose and state != "pending_gpu" and test["score"] >= test["max_score"]:
             kept_failing.append(f"{test['name']} earned every point, but the attack must lose it")
         if not must_lose and state not in ("passed", "pending_gpu"):
             lost.append(f"{test['name']}: {state}: {test['output'][:300]}")

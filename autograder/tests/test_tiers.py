@@ -74,6 +74,8 @@ def attempts(unix_socket):
         out["status"] = {k: v.strip() for k, v in (line.split(":", 1) for line in f) if k in
                          ("Uid", "CapEff", "CapBnd", "NoNewPrivs", "Seccomp")}
     out["hostname"] = socket.gethostname()
+    out["oom_score_adj"] = open("/proc/self/oom_score_adj").read().strip()
+    out["lower_oom_score_adj"] = _attempt(lambda: open("/proc/self/oom_score_adj", "w").write("0"))
     out["keys"] = _attempt(lambda: open("/proc/keys").read())
     out["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
     return out
@@ -125,6 +127,8 @@ def test_the_worker_holds_no_privilege(attacked, tier):
         # full, and grants nothing under no_new_privs)
         assert seen["status"]["CapBnd"] == "0000000000000000"
     assert seen["status"]["NoNewPrivs"] == "1" and seen["status"]["Seccomp"] == "2"
+    # Under memory pressure the kernel kills the student's process first, and it cannot change that.
+    assert seen["oom_score_adj"] == "1000" and seen["lower_oom_score_adj"] != "done"
     outside = isolation.tree_uids(sandbox.proc.pid, include_top=tier != "landlock")
     assert outside and 0 not in outside
     if os.geteuid() == 0:
