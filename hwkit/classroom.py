@@ -45,7 +45,7 @@ from pathlib import Path
 from . import i18n
 from .i18n import tr, trn, trp
 from .record import RECORD_VERSION
-from .text import strip_terminal
+from .text import points as two_decimals, strip_terminal
 
 RESULT_VERSION = 1
 MAX_MESSAGE = 500
@@ -72,7 +72,7 @@ def _num(x: float) -> float:
 
 
 def _fmt(x: float) -> str:
-    return f"{_num(x):g}"
+    return two_decimals(x)
 
 
 def _clean(text: str, limit: int) -> str:
