@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml constraints.txt
 grade: setup
 	$(BIN)/autograder grade-examples
 
+# Every test: the sandbox tests in one process, the others beside them (autograder/tests/parallel.py).
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider autograder/tests
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests --submission solutions
+	$(BIN)/python -m autograder.tests.parallel
 
 # The sandbox's promises in every tier this machine has (also part of `make test`).
 test-tiers: setup

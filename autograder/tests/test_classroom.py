@@ -66,10 +66,17 @@ def released(tmp_path_factory) -> Path:
     return out
 
 
+def _reporter_available() -> bool:
+    return REPORTER.is_file() and shutil.which("node") is not None
+
+
 def _reporter(inputs, env, workdir):
-    if not REPORTER.is_file() or not shutil.which("node"):
-        pytest.skip(f"GitHub Classroom's reporter needs node and {REPORTER} (see ../shared/clients/README.md)")
     return node_action(REPORTER)(inputs, {**env, "INPUT_TOKEN": "not-used"}, workdir)
+
+
+def _needs_reporter():
+    if not _reporter_available():
+        pytest.skip(f"GitHub Classroom's reporter needs node and {REPORTER} (see ../shared/clients/README.md)")
 
 
 def _submission(kind: str, release_dir: Path, tmp: Path) -> Path:
@@ -96,9 +103,9 @@ def job_of(kind: str, released: Path, tmp_path_factory):
         python = venvs.student_python(repo)
         env = venvs.clean_env()
         env["PATH"] = f"{python.parent}{':'}{env.get('PATH', '')}"
-        RUNS[kind] = run_job(WORKFLOW, JOB, repo, env, actions={
-            "classroom-resources/autograding-grading-reporter@": _reporter},
-            skip=("Install dependencies (CPU build of PyTorch)",))
+        actions = {"classroom-resources/autograding-grading-reporter@": _reporter} if _reporter_available() else {}
+        RUNS[kind] = run_job(WORKFLOW, JOB, repo, env, actions=actions,
+                             skip=("Install dependencies (CPU build of PyTorch)",))
     return RUNS[kind]
 
 
@@ -123,6 +130,7 @@ def _ours(job) -> tuple[float, float]:
 
 @pytest.mark.parametrize("kind", ["reference", "partial", "stubs", "os_exit"])
 def test_the_reporters_two_totals_equal_our_summary(kind, released, tmp_path_factory):
+    _needs_reporter()
     job = job_of(kind, released, tmp_path_factory)
     points, reporter = job.step("Points per task"), job.step("Report the points to GitHub Classroom")
     assert reporter.ran, "the reporter runs whatever the tests did"
@@ -180,7 +188,8 @@ def test_the_stubs_score_zero_and_say_not_implemented(released, tmp_path_factory
     result = json.loads(base64.b64decode(job.env["CREATE_TENSORS_VALUES_RESULTS"]))
     assert result["status"] == "fail" and {t["status"] for t in result["tests"]} == {"fail"}
     assert "not implemented yet" in result["tests"][0]["message"]
-    assert "❌ test_create_tensors_values" in job.step("Report the points to GitHub Classroom").stdout
+    if _reporter_available():
+        assert "❌ test_create_tensors_values" in job.step("Report the points to GitHub Classroom").stdout
 
 
 def test_classroom_step_reports_an_error_when_pytest_did_not_finish(tmp_path, capsys, monkeypatch):
