@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -406,12 +407,20 @@ def test_a_slot_that_dies_before_answering_is_reported_and_a_new_slot_grades(tmp
     import threading
 
     def sandboxes() -> set[int]:
-        return {int(p.parent.name) for p in Path("/proc").glob("[0-9]*/comm")
-                if p.exists() and _read(p).strip() == "bwrap"}
+        """The bubblewrap processes of this slot's sandboxes (they run in the sandbox's own
+        folder, named after the slot: other tests' sandboxes may run meanwhile)."""
+        found = set()
+        for comm in Path("/proc").glob("[0-9]*/comm"):
+            if _read(comm).strip() == "bwrap":
+                with contextlib.suppress(OSError):
+                    if os.readlink(comm.parent / "cwd").startswith(f"{tempfile.gettempdir()}/{owned}"):
+                        found.add(int(comm.parent.name))
+        return found
 
-    before = sandboxes()
     opts = batch.Options(submissions=tmp_path, out=tmp_path / "out", gpu="off")
     slot = batch.Slot(opts, tmp_path)
+    owned = f"autograder-sandbox-{slot.proc.pid}-"
+    before: set[int] = set()
     threading.Timer(1.0, lambda: os.killpg(slot.proc.pid, signal.SIGKILL)).start()
     argv = ["grade", str(REPO / "solutions"), "--gpu", "off"]
     assert slot.grade(argv, tmp_path / "stdout", tmp_path / "stderr", timeout=120) is None
