@@ -237,6 +237,10 @@ class GradingConfig(BaseModel):
         return any(test_id.startswith(folder.rstrip("/") + "/") for folder in self.suites.public)
 
 
+# libyaml's parser when PyYAML has it (its wheels do): every grading reads this file.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_grading(path: str | Path) -> GradingConfig:
     """Read and validate a grading file; raise GradingConfigError naming file, key and line."""
     path = Path(path)
@@ -247,8 +251,7 @@ def load_grading(path: str | Path) -> GradingConfig:
     except OSError as exc:
         raise GradingConfigError(f"{path}: cannot read it: {exc.strerror}") from None
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -258,6 +261,7 @@ def load_grading(path: str | Path) -> GradingConfig:
     try:
         return GradingConfig.model_validate(data)
     except ValidationError as exc:
+        node = yaml.compose(text, Loader=_LOADER)  # (only now: the lines of the keys at fault)
         lines = []
         for err in exc.errors():
             loc = tuple(err["loc"])
