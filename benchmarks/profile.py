@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--top", type=int, default=12, help="the most expensive functions listed")
+    parser.add_argument("--submission", default=None, help="the folder graded (default: the reference, solutions/)")
     parser.add_argument("--plain", action="store_true",
                         help="no profiler: only the CPU seconds per grading (cProfile roughly doubles them)")
     args = parser.parse_args(argv)
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             sampler = threading.Thread(target=_sandbox_cpu, args=(stop, seen), daemon=True)
             sampler.start()
             started = time.perf_counter()
-            _grade_profiled(["grade", str(course.solutions), "--gpu", "off", "--json", str(Path(tmp) / "r.json")],
+            _grade_profiled(["grade", args.submission or str(course.solutions), "--gpu", "off", "--json", str(Path(tmp) / "r.json")],
                             sandbox, out, args.plain)
             wall = time.perf_counter() - started
             stop.set()
