@@ -18,12 +18,12 @@ from ..submission import SubmissionError
 from .discovery import MAX_ID, Entry, common_prefix, discover, safe_id, student_ids
 from .errors import BatchError, NoSubmission
 from .git import DEADLINE_EXAMPLE, GIT_TIMEOUT_S, Git, check_repository, parse_deadline, pick_commit
-from .run import DEFAULT_STUDENT_TIMEOUT_S, Options, run
+from .run import DEFAULT_STUDENT_TIMEOUT_S, Options, auto_jobs, run
 from .slots import Slot, SlotPool
 from .student import WORK, Batch
 from .zips import check_zip
 
-__all__ = ["BatchError", "Batch", "DEADLINE_EXAMPLE", "DEFAULT_STUDENT_TIMEOUT_S", "Entry", "GIT_TIMEOUT_S", "Git",
+__all__ = ["BatchError", "Batch", "auto_jobs", "DEADLINE_EXAMPLE", "DEFAULT_STUDENT_TIMEOUT_S", "Entry", "GIT_TIMEOUT_S", "Git",
            "MAX_ID", "NoSubmission", "Options", "Slot", "SlotPool", "SubmissionError", "WORK", "check_repository",
            "check_zip", "common_prefix", "discover", "parse_deadline", "pick_commit", "run", "safe_id",
            "student_ids"]

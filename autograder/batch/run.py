@@ -26,6 +26,26 @@ from .errors import BatchError
 from .student import Batch
 
 DEFAULT_STUDENT_TIMEOUT_S = 30 * 60
+# One slot's memory at its peak: a grading's whole process tree measured at 633-637 MB (PSS;
+# docs/platforms/gradescope.md), rounded up.
+SLOT_MEMORY_MB = 700
+RESERVED_MEMORY_MB = 512  # for the batch itself and the rest of the machine
+
+
+def auto_jobs(cpus: int | None = None, meminfo: str | None = None) -> int:
+    """`-j auto`: one slot per core, fewer when the memory available would not hold them."""
+    if cpus is None:  # (the cores this process may use, as a container or taskset limits them)
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if meminfo is None:
+        try:
+            meminfo = Path("/proc/meminfo").read_text(encoding="ascii")
+        except OSError:
+            return max(1, cpus)
+    available = next((int(line.split()[1]) // 1024 for line in meminfo.splitlines()
+                      if line.startswith("MemAvailable:")), None)
+    if available is None:
+        return max(1, cpus)
+    return max(1, min(cpus, (available - RESERVED_MEMORY_MB) // SLOT_MEMORY_MB))
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from ..sandbox.isolation import TIERS
@@ -15,7 +14,9 @@ HELP = ("grade a folder of student submissions (folders, .zip files, git reposit
 def add_arguments(b: argparse.ArgumentParser) -> None:
     b.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="one entry per student")
     b.add_argument("--out", metavar="OUT_DIR", required=True, help="results, gradebook.csv and report.md go here")
-    b.add_argument("-j", "--jobs", type=int, default=None, help="students graded at once (default: CPUs)")
+    b.add_argument("-j", "--jobs", type=_jobs, default="auto",
+                   help="students graded at once: a number, or auto (the default): one per core, fewer "
+                        "when the memory available would not hold them (about 700 MB each)")
     b.add_argument("--deadline", metavar="ISO-8601", help="grade each git repository's last commit at or "
                                                          "before this time, e.g. 2026-11-30T23:59:00+01:00")
     b.add_argument("--force", action="store_true", help="regrade students that are already done")
@@ -30,6 +31,15 @@ def add_arguments(b: argparse.ArgumentParser) -> None:
                    help="stop one student's grading after this long (default: 1800)")
 
 
+def _jobs(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of parallel gradings, or auto") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
@@ -39,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         opts = batch.Options(
             submissions=Path(args.submissions), out=Path(args.out),
-            jobs=args.jobs if args.jobs is not None else os.cpu_count() or 1,
+            jobs=batch.auto_jobs() if args.jobs == "auto" else args.jobs,
             deadline=batch.parse_deadline(args.deadline), force=args.force, gpu=args.gpu,
             grading=Path(args.grading) if args.grading else args.course.grading,
             allow_weak=args.allow_weak_sandbox, strip_prefix=args.strip_prefix, lang=args.lang,
