@@ -33,8 +33,9 @@ The course folder (``--course-dir``, default: the folder of the db), as the form
   metadata the student version was made from), rewritten when solutions/ changed. The
   formgrader lists an assignment only when this folder exists;
 * ``autograded/<student>/<assignment>/<task>.ipynb`` for every exported student: the
-  ``<task>.ipynb`` of the submission the batch graded, read from the source its status.json
-  names: a git repository at the graded commit, a .zip or a folder as they are now (the one beside
+  ``<task>.ipynb`` of the submission the batch graded: the copy the batch kept when it graded
+  (``students/<id>/submitted/``), else read from the source its status.json names: a git
+  repository at the graded commit, a .zip or a folder as they are now (the one beside
   the homework modules the grader took, else the shallowest; never through a link or a hidden
   folder). Its nbgrader cell metadata is put back from the source notebook by ``grade_id`` (or by
   cell id when a student's edit lost it), as `nbgrader autograde` would, so a score box shows for
@@ -95,7 +96,8 @@ from hwkit.record import GradingResult
 
 from .course import find as find_course
 from .nbgrader_env import alembic_on_path
-from .gradebook import RECORD_FILE, STATUS_FILE, STATUSES, atomic_write, read_json, read_record, students_dir
+from .gradebook import (RECORD_FILE, STATUS_FILE, STATUSES, SUBMITTED_DIR, atomic_write, read_json, read_record,
+                        students_dir)
 from .submission import SubmissionError
 
 AUTO_NOTEBOOK = "autograded"
@@ -540,15 +542,29 @@ def write_sources(course_dir: Path, assignment: str, sources: dict[str, Path]) -
     return written
 
 
+def kept_notebook(folder: Path, name: str) -> tuple[bytes | None, str]:
+    """The notebook the batch copied out of the submission it graded (``submitted/``), if any."""
+    path = folder / SUBMITTED_DIR / name
+    if path.is_symlink() or not path.is_file():
+        return None, ""
+    data = path.read_bytes()
+    return _too_large(name, len(data)) or (data, "")
+
+
 def place_notebooks(gb, course_dir: Path, assignment: str, student: str, status: dict,
-                    sources: dict[str, object], module_files: list[str], done: dict, warn: list[str]) -> None:
+                    sources: dict[str, object], module_files: list[str], done: dict, warn: list[str],
+                    folder: Path | None = None) -> None:
     """Write autograded/<student>/<assignment>/<task>.ipynb for each manual task (see the module's
-    docstring for when an existing one is kept); record what was done in `done`."""
+    docstring for when an existing one is kept); record what was done in `done`. The notebook is
+    the copy the batch kept when it graded (the student's `folder`/submitted/), else it is read
+    from the submission status.json names."""
     for task, source in sources.items():
         name = f"{task}.ipynb"
         target = course_dir / AUTOGRADED_DIR / student / assignment / name
         label = f"{student}/{name}"
-        raw, why = submitted_notebook(status, name, module_files)
+        raw, why = kept_notebook(folder, name) if folder else (None, "")
+        if raw is None:
+            raw, why = submitted_notebook(status, name, module_files)
         if raw is None:
             done["missing"].append({"id": student, "notebook": name, "reason": why,
                                     "kept_previous": target.is_file()})
@@ -659,7 +675,7 @@ def export(db: Path, results_dir: Path, assignment: str | None = None, grading_p
             skipped.append({"id": entry.name, "reason": f"student id longer than {MAX_NAME} characters",
                             "kept_previous": False})
         else:
-            students.append((entry.name, status, results))
+            students.append((entry.name, status, results, entry))
 
     counts = {"assignment": name, "exported": [], "created": 0, "updated": 0, "skipped": skipped, "scores": {},
               "test_cells": len(cells), "manual_cells": sum(c["grade"] for cs in manual.values() for c in cs),
@@ -681,7 +697,7 @@ def export(db: Path, results_dir: Path, assignment: str | None = None, grading_p
 
     with open_gradebook(Path(db), course_id) as gb:
         gb.update_or_create_assignment(name)
-        deadlines = {s.get("deadline") for _, s, _ in students}
+        deadlines = {s.get("deadline") for _, s, _, _ in students}
         the_assignment = gb.find_assignment(name)
         if the_assignment.duedate is None and len(deadlines) == 1 and None not in deadlines:
             gb.update_or_create_assignment(name, duedate=deadlines.pop())
@@ -695,7 +711,7 @@ def export(db: Path, results_dir: Path, assignment: str | None = None, grading_p
             with contextlib.suppress(MissingEntry):
                 gb.find_submission(name, skip["id"])
                 skip["kept_previous"] = True
-        for student, status, results in students:
+        for student, status, results, student_folder in students:
             gb.update_or_create_student(student)
             try:
                 gb.find_submission(name, student)
@@ -709,7 +725,8 @@ def export(db: Path, results_dir: Path, assignment: str | None = None, grading_p
             counts["pending_gpu"] += done["pending_gpu"]
             counts["overridden"] += done["overridden"]
             try:
-                place_notebooks(gb, course_dir, name, student, status, source_nbs, module_files, notebooks, warn)
+                place_notebooks(gb, course_dir, name, student, status, source_nbs, module_files, notebooks, warn,
+                                student_folder)
             except OSError as exc:
                 raise ExportError(f"{course_dir}: cannot write {student}'s notebook ({exc.strerror or exc}); the "
                                   "gradebook is written up to this student, run the export again") from None

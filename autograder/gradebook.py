@@ -27,6 +27,9 @@ from hwkit.text import points, strip_terminal
 
 STATUSES = ("graded", "error", "no-submission", "invalid")
 STATUS_FILE, RECORD_FILE, RESULTS_FILE, FEEDBACK_FILE = "status.json", "record.json", "results.json", "feedback.md"
+# The notebooks of the hand-graded tasks, as they were in the graded submission (for the
+# nbgrader export: a folder or .zip may change after the batch has graded it).
+SUBMITTED_DIR = "submitted"
 GRADEBOOK = "gradebook.csv"
 
 

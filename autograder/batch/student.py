@@ -4,6 +4,7 @@ repository's commit), grade it in this thread's slot, and write the student's fi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import signal
@@ -20,7 +21,7 @@ from hwkit.grading import GradingConfig
 from hwkit.record import clean_text
 
 from .. import gradebook
-from ..gradebook import FEEDBACK_FILE, RECORD_FILE, RESULTS_FILE, STATUS_FILE
+from ..gradebook import FEEDBACK_FILE, RECORD_FILE, RESULTS_FILE, STATUS_FILE, SUBMITTED_DIR
 from ..report import feedback, gradescope
 from ..submission import SubmissionError, unpacked
 from .discovery import Entry
@@ -41,6 +42,8 @@ class Batch:
     def __init__(self, opts: Options, grading: GradingConfig, console: Console) -> None:
         self.opts, self.console = opts, console
         self.tasks = gradebook.task_columns(grading)
+        self.notebooks = [f"{name}.ipynb" for name, task in grading.tasks.items() if task.manual]
+        self.module_files = [m.file for m in grading.modules.values()]
         self.work = opts.out / WORK
         self.lock = threading.Lock()
         self.pool = SlotPool(opts, self.work, self.lock)
@@ -52,6 +55,7 @@ class Batch:
         folder.mkdir(parents=True, exist_ok=True)
         for name in (STATUS_FILE, RECORD_FILE, RESULTS_FILE, FEEDBACK_FILE):  # status first: not done from here on
             (folder / name).unlink(missing_ok=True)
+        shutil.rmtree(folder / SUBMITTED_DIR, ignore_errors=True)
         status = {"id": entry.id, "source": str(entry.path), "kind": entry.kind, "commit": None,
                   "commit_date": None, "late": None, "status": "error", "message": "", "seconds": 0.0,
                   "deadline": self.opts.deadline.isoformat() if self.opts.deadline else None}
@@ -59,6 +63,9 @@ class Batch:
         try:
             submission = self._prepare(entry, work, status)
             self._run_grader(submission, work, folder, status)
+            if status["status"] == "graded":
+                with contextlib.suppress(OSError):  # (the export then reads the submission itself)
+                    self._keep_notebooks(submission, folder)
         except NoSubmission as exc:
             status.update(status="no-submission", message=str(exc))
         except SubmissionError as exc:
@@ -93,6 +100,18 @@ class Batch:
         tree.mkdir()
         git.export(commit, tree)
         return tree
+
+    def _keep_notebooks(self, submission: Path, folder: Path) -> None:
+        """Copy the hand-graded tasks' notebooks out of the graded submission (the nbgrader
+        export reads them from there); a notebook that is missing or unreadable is skipped
+        here and reported by the export."""
+        from ..export_nbgrader import submitted_notebook
+
+        kind = "zip" if submission.is_file() else "dir"
+        for name in self.notebooks:
+            raw, _ = submitted_notebook({"source": str(submission), "kind": kind}, name, self.module_files)
+            if raw is not None:
+                gradebook.atomic_write(folder / SUBMITTED_DIR / name, raw)
 
     def _run_grader(self, submission: Path, work: Path, folder: Path, status: dict) -> None:
         graded = work / RECORD_FILE

@@ -561,3 +561,43 @@ def test_reexport_keeps_a_notebook_unless_the_submission_changed_and_never_a_ta_
     assert fourth["notebooks"]["missing"] == [{"id": "alice", "notebook": "analysis.ipynb", "kept_previous": True,
                                                "reason": f"analysis.ipynb is not in the graded commit {commit[:10]}"}]
     assert "Alice, again's answer" in autograded(course, "alice").read_text(encoding="utf-8")
+
+
+def test_the_notebook_the_batch_kept_wins_over_a_folder_edited_since(tmp_path, db, capsys):
+    """A folder (or .zip) can change after grading; the batch keeps the graded notebook in
+    students/<id>/submitted/ and the export takes that one."""
+    subs, out, course = tmp_path / "subs", tmp_path / "batch", db.parent
+    folder = subs / "grace"
+    for name, text in {**modules(), "analysis.ipynb": answered_notebook("late edit")}.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    write_student(out, "grace", make_result("grace"), source=folder, kind="dir")
+    kept = out / "students" / "grace" / "submitted" / "analysis.ipynb"
+    kept.parent.mkdir()
+    kept.write_text(answered_notebook("grace"), encoding="utf-8")
+    assert cli.main(["export", "nbgrader", "--db", str(db), "--results", str(out)]) == 0
+    capsys.readouterr()
+    grace = json.loads(autograded(course, "grace").read_text(encoding="utf-8"))
+    answer = "".join(next(c for c in grace["cells"] if c["id"] == "answer_a")["source"])
+    assert "Grace's answer to a" in answer and "late edit" not in answer.lower()
+
+
+def test_the_batch_keeps_the_graded_notebook(tmp_path):
+    from autograder.batch.student import Batch
+    from hwkit.grading import load_grading
+
+    grading = load_grading(REPO / "grading.yml")
+    keeper = Batch.__new__(Batch)  # (only the notebook copy: no slot, no grading)
+    keeper.notebooks = [f"{n}.ipynb" for n, t in grading.tasks.items() if t.manual]
+    keeper.module_files = [m.file for m in grading.modules.values()]
+    sub, folder = tmp_path / "sub", tmp_path / "students" / "heidi"
+    for name, text in {**modules("hw/"), "hw/analysis.ipynb": answered_notebook("heidi")}.items():
+        (sub / name).parent.mkdir(parents=True, exist_ok=True)
+        (sub / name).write_text(text, encoding="utf-8")
+    folder.mkdir(parents=True)
+    keeper._keep_notebooks(sub, folder)
+    assert (folder / "submitted" / "analysis.ipynb").read_text(encoding="utf-8") == answered_notebook("heidi")
+    empty = tmp_path / "students" / "ivan"
+    empty.mkdir()
+    keeper._keep_notebooks(tmp_path / "nothing-here", empty)  # no notebook: nothing kept, no error
+    assert not (empty / "submitted").exists()
