@@ -84,6 +84,12 @@ def _waits_for_gpu(test: dict) -> bool:
     return bool(test.get("gpu")) or test.get("status") == "pending_gpu"
 
 
+def _no_message(test: dict) -> str:
+    """What a test with no message of its own shows (never a raw status name)."""
+    return {"not_run": tr("This test did not run."), "skipped": tr("skipped")}.get(
+        test.get("status"), str(test.get("status", "")))
+
+
 def gradable(points: dict) -> list[dict]:
     """The tests that count here: every public test that can earn points without a GPU, run or
     not (the same for every submission)."""
@@ -107,14 +113,14 @@ def run_status(points: dict | None) -> tuple[str, str]:
         return "error", str(points["no_points"])
     exitstatus = points.get("exitstatus", 0)
     if exitstatus is None:
-        return "error", ("pytest did not finish: the run was cut short (a crash, os._exit or a killed process), "
-                         "so no points were recorded; see the test step's log")
+        return "error", tr("pytest did not finish: the run was cut short (a crash, os._exit or a killed process), "
+                           "so no points were recorded; see the test step's log")
     if exitstatus not in (0, 1):
-        return "error", (f"pytest stopped with exit code {exitstatus} (collection error, interrupted "
-                         "or a usage error): see the test step's log")
+        return "error", tr("pytest stopped with exit code {code} (a collection error, an interruption or a usage "
+                           "error), so no points were recorded; see the test step's log", code=exitstatus)
     tests = gradable(points)
     if not tests:
-        return "error", "no graded test ran here"
+        return "error", tr("no graded test ran here")
     if exitstatus == 1 or any(t.get("status") != "passed" for t in tests):
         return "fail", ""
     return "pass", ""
@@ -127,19 +133,21 @@ def classroom_result(points: dict | None, error: str = "") -> dict:
     why = error or why
     tests = []
     for t in gradable(points or {}):
-        passed = t.get("status") == "passed"
+        # (a run that did not end normally records nothing, as the reporter's runners say too)
+        passed = t.get("status") == "passed" and status != "error"
         message = t.get("output", "") or ""
         if not passed and t.get("cases", 1) > 1:
-            message = f"{t.get('cases_passed', 0)}/{t['cases']} cases passed. {message}"
+            message = trn("{passed}/{n} case passed.", "{passed}/{n} cases passed.", t["cases"],
+                          passed=t.get("cases_passed", 0)) + " " + message
         if not passed and t.get("status") == "skipped":
-            message = f"skipped: {message}"
+            message = tr("skipped: {why}", why=message)
         if t.get("status") == "not_run":
-            message = "did not run"
+            message = tr("This test did not run.")
         test_id = t.get("name", "?")
         tests.append({
             "name": test_id,
             "status": "pass" if passed else "fail",
-            "score": _num(t.get("score", 0)),
+            "score": _num(t.get("score", 0)) if status != "error" else 0,
             "max_score": _num(t.get("max_score", 0)),
             "message": _clean(message, MAX_MESSAGE),
             "test_code": f'python -m pytest "{test_id}"',
@@ -207,11 +215,14 @@ def runner_results(points: dict | None, error: str = "") -> dict[str, dict]:
             # passes): none of its cases count then.
             passed = status != "error" and case_status == "passed" and own == earned
             if not passed:
-                message = message or (why if status == "error" else t.get("output", "")) or t.get("status", "")
+                message = message or (why if status == "error" else t.get("output", "")) or _no_message(t)
             entries.append({
                 "name": name, "status": "pass" if passed else "fail",
                 "score": max_score / len(cases) if passed else 0,
-                "message": "" if passed else _clean(message, MAX_MESSAGE),
+                # (the reporter shows names, not messages: the first failure's in full, the
+                # others short, so one runner stays far below the environment's limits)
+                "message": "" if passed else _clean(message, MAX_MESSAGE if not any(
+                    e["status"] == "fail" for e in entries) else 100),
                 # (printed under every entry by the reporter: once per test is enough)
                 "test_code": f'python -m pytest "{t["name"]}"' if i == 0 else "",
                 "filename": str(t["name"]).split("::", 1)[0], "line_no": 0,
@@ -240,26 +251,26 @@ def _summary_markdown(points: dict | None, result: dict, error: str) -> str:
     status = result["status"]
     icon = {"pass": "✅", "fail": "❌"}.get(status, "⚠️")
     lines = [f"## {icon} " + tr("Homework points — public tests"), ""]
-    if points is None or status == "error" and (not gradable(points) or points.get("exitstatus", 0) is None):
+    if points is None or status == "error":
         why = error or run_status(points)[1]
         lines += ["**" + tr("The points could not be computed:") + f"** {_cell(why, 1000)}", ""]
         if points and gradable(points):  # (the same maximum as every other run: this one earns 0)
-            lines += [tr("**0 / {max_score} points**: a run that did not finish records none.",
+            lines += [tr("**0 / {max_score} points**: a run that did not end normally records none.",
                          max_score=_fmt(sum(t["max_score"] for t in gradable(points)))), ""]
         return "\n".join(lines) + "\n"
     tests = gradable(points)
     score = sum(t["score"] for t in tests)
     max_score = sum(t["max_score"] for t in tests)
-    lines.append(trn("**{score} / {max_score} points** from the {n} public test that ran here.",
-                     "**{score} / {max_score} points** from the {n} public tests that ran here.",
+    lines.append(trn("**{score} / {max_score} points** from the {n} public test that counts here.",
+                     "**{score} / {max_score} points** from the {n} public tests that count here.",
                      len(tests), score=_fmt(score), max_score=_fmt(max_score)))
     if status == "error":
         lines += ["", f"⚠️ {_cell(run_status(points)[1], 1000)}"]
     notes = []
     pending = waiting_for_gpu(points)
     if pending:
-        notes.append(trp("{points} point in {n} tests waits for a real GPU; they are graded when your work is.",
-                         "{points} points in {n} tests wait for a real GPU; they are graded when your work is.",
+        notes.append(trp("{points} point waits for a real GPU (tests: {n}); it is graded when your work is.",
+                         "{points} points wait for a real GPU (tests: {n}); they are graded when your work is.",
                          _num(sum(t["max_score"] for t in pending)), n=len(pending)))
     hidden = sum(t.get("hidden_points", 0) for t in points.get("tasks", []) if not t.get("manual"))
     if hidden:
@@ -300,7 +311,7 @@ def _summary_markdown(points: dict | None, result: dict, error: str) -> str:
         lines += ["", tr("### Tests that lost points ({n})", n=len(lost)), "", tr("| Test | Task | Points | Why |"),
                   "|:--|:--|--:|:--|"]
         for t in lost:
-            message = t.get("output", "") or t.get("status", "")
+            message = t.get("output", "") or _no_message(t)
             first = (message.strip().splitlines() or [""])[0]
             cases = " " + trn("({passed}/{n} case)", "({passed}/{n} cases)", t["cases"],
                               passed=t.get("cases_passed", 0)) if t.get("cases", 1) > 1 else ""
@@ -327,6 +338,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="the file written by `pytest --points-json` (default: points.json)")
     args = parser.parse_args(argv)
     points, error = load_points(Path(args.points))
+    lang = (points or {}).get("lang")
+    with i18n.using(lang if lang in i18n.LANGUAGES else "en"):
+        return _main(points, error)
+
+
+def _main(points: dict | None, error: str) -> int:
     result = classroom_result(points, error)
     summary = summary_markdown(points, result, error)
     print(summary)
@@ -343,7 +360,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"score={_fmt(earned)}\nmax_score={_fmt(result['max_score'])}\n")
     if result["status"] == "pass":
         return 0
-    why = error or run_status(points)[1] or tr("some public tests lost points: see the table above")
+    why = error or run_status(points)[1]
+    if not why:
+        lost = any(t["status"] != "pass" for t in result["tests"])
+        why = tr("some public tests lost points: see the table above") if lost else \
+            tr("pytest reported a failure outside the graded tests: see the test step's log")
     title = tr("Public tests")
     print(f"::error title={title}::{why}" if os.environ.get("GITHUB_ACTIONS") else why, file=sys.stderr)
     return 1

@@ -53,6 +53,8 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "raises, gradcheck) instead waits for one of these (grading.yml requires:)")
     config.stash[OUTCOMES] = []
     config.stash[GPU_TESTS] = set()
+    if config.getoption("--points-json", None):  # (a run that stops before writing one leaves no stale record)
+        Path(config.getoption("--points-json")).unlink(missing_ok=True)
     config.stash[STARTED] = time.perf_counter()
     config.stash[SNAPSHOTS] = snapshots.Store(config.getoption("--snapshot-update"))
     config.pluginmanager.register(outcomes.Recorder(config.stash[OUTCOMES]), "homework-recorder")

@@ -174,7 +174,7 @@ def test_the_reference_earns_every_public_point_in_each_task(released, tmp_path_
         points = round(sum(x.score for x in task.tests if x.public and x.status == "passed"), 4)
         if points:
             assert f"| {task.title} | {points:g} / {points:g} ✅ |" in summary, task.title
-    assert "graded by hand (10)" in summary and "2.75 points in 4 tests wait for a real GPU" in summary
+    assert "graded by hand (10)" in summary and "2.75 points wait for a real GPU (tests: 4)" in summary
     assert "lost points" not in summary
     assert job.step("Points per task").stdout.strip() == summary.strip(), "the summary is printed too"
 
@@ -211,6 +211,12 @@ def test_classroom_step_reports_an_error_when_pytest_did_not_finish(tmp_path, ca
               "tests": [{"name": "tests/test_x.py::test_y", "task": "task1", "score": 1,
                          "max_score": 1, "status": "passed", "output": "", "cases": 1, "cases_passed": 1}]}
     assert classroom.classroom_result(points)["status"] == "error"
+    # ... and records nothing, in our summary as in the reporter's runners (pytest.exit() or a
+    # KeyboardInterrupt in the student's code must not keep the points of the tests before it)
+    assert [t["score"] for t in classroom.classroom_result(points)["tests"] if t["name"] != "public tests"] == [0]
+    md = classroom.summary_markdown(points, classroom.classroom_result(points))
+    assert "**0 / 1 points**" in md and "exit code 2" in md
+    assert sum(e["score"] for r in classroom.runner_results(points).values() for e in r["tests"]) == 0
     points["exitstatus"] = 0
     assert classroom.classroom_result(points)["status"] == "pass"
     # Messages cannot break the summary table or inject HTML.
