@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--top", type=int, default=12, help="the most expensive functions listed")
     parser.add_argument("--submission", default=None, help="the folder graded (default: the reference, solutions/)")
+    parser.add_argument("--json", metavar="FILE", help="also write the medians as JSON (for `make bench`)")
     parser.add_argument("--plain", action="store_true",
                         help="no profiler: only the CPU seconds per grading (cProfile roughly doubles them)")
     args = parser.parse_args(argv)
@@ -145,6 +146,15 @@ def main(argv: list[str] | None = None) -> int:
             sandbox = slot._recycled(sandbox)
     if sandbox is not None:
         sandbox.close()
+    if args.json:
+        labels = [label for label, _ in CATEGORIES] + [OTHER]
+        Path(args.json).write_text(json.dumps({
+            "runs": len(rows), "score": rows[0]["score"], "profiled": not args.plain,
+            "wall": statistics.median([r["wall"] for r in rows]),
+            "trusted": statistics.median([r["trusted"] for r in rows]),
+            "sandbox": statistics.median([r["sandbox"] for r in rows]),
+            "categories": {lb: statistics.median([r["categories"].get(lb, 0.0) for r in rows]) for lb in labels},
+        }, indent=2))
     if args.plain:
         cpu = [r["trusted"] for r in rows]
         print(f"runs: {len(rows)}; score {rows[0]['score']}; trusted side per grading: median "

@@ -5,8 +5,15 @@ from __future__ import annotations
 import argparse
 import time
 
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
 from . import grading, memory, nbgrader_baseline, timer
 from .common import REPO, machine, median
+from .profile import CATEGORIES, OTHER
 
 DOC = REPO / "docs" / "performance.md"
 
@@ -35,12 +42,59 @@ def main(argv: list[str] | None = None) -> int:
     if not a.quick:
         step("batch of 100"); big = grading.batches(100, [2])
     step("nbgrader"); nb = nbgrader_baseline.autograde(nb_students)
+    step("profile of one warm grading"); prof = profiles(3 if a.quick else 5)
     total = time.perf_counter() - started
     step("done")
     DOC.parent.mkdir(exist_ok=True)
-    open(a.out, "w", encoding="utf-8").write(render(info, gp, pub, mem, bt, big, nb, nb_students, tm, a, total))
+    open(a.out, "w", encoding="utf-8").write(render(info, gp, pub, mem, bt, big, nb, nb_students, tm, a, total)
+                                               + render_profile(prof))
     print(f"wrote {a.out}")
     return 0
+
+
+def profiles(runs: int) -> dict:
+    """benchmarks.profile, each in its own process: the reference and the stubs without the
+    profiler, the reference with it."""
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+        for name, extra in (("reference", ["--plain"]), ("stubs", ["--plain", "--submission", "assignment"]),
+                            ("profiled", [])):
+            path = Path(tmp) / f"{name}.json"
+            subprocess.run([sys.executable, "-m", "benchmarks.profile", "--runs", str(runs), "--json", str(path),
+                            *extra], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+            out[name] = json.loads(path.read_text())
+    return out
+
+
+def render_profile(p: dict) -> str:
+    ref, stubs, prof = p["reference"], p["stubs"], p["profiled"]
+    total = sum(prof["categories"].values())
+    labels = sorted([label for label, _ in CATEGORIES] + [OTHER], key=lambda lb: -prof["categories"][lb])
+    L = ["## Where one warm grading's CPU goes", "",
+         "`python -m benchmarks.profile` sets up as a batch slot does (one torch thread, the warm modules "
+         "imported, a started sandbox, the reference graded once, the sandbox reset), then grades in a forked "
+         "child per grading, as the slot does. The child profiles itself with "
+         "`cProfile.Profile(time.process_time)`: CPU seconds per function, so waiting on a worker or on a "
+         "sleeping probe costs nothing there. The sandbox's processes (zygote, workers) are read from `/proc` "
+         f"every 20 ms, workers that have exited included. Medians of {ref['runs']} gradings each.", "",
+         "| Grading (no profiler) | trusted side CPU-s | sandbox CPU-s | wall |", "|---|--:|--:|--:|",
+         f"| the reference ({ref['score']:g} points) | {ref['trusted']:.2f} | {ref['sandbox']:.2f} | "
+         f"{ref['wall']:.2f} s |",
+         f"| the stubs (every call raises at once) | {stubs['trusted']:.2f} | {stubs['sandbox']:.2f} | "
+         f"{stubs['wall']:.2f} s |",
+         "| **target per student (issue 17)** | **0.6 in all** | | |", "",
+         "The stubs' sandbox figure is the floor (forking the workers, importing the modules, the wire's other "
+         "end); the rest of the reference's is its own work (the timing harness's loops, `benchmark()`'s "
+         "matmuls). Before this table existed, grading.yml was parsed twice per load by PyYAML's pure-Python "
+         "parser: 1.42 CPU-s on the trusted side; now libyaml parses it once.", "",
+         "The trusted side with the profiler (which about doubles its figure), self time by kind of code:", "",
+         "| Where (trusted side) | CPU-s | share |", "|---|--:|--:|",
+         *[f"| {lb} | {prof['categories'][lb]:.2f} | {prof['categories'][lb] / total:.0%} |" for lb in labels], "",
+         "Caching the reference's outputs per slot would save almost nothing (the reference computations' "
+         "line); the cost is per test case (pytest's machinery and the wire's round trips for ~470 cases) and "
+         "the worker side's. To do (issue 17): the worker side's own profile, calls batched on the wire, the "
+         "warm-up paid once per batch, and `make gpu-check`.", ""]
+    return "\n".join(L)
 
 
 def render(info, gp, pub, mem, bt, big, nb, nb_students, tm, a, total) -> str:
