@@ -44,7 +44,7 @@ from pathlib import Path
 
 from . import i18n
 from .i18n import tr, trn, trp
-from .record import RECORD_VERSION
+from .record_format import RECORD_VERSION
 from .text import points as two_decimals, strip_terminal
 
 RESULT_VERSION = 1

@@ -17,10 +17,8 @@ from pydantic import BaseModel, Field
 from .files import atomic_write
 from .i18n import tr
 from .scoring import TaskScore
+from .record_format import RECORD_VERSION  # noqa: F401 - (re-exported: the record's readers use it)
 from .text import STUB_MESSAGE, strip_terminal
-
-#: Bumped when a field changes meaning or goes away (adding one does not).
-RECORD_VERSION = 1
 
 
 class TestResult(BaseModel):

@@ -9,6 +9,8 @@ import base64
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -240,3 +242,13 @@ def test_classroom_summary_speaks_the_runs_language_and_puts_the_most_useful_hin
     assert "### Tests that lost points (2)" in classroom.summary_markdown(points, classroom.classroom_result(points))
 
 
+
+
+def test_the_points_step_explains_a_run_whose_install_failed(tmp_path):
+    """No pydantic, PyYAML or torch (pip failed): the step still says why and the job is red."""
+    code = ("import sys\nfor m in ('pydantic', 'yaml', 'torch', 'numpy'): sys.modules[m] = None\n"
+            "import hwkit.classroom\nsys.exit(hwkit.classroom.main([sys.argv[1]]))")
+    ran = subprocess.run([sys.executable, "-c", code, str(tmp_path / "points.json")], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 1, ran.stderr
+    assert "could not be computed" in ran.stdout and "was not written" in ran.stdout
