@@ -1,4 +1,4 @@
-"""`make test`: the course's tests in two lanes side by side, in two phases.
+"""`make test`: the course's tests in two lanes side by side, in three phases.
 
 Most of the sandbox tests' time is waiting (probes that sleep on purpose, timeouts, starting
 sandboxes), so on 2 cores two pytest processes fit. What may overlap:
@@ -6,7 +6,8 @@ sandboxes), so on 2 cores two pytest processes fit. What may overlap:
 * the red-team corpus looks for sandbox processes anywhere on the machine before and after its
   batches, so it runs first, and beside it only files checked to start no sandbox (releases,
   fresh venvs, the platforms' clients, a browser, the in-process public suite);
-* then the other sandbox tests in two lanes: each test looks only at its own sandboxes.
+* then the other sandbox tests in two lanes: each test looks only at its own sandboxes;
+* last, alone, the tests that start many processes at once (no timing test beside them).
 
 Every file not named here (every new one too) runs in the first lane of the second phase.
 Each lane's output is printed whole when it ends; the exit status is the first non-zero one.
@@ -28,9 +29,12 @@ from autograder.tests import REPO
 TESTS = REPO / "autograder" / "tests"
 RED_TEAM = ("test_redteam.py",)
 # Files whose tests start no sandbox (no grading, no batch, no RemoteHomework).
-WITHOUT_SANDBOX = ("test_release.py", "test_release_ru.py", "test_classroom.py", "test_requirements.py",
+WITHOUT_SANDBOX = ("test_release.py", "test_release_ru.py", "test_classroom.py",
                    "test_formgrader.py", "test_stubgen.py", "test_merge_gpu.py",
                    "test_feedback.py", "test_wire_and_config.py", "test_public_suite.py")
+# Bursts of many processes at once (27 uv resolutions in parallel): alone, last, so that no
+# timing test runs beside them.
+ALONE = ("test_requirements.py",)
 # The second phase's second lane (the first takes every other file); balanced by the
 # durations `make test` prints (2 cores): about 6 minutes each.
 SECOND_LANE = ("test_mistakes.py", "test_platforms.py", "test_authoring.py", "test_export_nbgrader.py")
@@ -40,13 +44,14 @@ PYTEST = (sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--dur
 def phases() -> list[dict[str, list[str]]]:
     """Each phase: lane name -> its files (relative to the repository), run side by side."""
     files = sorted(p.name for p in TESTS.glob("test_*.py"))
-    named = (*RED_TEAM, *WITHOUT_SANDBOX, *SECOND_LANE)
+    named = (*RED_TEAM, *WITHOUT_SANDBOX, *SECOND_LANE, *ALONE)
     missing = sorted(set(named) - set(files))
     if missing:
         raise SystemExit(f"autograder/tests/parallel.py names test files that do not exist: {', '.join(missing)}")
     rel = lambda names: [str((TESTS / n).relative_to(REPO)) for n in names]  # noqa: E731
     return [{"red team": rel(RED_TEAM), "tests without a sandbox": rel(WITHOUT_SANDBOX)},
-            {"sandbox tests": rel(f for f in files if f not in named), "sandbox tests, second lane": rel(SECOND_LANE)}]
+            {"sandbox tests": rel(f for f in files if f not in named), "sandbox tests, second lane": rel(SECOND_LANE)},
+            {"tests that start many processes at once": rel(ALONE)}]
 
 
 def main(argv: list[str] | None = None) -> int:
