@@ -226,9 +226,9 @@ def test_a_sandbox_killed_with_its_grader_leaves_nothing_behind(tmp_path, tier):
         grader.wait()
     time.sleep(0.5)
     cgroups = [p for p in Path("/sys/fs/cgroup").glob(f"*/autograder/w{grader.pid}-*")]
-    removed = isolation.sweep_orphans()
+    isolation.sweep_orphans()
     # (any grader's start sweeps orphans: one running beside this test may have been first)
-    assert all(str(p) in removed or not p.exists() for p in mine) and not any(p.exists() for p in mine)
+    assert not any(p.exists() for p in mine)
     assert not any(p.exists() for p in cgroups)
 
 
