@@ -376,14 +376,20 @@ def measure_cuda(hw, kernel, call: str, **kwargs) -> tuple[float, float]:
     """(ms, seconds spent) of measure_time(kernel, device='cuda', ...) on the simulated GPU."""
     __tracebackhide__ = True
     kwargs.setdefault("device", "cuda")
-    with hw.simulated_cuda():
+    with hw.simulated_cuda() as gpu:
         try:
-            return timed(hw.performance.measure_time, kernel, **kwargs)
+            ms, spent = timed(hw.performance.measure_time, kernel, **kwargs)
         except RuntimeError as exc:  # (NotImplementedError is one: a stub's shows as it is)
             if checks.not_written(exc):
                 raise
             checks.fail(tr("{call} raised RuntimeError: {error}", call=call, error=exc) + "\n"
                         + tr("Hint: {hint}", hint=sync_hint()))
+        # Seen on the device itself, so a busy machine cannot blur it into a plausible number:
+        # a measure_time that waited for its last event always returns with the GPU idle.
+        if not gpu.idle():
+            checks.fail(tr("{call} returned while the GPU was still running the kernels it timed", call=call)
+                        + " — " + sync_hint())
+    return ms, spent
 
 
 @pytest.mark.value
