@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup grade test test-tiers stubs check bench locale clean
+.PHONY: setup grade test test-tiers stubs check bench gpu-check gpu-wheels locale clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,21 @@ locale: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# The GPU run (benchmarks/gpu_check.py, docs/gpu.md): on a machine with a CUDA GPU, with that
+# machine's own python3 and torch; elsewhere on the simulated GPU (make test runs it so).
+GPU_OUT ?= out/gpu-check
+gpu-check:
+	@if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then \
+		bash benchmarks/gpu_check.sh $(GPU_OUT); else $(MAKE) --no-print-directory setup && bash benchmarks/gpu_check.sh $(GPU_OUT); fi
+
+# The wheels the GPU machine lacks (its image has no pydantic; nothing can be fetched there), for
+# Python 3.12 on x86-64, into .whl/ (git-ignored; the device tool carries it).
+GPU_WHEELS := pydantic pydantic_core annotated-types typing-inspection typing_extensions pyseccomp
+gpu-wheels:
+	python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+		$$(for p in $(GPU_WHEELS); do grep -i "^$$p==" constraints.txt; done)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -20,14 +20,14 @@ import pytest
 
 from hwkit import i18n
 from hwkit.grading import GradingConfig, load_grading
-from hwkit.record import GradingResult, build
+from hwkit.record import SIMULATED_GPU, GradingResult, build
 from hwkit.scoring import score, unscored
 from hwkit.stash import GPU_TESTS, OUTCOMES
 
 from . import course as courses
 from .sandbox import isolation
 from .sandbox.client import RemoteHomework
-from .sandbox.zygote import Sandbox
+from .sandbox.zygote import Sandbox, gpu_options
 from .submission import open_submission
 
 UNUSED_PLUGINS = ("logging", "unraisableexception", "threadexception", "faulthandler", "doctest", "junitxml",
@@ -68,6 +68,8 @@ def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu
           course: courses.Course | None = None) -> GradingResult:
     """Grade one folder or .zip. Raises GraderError / SubmissionError when grading cannot run.
 
+    `gpu`: auto | require | simulate | off (``grade --gpu``); simulate runs only the GPU tests, on
+    the simulated GPU (hwkit.simgpu), and the record says gpu="simulated": not a grade.
     `sandbox`: a started one to grade in (the CLI's, or a batch's warm one); the caller keeps
     it. Without it, one is started here and stopped at the end. `course`: default
     :func:`autograder.course.find` (``--course``, or the current folder).
@@ -78,10 +80,15 @@ def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if sandbox is None:
-            sandbox = Sandbox.started(grading.limits, modules=grading.module_names(), gpu=gpu != "off",
-                                      allow_weak=allow_weak)
+            sandbox = Sandbox.started(grading.limits, modules=grading.module_names(), allow_weak=allow_weak,
+                                      **gpu_options(gpu))
             stack.callback(sandbox.close)
-        return _grade(submission, course, grading, grading_path, sandbox, gpu, gpu_only, verbose, started, lang)
+        simulated = getattr(sandbox, "simulated_gpu", False)
+        if simulated != (gpu == "simulate"):
+            raise GraderError(f"--gpu {gpu} in a sandbox started {'with' if simulated else 'without'} the simulated "
+                              "GPU: start the sandbox for the same mode")
+        return _grade(submission, course, grading, grading_path, sandbox, gpu, gpu_only or gpu == "simulate",
+                      verbose, started, lang)
 
 
 def _grade(submission, course: courses.Course, grading: GradingConfig, grading_path: Path, sandbox: Sandbox,
@@ -125,7 +132,7 @@ def _grade(submission, course: courses.Course, grading: GradingConfig, grading_p
         return build(grading.assignment, str(submission), tasks,
                      execution_time=time.perf_counter() - started, sandbox=described,
                      worker_restarts=homework.restarts if homework else 0,
-                     gpu=gpu, errors=errors, lang=i18n.language())
+                     gpu=SIMULATED_GPU if gpu == "simulate" else gpu, errors=errors, lang=i18n.language())
 
 
 def _pytest_args(course: courses.Course, ini: Path, grading: GradingConfig, grading_path: Path) -> list[str]:

@@ -6,6 +6,8 @@ only those tests. This command takes each student's pending cases from that file
 the whole record with grading.yml (so `requires:` gates that waited for a GPU test resolve
 too), saves it, and exports the student's results.json and feedback.md and the gradebook
 again. Cases that were not pending are never replaced: a GPU run cannot change a CPU verdict.
+A run on the simulated GPU (`grade --gpu simulate`) is no grade: it is refused, and then
+nothing in the batch changes.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ def merge(batch_out: Path, gpu_dir: Path, grading: GradingConfig) -> tuple[list[
         raise MergeError(f"{len(older)} student(s) in {batch_out} were graded by an older autograder (results.json "
                          f"without record.json), e.g. {older[0]}: grade them again with `autograder batch "
                          f"SUBMISSIONS --out {batch_out} --force`, then merge")
-    merged, missing = [], []
+    # Every GPU run is read before anything is written: one that cannot be merged changes nothing.
+    ready, missing = [], []
     for folder in folders:
         status = gradebook.read_status(folder)
         if not status or status.get("status") != "graded":
@@ -52,26 +55,35 @@ def merge(batch_out: Path, gpu_dir: Path, grading: GradingConfig) -> tuple[list[
         if gpu_file is None:
             missing.append(folder.name)
             continue
-        result = merge_one(base, *_gpu_run(gpu_file), grading)
+        ready.append((folder, base, _gpu_run(gpu_file)))
+    for folder, base, run in ready:
+        result = merge_one(base, *run, grading)
         # The record is edited; results.json and feedback.md are exported from it again.
         hwrecord.save(result, folder / gradebook.RECORD_FILE)
         gradebook.atomic_write(folder / gradebook.RESULTS_FILE, gradescope.render(result))
         gradebook.atomic_write(folder / gradebook.FEEDBACK_FILE, feedback.render(result))
-        merged.append(folder.name)
     gradebook.rebuild(batch_out, gradebook.task_columns(grading))
-    return merged, missing
+    return [folder.name for folder, _, _ in ready], missing
 
 
 def _gpu_run(path: Path) -> tuple[list[dict], float]:
     """(case outcomes, seconds) of a GPU run: its record (`--record`) or its results.json (`--json`)."""
     run = hwrecord.load(path)
     if run is not None:
+        _not_simulated(path, run.gpu)
         return run.cases, run.execution_time
     data = gradebook.read_json(path)
     if not gradebook.valid_results(data) or not isinstance(data["extra_data"].get("cases"), list):
         raise MergeError(f"{path}: not a record or results.json written by `autograder grade --gpu require`")
+    _not_simulated(path, data["extra_data"].get("gpu"))
     time = data.get("execution_time", 0)
     return data["extra_data"]["cases"], float(time) if isinstance(time, (int, float)) else 0.0
+
+
+def _not_simulated(path: Path, gpu: object) -> None:
+    if gpu == hwrecord.SIMULATED_GPU:
+        raise MergeError(f"{path}: graded on a simulated GPU (`grade --gpu simulate`), not a real one: its points are "
+                         "not a grade, so nothing was merged (grade with `--gpu require` on a GPU machine)")
 
 
 def merge_one(base: GradingResult, gpu_cases: list[dict], gpu_seconds: float,

@@ -81,6 +81,10 @@ class TaskResult(BaseModel):
     hidden_points: float = 0.0
 
 
+#: GradingResult.gpu of a run on the simulated GPU (`grade --gpu simulate`): its GPU points are no grade.
+SIMULATED_GPU = "simulated"
+
+
 class GradingResult(BaseModel):
     version: int = RECORD_VERSION
     assignment: str
@@ -92,7 +96,7 @@ class GradingResult(BaseModel):
     tests: list[TestResult]
     sandbox: dict = Field(default_factory=dict)
     worker_restarts: int = 0
-    gpu: str = "off"
+    gpu: str = "off"  # the grading's --gpu mode (auto, require, off), "simulated", or "merged" (merge-gpu)
     errors: list[str] = Field(default_factory=list)
     lang: str = "en"  # of the messages; reports are written in it too
     # Every test case's outcome, so results can be re-scored (e.g. merged with a later GPU run).
@@ -108,6 +112,18 @@ class GradingResult(BaseModel):
         """The sandbox's promises that did not hold (graded only because the TA allowed it)."""
         weak = self.sandbox.get("weak")
         return [str(w) for w in weak] if type(weak) is list else []
+
+    @property
+    def simulated_gpu(self) -> bool:
+        """Whether the GPU tests ran on the simulated GPU: their points are not a grade."""
+        return self.gpu == SIMULATED_GPU
+
+    def simulated_gpu_note(self) -> str:
+        """What every report of a run on the simulated GPU says first (current language); "" otherwise."""
+        if not self.simulated_gpu:
+            return ""
+        return tr("The GPU tests ran on a simulated GPU (`autograder grade --gpu simulate`), not on a real one: "
+                  "their points only check the grader and are not a grade.")
 
     @property
     def pending_gpu(self) -> list[TestResult]:

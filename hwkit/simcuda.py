@@ -48,12 +48,27 @@ def active() -> "SimulatedCuda | None":
     return _active
 
 
+class HostClock:
+    """The device's time is the host's: perf_counter seconds. (hwkit.simgpu's clock leaves out
+    what the simulation itself costs the host.)"""
+
+    @staticmethod
+    def now() -> float:
+        return time.perf_counter()
+
+    @staticmethod
+    def sleep_until(at: float) -> None:
+        sleep_until(at)
+
+
 class SimulatedCuda:
     """The device: a queue of kernels on one timeline, and the events recorded on it."""
 
-    def __init__(self, launch_overhead_ms: float = 0.005) -> None:
+    def __init__(self, launch_overhead_ms: float = 0.005, clock: Any = None) -> None:
+        """`clock`: the timeline's time, with ``now()`` and ``sleep_until(at)`` (default :class:`HostClock`)."""
         self.launch_overhead_ms = launch_overhead_ms
-        self._busy_until = 0.0  # perf_counter time at which all queued work is done
+        self.clock = clock or HostClock()
+        self._busy_until = 0.0  # clock time at which all queued work is done
         self._lock = threading.Lock()
         self._stamps: dict[int, float] = {}
         self.launches = 0
@@ -62,25 +77,24 @@ class SimulatedCuda:
     def launch(self, ms: float) -> None:
         """Queue a kernel that runs for `ms` milliseconds after all earlier kernels."""
         with self._lock:
-            now = time.perf_counter()
-            start = max(now, self._busy_until)
+            start = max(self.clock.now(), self._busy_until)
             self._busy_until = start + ms / 1000.0
             self.launches += 1
         if self.launch_overhead_ms:
-            sleep_until(time.perf_counter() + self.launch_overhead_ms / 1000.0)
+            self.clock.sleep_until(self.clock.now() + self.launch_overhead_ms / 1000.0)
 
     def record(self) -> int:
         """A new event, stamped when all work queued so far is done; its number."""
         with self._lock:
             number = len(self._stamps) + 1
-            self._stamps[number] = max(time.perf_counter(), self._busy_until)
+            self._stamps[number] = max(self.clock.now(), self._busy_until)
         return number
 
     def query(self, event: int) -> bool:
-        return time.perf_counter() >= self._stamp(event)
+        return self.clock.now() >= self._stamp(event)
 
     def wait(self, event: int) -> None:
-        sleep_until(self._stamp(event))
+        self.clock.sleep_until(self._stamp(event))
 
     def elapsed(self, start: int, end: int) -> float:
         """Milliseconds between two events; raises like CUDA while either is still pending."""
@@ -89,11 +103,11 @@ class SimulatedCuda:
         return (self._stamp(end) - self._stamp(start)) * 1000.0
 
     def idle(self) -> bool:
-        return time.perf_counter() >= self._busy_until
+        return self.clock.now() >= self._busy_until
 
     def synchronize(self) -> None:
         self.synchronizations += 1
-        sleep_until(self._busy_until)
+        self.clock.sleep_until(self._busy_until)
 
     def _stamp(self, event: Any) -> float:
         if type(event) is not int or event not in self._stamps:

@@ -17,9 +17,11 @@ def add_arguments(g: argparse.ArgumentParser) -> None:
     g.add_argument("--feedback", metavar="FILE", help="write the student's feedback.md here")
     g.add_argument("--record", metavar="FILE", help="write the grading's record here (JSON, hwkit/record.py): "
                                                    "every report can be made again from it")
-    g.add_argument("--gpu", choices=("auto", "require", "off"), default="auto",
+    g.add_argument("--gpu", choices=("auto", "require", "simulate", "off"), default="auto",
                    help="auto: GPU tests run if the worker sees CUDA, else pending; require: run only "
-                        "the GPU tests and fail if there is no GPU; off: GPU tests pending")
+                        "the GPU tests and fail if there is no GPU; simulate: run only the GPU tests, on a "
+                        "simulated GPU (to check the grader without one: the result is marked simulated "
+                        "and is not a grade); off: GPU tests pending")
     g.add_argument("--grading", metavar="FILE", help="grading.yml to use (default: the course's)")
     g.add_argument("--allow-weak-sandbox", "--allow-weak", action="store_true",
                    help="grade even where the sandbox cannot keep a promise (privileges, network, the "
@@ -38,12 +40,12 @@ def run(args: argparse.Namespace, sandbox=None) -> int:
         if sandbox is None:
             from hwkit.grading import load_grading
 
-            from ..sandbox.zygote import Sandbox
+            from ..sandbox.zygote import Sandbox, gpu_options
 
             # Started before the imports below, so the sandbox imports torch while we do.
             grading = load_grading(Path(args.grading or args.course.grading))
-            sandbox = Sandbox.started(grading.limits, modules=grading.module_names(), gpu=args.gpu != "off",
-                                      allow_weak=args.allow_weak_sandbox)
+            sandbox = Sandbox.started(grading.limits, modules=grading.module_names(),
+                                      allow_weak=args.allow_weak_sandbox, **gpu_options(args.gpu))
             stack.callback(sandbox.close)
         return _grade_and_report(args, sandbox)
 
@@ -62,8 +64,8 @@ def _grade_and_report(args: argparse.Namespace, sandbox) -> int:
             err.print("[red]cannot grade:[/] --gpu require needs a CUDA GPU, and torch sees none here")
             return 2
     result = grade(args.submission, grading_path=args.grading, gpu=args.gpu, allow_weak=args.allow_weak_sandbox,
-                   gpu_only=args.gpu == "require", verbose=args.verbose, sandbox=sandbox, lang=args.lang,
-                   course=args.course)
+                   gpu_only=args.gpu in ("require", "simulate"), verbose=args.verbose, sandbox=sandbox,
+                   lang=args.lang, course=args.course)
     if args.record:
         record.save(result, Path(args.record))
     if args.json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hwkit import i18n
@@ -40,6 +41,8 @@ def _print_result(result: GradingResult, console: Console) -> None:
         table.add_row(task.title, f"[{style}]{points(task.score)} / {points(task.max_score)}[/]", ", ".join(notes))
     console.print(table)
     console.print(headline(result), highlight=False)
+    if result.simulated_gpu:
+        console.print(f"[bold yellow]{escape(result.simulated_gpu_note())}[/]", highlight=False)
     for error in result.errors:
         console.print(f"[red]•[/] {error}")
     fs = result.sandbox.get("filesystem", "?")

@@ -21,6 +21,8 @@ def _render(result: GradingResult) -> str:
     lines = [tr("# Feedback — {assignment}", assignment=result.assignment), "",
              tr("**Automatic score: {score} / {max_score}**", score=points(result.score),
                 max_score=points(result.max_score)), ""]
+    if result.simulated_gpu:
+        lines += [f"**{result.simulated_gpu_note()}**", ""]
     if result.weak_sandbox:
         lines += [tr("Graded in a weak sandbox (the course staff allowed it): {missing}.",
                      missing="; ".join(result.weak_sandbox)), ""]

@@ -131,6 +131,8 @@ def summary(result: GradingResult) -> str:
         hidden = [t for t in result.tests if t.hidden and t.status != "pending_gpu"]
         pending = result.pending_gpu
         paragraphs = []
+        if result.simulated_gpu:
+            paragraphs.append("**" + result.simulated_gpu_note() + "**")
         if result.weak_sandbox:
             paragraphs.append(tr("Graded in a weak sandbox (the course staff allowed it): {missing}.",
                                  missing=md("; ".join(result.weak_sandbox))))

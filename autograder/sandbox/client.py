@@ -25,7 +25,7 @@ from hwkit.seam import Homework
 
 from . import isolation, wire
 from .transport import WorkerProcess
-from .zygote import CallTimeout, Sandbox, SandboxFault, WorkerDied
+from .zygote import CallTimeout, Sandbox, SandboxFault, WorkerDied, gpu_options
 
 __all__ = ["CallTimeout", "RemoteHomework", "RemoteObject", "SandboxFault", "StudentError", "WorkerDied"]
 
@@ -57,7 +57,7 @@ class RemoteHomework(Homework):
         self._owns_sandbox = sandbox is None
         if sandbox is None and modules is None:
             raise TypeError("RemoteHomework needs a started sandbox or the modules to start one for")
-        self.sandbox = sandbox or Sandbox(limits, modules=modules, gpu=gpu != "off", allow_weak=allow_weak)
+        self.sandbox = sandbox or Sandbox(limits, modules=modules, allow_weak=allow_weak, **gpu_options(gpu))
         self.modules = dict(self.sandbox.modules)
         self.sandbox.use(files)
         self.files = dict(files)  # key -> the submission's file, read here as text only (source())
@@ -165,12 +165,16 @@ class RemoteHomework(Homework):
 
     @property
     def machine_gpu(self) -> bool:
-        """Whether this machine has a CUDA GPU the sandbox may use: the grader's own finding
-        (NVML, no CUDA context in the trusted process), never a reply of the student's code."""
+        """Whether the sandbox has a CUDA GPU: the grader's own finding (NVML, no CUDA context in
+        the trusted process) or its own choice of the simulated one (`--gpu simulate`), never a
+        reply of the student's code."""
         if self._machine_gpu is None:
-            os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
-            self._machine_gpu = self.gpu_mode != "off" and bool(self.sandbox.gpu_devices) \
-                and torch.cuda.is_available()
+            if self.gpu_mode == "simulate":
+                self._machine_gpu = self.sandbox.simulated_gpu
+            else:
+                os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+                self._machine_gpu = self.gpu_mode != "off" and bool(self.sandbox.gpu_devices) \
+                    and torch.cuda.is_available()
         return self._machine_gpu
 
     def cuda_available(self) -> bool:

@@ -105,8 +105,12 @@ class Encoder:
     def __init__(self, fallback: Callable[[Any], dict], probes: dict[str, type],
                  torch_functions: dict[str, Any],
                  known_storages: dict[int, int] | None = None,
-                 known_digests: dict[int, bytes] | None = None) -> None:
+                 known_digests: dict[int, bytes] | None = None,
+                 device_tensors: tuple[type, ...] = ()) -> None:
+        """`device_tensors`: Tensor subclasses that stand for tensors on a device (the worker's
+        simulated GPU): sent as tensors on that device, never as handles."""
         self.fallback = fallback
+        self.device_tensors = device_tensors
         self.probes = probes
         self.torch_function_names = {id(f): name for name, f in torch_functions.items()}
         self.blobs: list[bytes] = []
@@ -136,7 +140,7 @@ class Encoder:
             return {"$dtype": str(value).removeprefix("torch.")}
         if t is torch.device:
             return {"$device": str(value)}
-        if t is torch.Tensor:
+        if t is torch.Tensor or t in self.device_tensors:
             return self._tensor(value)
         if t.__name__ in self.probes and self.probes[t.__name__] is t:
             # A probe the grader runs crosses as a number only; one the worker runs, with its fields.

@@ -57,6 +57,15 @@ def main() -> None:
     import wire
     from hwkit import probes, simcuda
 
+    device_tensors: tuple = ()
+    if config.get("simulated_gpu"):
+        # The grader chose `grade --gpu simulate` (its own configuration, never the submission's):
+        # every worker forked from here sees the simulated GPU before it imports a student module.
+        from hwkit import simgpu
+
+        simgpu.install()
+        device_tensors = (simgpu.SimulatedTensor,)
+
     def confine() -> None:
         """In each new worker, before anything else: its own Landlock domain, then the filter."""
         if lock_in:
@@ -67,7 +76,8 @@ def main() -> None:
             syscalls.load()
 
     Zygote(config, lambda fds: Worker(dict(config, request_fd=fds[0], reply_fd=fds[1]),
-                                      wire, probes, simcuda, protections), protections, confine).serve()
+                                      wire, probes, simcuda, protections, device_tensors),
+           protections, confine).serve()
 
 
 def measure(workdir: str) -> dict:
@@ -363,9 +373,11 @@ def _remove_sysv_ipc() -> int:
 
 
 class Worker:
-    def __init__(self, config, wire, probes, simcuda, protections) -> None:
+    def __init__(self, config, wire, probes, simcuda, protections, device_tensors: tuple = ()) -> None:
+        """`device_tensors`: the simulated GPU's tensor class, if the grader installed it (sent as
+        tensors on their device, like CUDA tensors)."""
         self.config, self.wire, self.probes, self.simcuda = config, wire, probes, simcuda
-        self.protections = protections
+        self.protections, self.device_tensors = protections, device_tensors
         self.request_fd, self.reply_fd = config["request_fd"], config["reply_fd"]
         self.modules: dict = {}
         self.handles: dict[int, object] = {}
@@ -413,7 +425,8 @@ class Worker:
             import torch
 
             return {"info": {"torch": torch.__version__, "cuda": torch.cuda.is_available(),
-                             "uid": os.getuid(), "protections": self.protections, "pid": os.getpid()}}, []
+                             "simulated_gpu": bool(self.device_tensors), "uid": os.getuid(),
+                             "protections": self.protections, "pid": os.getpid()}}, []
         if op == "import":
             self.module(header["module"])
             return self.reply({"value": True}, {}, {})
@@ -455,7 +468,8 @@ class Worker:
     def reply(self, values: dict, known: dict, digests: dict) -> tuple[dict, list]:
         # (no probe registry: a probe object in a reply, whatever made it, is only a handle)
         encoder = self.wire.Encoder(self._make_handle, {}, self.probes.TORCH_FUNCTIONS,
-                                    known_storages=known, known_digests=digests)
+                                    known_storages=known, known_digests=digests,
+                                    device_tensors=self.device_tensors)
         encoded = {k: encoder.encode(v) for k, v in values.items()}
         return {"ok": encoded, "storages": encoder.storages}, encoder.blobs
 
@@ -472,7 +486,7 @@ class Worker:
             raise RuntimeError("a test's function can only be called during the call it was passed to, "
                                "by the process it was passed to")
         wire = self.wire
-        encoder = wire.Encoder(self._make_handle, {}, self.probes.TORCH_FUNCTIONS)
+        encoder = wire.Encoder(self._make_handle, {}, self.probes.TORCH_FUNCTIONS, device_tensors=self.device_tensors)
         body = dict(message, args=encoder.encode(list(args)), kwargs=encoder.encode(dict(kwargs or {})))
         with self._link:
             wire.write_frame(self.reply_fd, wire.pack({"callback": body, "storages": encoder.storages,

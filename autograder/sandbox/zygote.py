@@ -95,6 +95,12 @@ def _json_object(data: bytes, why: str) -> dict:
     return value
 
 
+def gpu_options(mode: str) -> dict[str, bool]:
+    """The Sandbox's GPU arguments for a grading's ``--gpu`` mode: the machine's GPU device files
+    for auto and require, the simulated GPU (and no device file) for simulate, neither for off."""
+    return {"gpu": mode in ("auto", "require"), "simulated_gpu": mode == "simulate"}
+
+
 class Sandbox:
     """One sandbox: a zygote that has imported torch, locked in, and forks a fresh worker per
     homework module on request (and again after a crash or a timeout).
@@ -115,9 +121,14 @@ class Sandbox:
     """
 
     def __init__(self, limits: Limits, *, modules: dict[str, str], gpu: bool = False,
-                 allow_weak: bool = False) -> None:
-        """`modules`: module key -> file name without .py, e.g. {"tensors": "homework_tensors"}."""
+                 allow_weak: bool = False, simulated_gpu: bool = False) -> None:
+        """`modules`: module key -> file name without .py, e.g. {"tensors": "homework_tensors"}.
+        `gpu`: the machine's GPU device files go in; `simulated_gpu`: instead, every worker sees
+        hwkit.simgpu's simulated GPU (`grade --gpu simulate`; see :func:`gpu_options`)."""
+        if gpu and simulated_gpu:
+            raise ValueError("a sandbox gets the machine's GPU or the simulated one, not both")
         self.limits, self.modules, self.gpu, self.allow_weak = limits, dict(modules), gpu, allow_weak
+        self.simulated_gpu = simulated_gpu
         self.files: dict[str, Path] = {}  # the homework modules to grade next (see use())
         self.protections = isolation.detect()
         if not self.protections.filesystem_isolated and not allow_weak:
@@ -161,16 +172,18 @@ class Sandbox:
         for name in ("worker.py", "wire.py", "landlock.py", "syscall_filter.py"):
             shutil.copy(HERE / name, self._runtime / name)
         (self._runtime / "hwkit").mkdir(mode=0o755)
-        for name in ("probes.py", "simcuda.py"):
+        # (The simulated GPU's module only where the grader chose it: nothing else can import it there.)
+        for name in ("probes.py", "simcuda.py") + (("simgpu.py",) if simulated_gpu else ()):
             shutil.copy(KIT / name, self._runtime / "hwkit" / name)
         (self._runtime / "hwkit" / "__init__.py").write_text("")
         # The GPU device files the grader saw on this machine (none unless grading may use a GPU).
         self.gpu_devices = sorted(str(d) for d in Path("/dev").glob("nvidia*")) if gpu else []
 
     @classmethod
-    def started(cls, limits: Limits, *, modules: dict[str, str], gpu: bool, allow_weak: bool) -> "Sandbox":
+    def started(cls, limits: Limits, *, modules: dict[str, str], gpu: bool, allow_weak: bool,
+                simulated_gpu: bool = False) -> "Sandbox":
         """A sandbox whose zygote is already importing torch while the caller goes on."""
-        sandbox = cls(limits, modules=modules, gpu=gpu, allow_weak=allow_weak)
+        sandbox = cls(limits, modules=modules, gpu=gpu, allow_weak=allow_weak, simulated_gpu=simulated_gpu)
         sandbox.launch()
         return sandbox
 
@@ -201,6 +214,7 @@ class Sandbox:
             "modules": self.modules, "control_fd": theirs.fileno(), "pid_namespace": p.pid_namespace,
             "landlock": p.landlock_abi >= 1, "read_paths": read_paths,
             "write_paths": [str(self.workdir), "/dev/null"], "device_paths": self.gpu_devices,
+            "simulated_gpu": self.simulated_gpu,
         }
         inner = [sys.executable, "-I", "-X", "faulthandler", str(self._runtime / "worker.py"), json.dumps(config)]
         cmd = self._command_line(inner)
