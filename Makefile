@@ -31,7 +31,7 @@ stubs: setup
 check: setup
 	$(BIN)/autograder check
 
-# Grader, batch, nbgrader, memory and timing-harness figures into docs/performance.md (~7 min;
+# Grader, batch, nbgrader, memory and timing-harness figures into docs/performance.md (~12 min;
 # BENCH_ARGS=--quick for ~2 min).
 locale: setup
 	$(BIN)/python -m autograder.translations

@@ -102,33 +102,65 @@ def done(out: Path, student_id: str) -> bool:
     return read_status(students_dir(out) / student_id) is not None
 
 
-def rows(out: Path, tasks: list[TaskColumn]) -> list[dict[str, str]]:
-    """One row per finished student, sorted by id."""
+def rows(out: Path, tasks: list[TaskColumn], cache: dict | None = None) -> list[dict[str, str]]:
+    """One row per finished student, sorted by id. `cache` (a dict kept by the caller): rows
+    already read, reused while the student's status.json and record.json are the same files
+    (they are only ever replaced whole), so that a batch rebuilding after every student reads
+    each record once, not once per later student."""
     max_total = sum(t.max_score for t in tasks if not t.manual)
     result = []
     folder = students_dir(out)
     for student in sorted(folder.iterdir() if folder.is_dir() else [], key=lambda p: p.name):
-        status = read_status(student) if student.is_dir() else None
-        if status is None:
+        if not student.is_dir():
             continue
-        row = {"student": student.name, "commit": status.get("commit") or "",
-               "late": "" if status.get("late") is None else ("yes" if status["late"] else "no"),
-               "status": status["status"], "message": _one_line(status.get("message") or "")}
-        graded = read_record(student) if status["status"] == "graded" else None
-        if graded is not None:
-            scores = {t.name: t.score for t in graded.tasks}
-            for t in tasks:
-                row[t.name] = "" if t.manual else _num(scores.get(t.name, 0.0))
-            pending = sum(t.max_score for t in graded.pending_gpu)
-            row.update(total=_num(graded.score), max=_num(graded.max_score), pending_gpu=_num(pending))
+        stamp = _stamp(student) if cache is not None else None
+        if stamp is not None and student.name in cache and cache[student.name][0] == stamp:
+            row = cache[student.name][1]
         else:
-            # invalid / no-submission score 0; a grader error is not a grade, so it stays blank.
-            zero = "" if status["status"] == "error" else "0"
-            for t in tasks:
-                row[t.name] = "" if t.manual else zero
-            row.update(total=zero, max=_num(max_total), pending_gpu="")
-        result.append(row)
+            row = _row(student, tasks, max_total)
+            if stamp is not None:
+                cache[student.name] = (stamp, row)
+        if row is not None:
+            result.append(dict(row))
     return result
+
+
+def _stamp(student: Path) -> tuple | None:
+    """What identifies the versions of a student's status.json and record.json."""
+    stamp = []
+    for name in (STATUS_FILE, RECORD_FILE):
+        try:
+            st = (student / name).stat()
+        except FileNotFoundError:
+            stamp.append(None)
+            continue
+        except OSError:
+            return None
+        stamp.append((st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(stamp)
+
+
+def _row(student: Path, tasks: list[TaskColumn], max_total: float) -> dict[str, str] | None:
+    status = read_status(student)
+    if status is None:
+        return None
+    row = {"student": student.name, "commit": status.get("commit") or "",
+           "late": "" if status.get("late") is None else ("yes" if status["late"] else "no"),
+           "status": status["status"], "message": _one_line(status.get("message") or "")}
+    graded = read_record(student) if status["status"] == "graded" else None
+    if graded is not None:
+        scores = {t.name: t.score for t in graded.tasks}
+        for t in tasks:
+            row[t.name] = "" if t.manual else _num(scores.get(t.name, 0.0))
+        pending = sum(t.max_score for t in graded.pending_gpu)
+        row.update(total=_num(graded.score), max=_num(graded.max_score), pending_gpu=_num(pending))
+    else:
+        # invalid / no-submission score 0; a grader error is not a grade, so it stays blank.
+        zero = "" if status["status"] == "error" else "0"
+        for t in tasks:
+            row[t.name] = "" if t.manual else zero
+        row.update(total=zero, max=_num(max_total), pending_gpu="")
+    return row
 
 
 def columns(tasks: list[TaskColumn]) -> list[str]:
@@ -136,9 +168,10 @@ def columns(tasks: list[TaskColumn]) -> list[str]:
             "message"]
 
 
-def rebuild(out: Path, tasks: list[TaskColumn]) -> list[dict[str, str]]:
-    """Write OUT/gradebook.csv from every finished student's files; return its rows."""
-    table = rows(out, tasks)
+def rebuild(out: Path, tasks: list[TaskColumn], cache: dict | None = None) -> list[dict[str, str]]:
+    """Write OUT/gradebook.csv from every finished student's files; return its rows (`cache`:
+    see :func:`rows`)."""
+    table = rows(out, tasks, cache)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns(tasks), lineterminator="\n")
     writer.writeheader()

@@ -1,16 +1,33 @@
-"""A warm grading slot for `autograder batch`: grades one student after another, fast.
+"""Warm grading slots for `autograder batch`, all forked from one warm parent.
 
-The batch starts one slot per parallel job (``python -m autograder.slot``) and sends it one
-job per line on stdin; the slot answers each with one line on stdout. A slot imports torch,
-pytest and the test suites once, and keeps one sandbox warm (its zygote has imported torch
-too), and grades the reference solutions once to warm everything up. For each student it
-forks a grading process, which runs ``autograder grade`` in the
-warm sandbox and exits, so nothing of one student's grading stays in the trusted process for
+The batch starts one *warm parent* (``python -m autograder.slot --control FD``). It imports
+torch, pytest and the test suites and grades the reference solutions once, in a sandbox of its
+own that it closes afterwards: torch's and pytest's lazy set-up (half of a grading's CPU time
+otherwise) is paid once per batch, not once per slot. It never grades a student and never
+talks to a sandbox that ran student code. Then, on request, it forks a *slot*: a process with
+its own session, which starts its own sandbox (a zygote that imports torch) and grades one
+student after another.
+
+For each student the slot forks a grading process, which runs ``autograder grade`` in the
+slot's sandbox and exits, so nothing of one student's grading stays in the trusted process for
 the next. Then the slot resets the sandbox (see :meth:`Sandbox.recycle`), which starts a new
 one whenever it cannot prove the old one clean.
 
+The parent and every slot are single-threaded when they fork (numpy's OpenBLAS pool is kept
+to one thread, torch's intra-op pool too, and the warm-up sandbox's reader threads end with
+it), so no lock held by another thread is copied into a child.
+
+Parent: a ``SOCK_SEQPACKET`` socket. It first says ``{"sandbox": null}`` once its warm-up sandbox
+has started (the batch's check that a sandbox keeps its promises here), or ``{"sandbox": WHY}``.
+Then ``{"op": "slot"}`` with the slot's stdin, stdout and stderr attached is answered
+``{"pid": PID}`` with a pidfd of the slot attached. At the socket's end the parent exits, and its
+slots die with it (PR_SET_PDEATHSIG).
+
+Slot: one job per line on stdin, one answer line on stdout.
 Job: ``{"argv": ["grade", SUBMISSION, "--json", ...], "stdout": FILE, "stderr": FILE}``.
 Answer: ``{"code": EXIT_CODE}`` (the grading process's exit code; negative: killed by a signal).
+Job ``{"info": true}``: answered with :data:`INFO` and the modules the slot has imported since
+it was forked (how it was made; for tests).
 """
 
 from __future__ import annotations
@@ -19,32 +36,166 @@ import argparse
 import importlib
 import json
 import os
+import signal
+import socket
 import sys
 from pathlib import Path
-
 
 from . import course as courses
 from .sandbox import isolation
 from .sandbox.zygote import Sandbox
 
-WARM_MODULES = ("torch", "numpy", "pytest", "pytest_timeout", "hwkit.plugin", "autograder.grade",
+WARM_MODULES = ("torch", "numpy", "pytest", "pytest_timeout", "hwkit.plugin", "autograder.grade", "autograder.cli",
                 "autograder.report.console", "autograder.report.feedback", "autograder.report.gradescope")
+
+# What a slot says about itself ({"info": true}): set by the parent before each fork, and in
+# the slot (its pid, parent, and the modules it had when forked).
+INFO: dict = {}
+_AT_FORK: set[str] = set()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.slot", description=__doc__.splitlines()[0])
+    parser.add_argument("--control", type=int, required=True, help="the batch's end of the parent's socket")
     parser.add_argument("--course", required=True)
     parser.add_argument("--grading", required=True)
     parser.add_argument("--gpu", choices=("auto", "off"), default="auto")
     parser.add_argument("--allow-weak-sandbox", action="store_true")
     args = parser.parse_args(argv)
+    # Before numpy is imported (by torch): OpenBLAS would start a pool thread per core, and this
+    # process forks. Sandboxes get an environment of their own, so students are unaffected.
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    control = socket.socket(fileno=args.control)
     course = courses.find(args.course)
-    os.environ[courses.COURSE_ENV] = str(course.root)  # for every grading this slot forks
-    sandbox = _started_sandbox(args)  # its zygote imports torch while this process does
-    sandbox = _warm_up(course, args.grading, sandbox)
+    os.environ[courses.COURSE_ENV] = str(course.root)  # for every grading a slot forks
+    warmed = warm_up(course, args, say=lambda message: control.send(json.dumps(message).encode()))
+    signal.signal(signal.SIGCHLD, _reap)  # slots end (killed by the batch): no zombies kept
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(control, 1 << 12, 3)
+        except OSError:
+            break
+        if not data:
+            break  # the batch has gone or is done: the slots die with this process
+        try:
+            if len(fds) != 3 or json.loads(data).get("op") != "slot":
+                control.send(json.dumps({"error": "expected op slot with three descriptors"}).encode())
+                continue
+            pid, pidfd = _fork_slot(fds, control, args, warmed)
+            try:
+                socket.send_fds(control, [json.dumps({"pid": pid}).encode()], [pidfd])
+            finally:
+                os.close(pidfd)
+        except Exception as exc:  # noqa: BLE001 - e.g. fork refused: say so, keep serving
+            control.send(json.dumps({"error": f"{type(exc).__name__}: {exc}"[:500]}).encode())
+        finally:
+            for fd in fds:
+                os.close(fd)
+    return 0
+
+
+def warm_up(course: courses.Course, args: argparse.Namespace, say=lambda message: None) -> dict:
+    """Import everything and grade the reference once in a sandbox of its own, closed
+    afterwards; what was done (for :data:`INFO`). Once that sandbox has started (or failed to),
+    `say` is given ``{"sandbox": None}`` or ``{"sandbox": WHY}``: the batch's check that a
+    sandbox can keep its promises here, before any student."""
+    why = None
+    try:
+        # (As the reference is graded: --gpu off, no GPU device files.) Its zygote imports torch
+        # while this process does.
+        sandbox = _sandbox(args, gpu=False)
+        sandbox.launch()
+    except Exception as exc:  # noqa: BLE001 - e.g. SandboxUnavailable: the batch stops with why
+        sandbox = None
+        say({"sandbox": _why(exc)})
+    _import_warm_modules()
+    if sandbox is not None:
+        try:
+            sandbox.ready()
+        except Exception as exc:  # noqa: BLE001
+            why = _why(exc)
+            sandbox.close()
+            sandbox = None
+        say({"sandbox": why})
+    graded = False
+    try:
+        if sandbox is not None:
+            graded = _grade_reference(course, args.grading, sandbox)
+    finally:
+        if sandbox is not None:
+            sandbox.close()
+    return {"warm_parent": os.getpid(), "reference_graded": graded,
+            "warm_modules": all(name in sys.modules for name in WARM_MODULES)}
+
+
+def _why(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, isolation.SandboxUnavailable) else f"{type(exc).__name__}: {exc}"
+
+
+def _reap(signum, frame) -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _threads() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0
+
+
+def _fork_slot(fds: list[int], control: socket.socket, args: argparse.Namespace, warmed: dict) -> tuple[int, int]:
+    """Fork a slot on the three descriptors (its stdin, stdout, stderr); (its pid, a pidfd)."""
+    parent = os.getpid()
+    INFO.clear()
+    INFO.update(warmed, threads_at_fork=_threads())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Until the pidfd is open: the SIGCHLD handler must not reap a slot that died at once.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # its own waits must see their children
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+                os.setsid()  # killed by the batch as one group with its grading
+                isolation.die_with_parent(parent)
+                for target, fd in enumerate(fds):
+                    os.dup2(fd, target)
+                    os.close(fd)
+                control.close()
+                INFO.update(pid=os.getpid(), parent=parent)
+                _AT_FORK.update(sys.modules)
+                code = _serve(args)
+            except BaseException:  # noqa: BLE001 - the traceback goes to the slot's log
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        return pid, os.pidfd_open(pid)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """A slot: its own sandbox, then one student per line of stdin."""
+    sandbox = _ready(_started_sandbox(args))
     try:
         for line in sys.stdin:
             job = json.loads(line)
+            if job.get("info"):
+                print(json.dumps(dict(INFO, imported_since_fork=sorted(set(sys.modules) - _AT_FORK))), flush=True)
+                continue
             code = _grade_in_child(job, sandbox)
             print(json.dumps({"code": code}), flush=True)
             if sandbox is not None:
@@ -55,16 +206,32 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _started_sandbox(args: argparse.Namespace) -> Sandbox | None:
-    """A started sandbox, or None when it cannot start (each grading then says why)."""
+def _sandbox(args: argparse.Namespace, gpu: bool) -> Sandbox:
     from hwkit.grading import load_grading
 
+    grading = load_grading(Path(args.grading))
+    return Sandbox(grading.limits, modules=grading.module_names(), gpu=gpu, allow_weak=args.allow_weak_sandbox)
+
+
+def _started_sandbox(args: argparse.Namespace) -> Sandbox | None:
+    """A started sandbox, or None when it cannot start (each grading then says why)."""
     try:
-        grading = load_grading(Path(args.grading))
-        return Sandbox.started(grading.limits, modules=grading.module_names(), gpu=args.gpu != "off",
-                               allow_weak=args.allow_weak_sandbox)
+        sandbox = _sandbox(args, gpu=args.gpu != "off")
+        sandbox.launch()
     except Exception:  # noqa: BLE001 - the grading process reports the same failure properly
         return None
+    return sandbox
+
+
+def _ready(sandbox: Sandbox | None) -> Sandbox | None:
+    """The sandbox once its zygote has imported torch and been measured, or None."""
+    if sandbox is not None:
+        try:
+            sandbox.ready()
+        except Exception:  # noqa: BLE001 - the grading process reports the same failure properly
+            sandbox.close()
+            return None
+    return sandbox
 
 
 def _recycled(sandbox: Sandbox) -> Sandbox | None:
@@ -78,9 +245,7 @@ def _recycled(sandbox: Sandbox) -> Sandbox | None:
     return sandbox
 
 
-def _warm_up(course: courses.Course, grading: str, sandbox: Sandbox | None) -> Sandbox | None:
-    """Import everything, then grade the reference solutions once: a forked grading process
-    then finds torch's and pytest's lazy set-up done (half of its CPU time otherwise)."""
+def _import_warm_modules() -> None:
     import torch
 
     # The trusted side only computes small references; one thread keeps forks safe (no
@@ -88,21 +253,25 @@ def _warm_up(course: courses.Course, grading: str, sandbox: Sandbox | None) -> S
     torch.set_num_threads(1)
     for name in WARM_MODULES:
         importlib.import_module(name)
-    from .grade import grade
 
-    if sandbox is not None:
+
+def _grade_reference(course: courses.Course, grading: str, sandbox: Sandbox) -> bool:
+    """Grade the reference solutions in `sandbox` (ready) as a batch grades a student
+    (``autograder grade ... --record``, printed to stdout), so that a process forked afterwards
+    finds torch's, pytest's and the reports' lazy set-up done; whether it was graded."""
+    import tempfile
+
+    from . import cli
+
+    if not course.solutions.is_dir():
+        return False  # (imports only)
+    with tempfile.TemporaryDirectory(prefix="autograder-warm-up-") as tmp:
         try:
-            sandbox.ready()
-        except Exception:  # noqa: BLE001 - the grading process reports the same failure properly
-            sandbox.close()
-            sandbox = None
-    if sandbox is None or not course.solutions.is_dir():
-        return sandbox  # (no sandbox: every grading reports why; no reference: imports only)
-    try:
-        grade(course.solutions, grading_path=grading, gpu="off", sandbox=sandbox, course=course)
-    except Exception:  # noqa: BLE001 - only a warm-up: the students' gradings report real problems
-        pass
-    return _recycled(sandbox)
+            code = cli.main(["grade", str(course.solutions), "--record", str(Path(tmp) / "record.json"), "--gpu",
+                             "off", "--grading", grading, "--course", str(course.root)], sandbox=sandbox)
+        except Exception:  # noqa: BLE001 - only a warm-up: the students' gradings report real problems
+            return False
+    return code == 0
 
 
 def _grade_in_child(job: dict, sandbox: Sandbox | None) -> int:

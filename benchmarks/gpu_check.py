@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -319,7 +318,7 @@ def timings(report: Report, perf, info: dict) -> None:
         for name, op in perf.OPERATIONS.items():
             ours = perf.measure_time(op, t, device="cuda", warmup=3, repeat=20)
             timer = torch_benchmark.Timer(stmt="op(t)", globals={"op": op, "t": t}).blocked_autorange(min_run_time=0.3)
-            triton_ms = do_bench(lambda: op(t)) if do_bench else None
+            triton_ms = do_bench(lambda op=op, t=t: op(t)) if do_bench else None
             moved, flops = work_of(name, shape, t.element_size())
             gb_s = moved / (ours / 1000) / 1e9 if moved else None
             tflops = flops / (ours / 1000) / 1e12 if flops else None
@@ -331,8 +330,9 @@ def timings(report: Report, perf, info: dict) -> None:
                          f"{triton_ms:.4f}" if triton_ms is not None else "—",
                          f"{gb_s:.0f} GB/s" if gb_s else f"{tflops:.1f} TFLOP/s",
                          f"{of_peak:.0%}" if of_peak is not None else "—"])
-        del t
-        torch.cuda.empty_cache() if not report.simulate else None
+        t = None  # (the largest shape's 256 MiB freed before the next one)
+        if not report.simulate:
+            torch.cuda.empty_cache()
     report.data["timings"] = data
     for e in data:
         if e["of_peak"] is not None:

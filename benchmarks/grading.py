@@ -1,4 +1,5 @@
-"""Wall times: grading one submission vs plain pytest, the public suite, batches of N."""
+"""Wall times: grading one submission vs plain pytest, the public suite, batches of N, and what a
+batch's slots pay before their first grading."""
 
 from __future__ import annotations
 
@@ -53,4 +54,52 @@ def batches(n_students: int, jobs: list[int]) -> dict:
             out[j] = {"wall": run["wall"], "cpu": run["cpu"], "rows": len(rows) - 1, "reused": reused,
                       "median_student": median(per_student), "max_student": max(per_student)}
             shutil.rmtree(dest, ignore_errors=True)
+    return out
+
+
+def slot_warm_up() -> dict:
+    """What a batch pays before grading: the warm parent's check (its sandbox measured) and
+    warm-up, once per batch; then, per slot, the fork, its own sandbox, and its first grading
+    next to a later one. Seconds of wall time, one run."""
+    import threading
+    import time
+
+    from autograder import batch
+    from autograder.course import find
+
+    from .common import REPO
+
+    with tempfile.TemporaryDirectory(prefix="bench-slots-") as tmp:
+        work = Path(tmp)
+        opts = batch.Options(submissions=work, out=work / "out", gpu="off", grading=find(str(REPO)).grading)
+        argv = ["grade", str(REPO / "solutions"), "--gpu", "off", "--json", str(work / "r.json")]
+
+        def graded(slot) -> float:
+            started = time.perf_counter()
+            if slot.grade(argv, work / "stdout", work / "stderr", timeout=600) != 0:
+                raise RuntimeError(f"a slot's grading failed: {(work / 'stderr').read_text()[-2000:]}")
+            return time.perf_counter() - started
+
+        started = time.perf_counter()
+        pool = batch.SlotPool(opts, work, threading.Lock())
+        try:
+            pool.start()
+            pool.parent.check()
+            out = {"check": time.perf_counter() - started}
+            first = pool.parent.slot(work)
+            out["warm_up"] = time.perf_counter() - started
+            first.info()
+            out["first_slot_ready"] = time.perf_counter() - started
+            out["first_slot_first"] = graded(first)
+            out["later"] = graded(first)
+            forked = time.perf_counter()
+            second = pool.parent.slot(work)
+            out["fork"] = time.perf_counter() - forked
+            second.info()
+            out["sandbox"] = time.perf_counter() - forked - out["fork"]
+            out["second_slot_first"] = graded(second)
+            for slot in (first, second):
+                slot.close()
+        finally:
+            pool.close()
     return out

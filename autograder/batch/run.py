@@ -23,29 +23,37 @@ from .. import gradebook
 from ..course import Course, find as find_course
 from .discovery import Entry, discover
 from .errors import BatchError
+from .slots import SlotUnavailable, WarmParent
 from .student import Batch
 
 DEFAULT_STUDENT_TIMEOUT_S = 30 * 60
-# One slot's memory at its peak: a grading's whole process tree measured at 633-637 MB (PSS;
-# docs/platforms/gradescope.md), rounded up.
-SLOT_MEMORY_MB = 700
-RESERVED_MEMORY_MB = 512  # for the batch itself and the rest of the machine
+# A grading waits on its timing probes (which sleep on purpose) for about 40 % of its time, and a
+# slot forked from the warm parent costs only its own sandbox: two slots per core keep the cores
+# busy. Measured on 2 cores, 20 students (docs/performance.md): -j 2 69 s, -j 3 62 s, -j 4 54 s,
+# -j 6 63 s.
+SLOTS_PER_CORE = 2
+# One slot's memory at its peak (its sandbox and workers, its grading process; the warm parent's
+# pages are shared): a batch's whole tree measured at 923 / 1195 / 1640 MiB PSS with 2 / 3 / 4
+# slots, rounded up.
+SLOT_MEMORY_MB = 450
+RESERVED_MEMORY_MB = 512  # for the batch, the warm parent and the rest of the machine
 
 
 def auto_jobs(cpus: int | None = None, meminfo: str | None = None) -> int:
-    """`-j auto`: one slot per core, fewer when the memory available would not hold them."""
+    """`-j auto`: two slots per core, fewer when the memory available would not hold them."""
     if cpus is None:  # (the cores this process may use, as a container or taskset limits them)
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    slots = max(1, cpus) * SLOTS_PER_CORE
     if meminfo is None:
         try:
             meminfo = Path("/proc/meminfo").read_text(encoding="ascii")
         except OSError:
-            return max(1, cpus)
+            return slots
     available = next((int(line.split()[1]) // 1024 for line in meminfo.splitlines()
                       if line.startswith("MemAvailable:")), None)
     if available is None:
-        return max(1, cpus)
-    return max(1, min(cpus, (available - RESERVED_MEMORY_MB) // SLOT_MEMORY_MB))
+        return slots
+    return max(1, min(slots, (available - RESERVED_MEMORY_MB) // SLOT_MEMORY_MB))
 
 
 @dataclass
@@ -66,9 +74,6 @@ class Options:
 
 def run(opts: Options, console: Console | None = None, err: Console | None = None) -> int:
     """Grade every student not done yet; write the gradebook and the class report. Returns 0."""
-    from ..report import classreport
-    from ..sandbox import isolation
-
     console = console or Console()
     err = err or Console(stderr=True)
     if opts.jobs < 1:
@@ -83,7 +88,25 @@ def run(opts: Options, console: Console | None = None, err: Console | None = Non
                          "next time. Choose a folder outside it")
     entries = discover(opts.submissions, opts.strip_prefix,
                        warn=lambda m: err.print(f"[yellow]warning:[/] {escape(m)}", soft_wrap=True))
-    _check_sandbox(grading, opts)
+    # The warm parent first starts a sandbox and measures it: one that cannot keep its promises
+    # here stops the whole batch with the reason (not a hundred "cannot grade" rows). Then it
+    # warms up while the batch gets ready.
+    parent = WarmParent(opts)
+    try:
+        try:
+            parent.check()  # (SandboxUnavailable: the caller reports it)
+        except SlotUnavailable as exc:
+            raise BatchError(str(exc)) from None
+        return _run(opts, grading, entries, parent, console, err)
+    finally:
+        parent.kill()  # (ended already, after a whole batch)
+
+
+def _run(opts: Options, grading: GradingConfig, entries: list[Entry], parent: WarmParent, console: Console,
+         err: Console) -> int:
+    from ..report import classreport
+    from ..sandbox import isolation
+
     try:
         opts.out.mkdir(parents=True, exist_ok=True)
         lock = open(opts.out / ".batch.lock", "w")
@@ -94,13 +117,13 @@ def run(opts: Options, console: Console | None = None, err: Console | None = Non
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise BatchError(f"another batch is writing to {opts.out}; wait for it or choose another --out") from None
-        batch = Batch(opts, grading, console)
+        batch = Batch(opts, grading, console, parent)
         shutil.rmtree(batch.work, ignore_errors=True)
         batch.work.mkdir()
         gradebook.remove_partial_files(opts.out)
         older = [e.id for e in entries if gradebook.graded_by_an_older_grader(gradebook.students_dir(opts.out) / e.id)]
         todo = [e for e in entries if opts.force or not gradebook.done(opts.out, e.id)]
-        gradebook.rebuild(opts.out, batch.tasks)
+        gradebook.rebuild(opts.out, batch.tasks, batch.rows)
         if older and not opts.force:
             console.print(f"[yellow]{len(older)} student(s) were graded by an older autograder (results.json "
                           f"without record.json) and are graded again:[/] {escape(', '.join(older[:10]))}"
@@ -122,20 +145,6 @@ def run(opts: Options, console: Console | None = None, err: Console | None = Non
     return 0
 
 
-def _check_sandbox(grading: GradingConfig, opts: Options) -> None:
-    """Start one sandbox and measure it before any student: a sandbox that cannot keep its
-    promises here stops the whole batch with the reason (not a hundred "cannot grade" rows)."""
-    from ..sandbox.zygote import Sandbox
-
-    # (SandboxUnavailable: the caller reports it)
-    sandbox = Sandbox(grading.limits, modules=grading.module_names(), gpu=False, allow_weak=opts.allow_weak)
-    try:
-        sandbox.launch()
-        sandbox.ready()
-    finally:
-        sandbox.close()
-
-
 def _grade_all(batch: Batch, todo: list[Entry], console: Console) -> bool:
     """Run the gradings with a progress bar; True if interrupted (Ctrl-C)."""
     progress = Progress(TextColumn("[bold]grading"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -143,6 +152,8 @@ def _grade_all(batch: Batch, todo: list[Entry], console: Console) -> bool:
                         disable=not console.is_terminal or not todo)
     pool = ThreadPoolExecutor(max_workers=batch.opts.jobs, thread_name_prefix="grade")
     try:
+        if todo:
+            batch.pool.start()  # (a no-op unless it died: then started from this thread, which outlives the gradings)
         with progress:
             bar = progress.add_task("grading", total=len(todo))
             futures = {pool.submit(batch.grade, e): e for e in todo}
@@ -156,10 +167,10 @@ def _grade_all(batch: Batch, todo: list[Entry], console: Console) -> bool:
                 if record is None:
                     continue
                 with batch.lock:
-                    gradebook.rebuild(batch.opts.out, batch.tasks)
+                    gradebook.rebuild(batch.opts.out, batch.tasks, batch.rows)
                 progress.console.print(_line(record, batch.opts.out), highlight=False, soft_wrap=True)
                 progress.advance(bar)
-        batch.pool.close()  # while the pool's threads live: a slot dies with the thread that started it
+        batch.pool.close()  # while the pool's threads live: a replacement parent dies with the thread that started it
     except KeyboardInterrupt:
         batch.pool.stop()
         pool.shutdown(wait=True, cancel_futures=True)

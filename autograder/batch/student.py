@@ -27,7 +27,7 @@ from ..submission import SubmissionError, unpacked
 from .discovery import Entry
 from .errors import NoSubmission
 from .git import Git, check_repository, pick_commit
-from .slots import SlotPool
+from .slots import SlotPool, SlotUnavailable, WarmParent
 from .zips import check_zip
 
 if TYPE_CHECKING:
@@ -39,14 +39,17 @@ WORK = ".work"  # OUT/.work: temporary folders of the running batch, removed at 
 class Batch:
     """What every grading of a batch shares (options, task columns, OUT/.work, slots)."""
 
-    def __init__(self, opts: Options, grading: GradingConfig, console: Console) -> None:
+    def __init__(self, opts: Options, grading: GradingConfig, console: Console,
+                 parent: WarmParent | None = None) -> None:
+        """`parent`: the warm parent the slots are forked from, started already (else when needed)."""
         self.opts, self.console = opts, console
         self.tasks = gradebook.task_columns(grading)
         self.notebooks = [f"{name}.ipynb" for name, task in grading.tasks.items() if task.manual]
         self.module_files = [m.file for m in grading.modules.values()]
         self.work = opts.out / WORK
         self.lock = threading.Lock()
-        self.pool = SlotPool(opts, self.work, self.lock)
+        self.pool = SlotPool(opts, self.work, self.lock, parent)
+        self.rows: dict = {}  # the gradebook's rows already read (gradebook.rows)
 
     def grade(self, entry: Entry) -> dict | None:
         """Grade one student and write its files; None if the batch is stopping."""
@@ -121,7 +124,11 @@ class Batch:
             argv.append("--allow-weak-sandbox")
         if self.opts.lang:
             argv += ["--lang", self.opts.lang]
-        slot = self.pool.get()
+        try:
+            slot = self.pool.get()
+        except SlotUnavailable as exc:
+            status["message"] = f"no grading slot could start: {exc}"
+            return
         code = slot.grade(argv, work / "stdout.log", work / "stderr.log", self.opts.student_timeout)
         stderr = (work / "stderr.log").read_text("utf-8", "replace") if (work / "stderr.log").exists() else ""
         if code is None:

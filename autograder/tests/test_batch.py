@@ -210,6 +210,19 @@ def test_cli_refuses_to_start_with_one_line_and_exit_code_2(tmp_path, capsys):
     assert not out.exists() and not (subs / "out").exists()
 
 
+def test_a_batch_whose_sandbox_cannot_start_stops_before_writing_anything(tmp_path, capsys, monkeypatch):
+    from autograder.sandbox import isolation
+
+    materialize(tmp_path / "subs" / "ann")
+    warm_folders = set(Path(tempfile.gettempdir()).glob(f"autograder-sandbox-{isolation.owner_tag()}-warm-*"))
+    monkeypatch.setenv(isolation.TIER_ENV, "nonsense")  # (the warm parent inherits it: its sandbox fails)
+    assert main(["batch", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "-j", "2", "--gpu", "off"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot grade: unknown sandbox tier 'nonsense'" in " ".join(err.split()), err
+    assert not (tmp_path / "out").exists()
+    assert set(Path(tempfile.gettempdir()).glob(f"autograder-sandbox-{isolation.owner_tag()}-warm-*")) == warm_folders
+
+
 def test_git_export_reads_objects_only_and_never_runs_the_repositorys_config(tmp_path):
     repo = tmp_path / "hw1-eve"
     repo.mkdir()
@@ -345,6 +358,30 @@ def test_gradebook_is_rebuilt_from_finished_students_only(tmp_path):
     assert leftovers(out) == []
 
 
+def test_a_batch_rebuilds_the_gradebook_from_rows_it_has_read_while_their_files_are_the_same(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    fake_batch(out)
+    cache: dict = {}
+    rows = gradebook.rebuild(out, TASKS, cache)
+    assert rows == gradebook.rebuild(out, TASKS) and set(cache) >= {"alice", "carol"}
+    loads = []
+    real = gradebook.read_record
+    monkeypatch.setattr(gradebook, "read_record", lambda student: loads.append(student.name) or real(student))
+    assert gradebook.rebuild(out, TASKS, cache) == rows and loads == []  # nothing read again
+    # A student regraded (its files replaced, as the batch writes them) is read again.
+    carol = out / "students" / "carol"
+    status = json.loads((carol / "status.json").read_text())
+    gradebook.atomic_write(carol / "status.json", json.dumps(dict(status, message="regraded")))
+    again = gradebook.rebuild(out, TASKS, cache)
+    assert loads and set(loads) == {"carol"}
+    assert [r["message"] for r in again if r["student"] == "carol"] == ["regraded"]
+    (out / "students" / "frank" / "status.json").write_text(json.dumps({  # finished meanwhile
+        "id": "frank", "source": "/subs/frank", "kind": "dir", "commit": None, "commit_date": None,
+        "late": None, "status": "graded", "message": "", "seconds": 1.0}))
+    assert [r["student"] for r in gradebook.rebuild(out, TASKS, cache)] == \
+        [r["student"] for r in gradebook.rebuild(out, TASKS)] == ["alice", "bob", "carol", "dave", "eve", "frank"]
+
+
 def test_atomic_write_replaces_whole_files_with_ordinary_permissions(tmp_path):
     target = tmp_path / "a" / "results.json"
     gradebook.atomic_write(target, "{}")
@@ -401,6 +438,13 @@ def test_a_grading_past_the_student_timeout_is_killed_and_recorded_as_an_error(t
     assert "| errors | 1 |" in (out / "report.md").read_text()
 
 
+def slot_pool(tmp_path: Path) -> batch.SlotPool:
+    import threading
+
+    opts = batch.Options(submissions=tmp_path, out=tmp_path / "out", gpu="off", grading=REPO / "grading.yml")
+    return batch.SlotPool(opts, tmp_path, threading.Lock())
+
+
 @needs_strong_sandbox
 def test_a_slot_that_dies_before_answering_is_reported_and_a_new_slot_grades(tmp_path):
     import signal
@@ -417,26 +461,79 @@ def test_a_slot_that_dies_before_answering_is_reported_and_a_new_slot_grades(tmp
                         found.add(int(comm.parent.name))
         return found
 
-    opts = batch.Options(submissions=tmp_path, out=tmp_path / "out", gpu="off")
-    slot = batch.Slot(opts, tmp_path)
-    owned = f"autograder-sandbox-{slot.proc.pid}-"
-    threading.Timer(1.0, lambda: os.killpg(slot.proc.pid, signal.SIGKILL)).start()
-    argv = ["grade", str(REPO / "solutions"), "--gpu", "off"]
-    assert slot.grade(argv, tmp_path / "stdout", tmp_path / "stderr", timeout=120) is None
-    assert not slot.timed_out and not slot.alive()
-    assert wait_for(lambda: not sandboxes(), timeout=10), "the dead slot's sandbox outlived it"
-    # ... and so did nothing it kept on the host: its folder (runtime copy, inbox) and cgroups.
-    dead = slot.proc.pid
-    assert not list(Path(tempfile.gettempdir()).glob(f"autograder-sandbox-{dead}-*"))
-    assert not list(Path("/sys/fs/cgroup").glob(f"*/autograder/w{dead}-*"))
-    fresh = batch.Slot(opts, tmp_path)
+    pool = slot_pool(tmp_path)
     try:
+        slot = pool.get()
+        owned = f"autograder-sandbox-{slot.pid}-"
+        threading.Timer(1.0, lambda: os.killpg(slot.pid, signal.SIGKILL)).start()
+        argv = ["grade", str(REPO / "solutions"), "--gpu", "off"]
+        assert slot.grade(argv, tmp_path / "stdout", tmp_path / "stderr", timeout=120) is None
+        assert not slot.timed_out and not slot.alive()
+        assert wait_for(lambda: not sandboxes(), timeout=10), "the dead slot's sandbox outlived it"
+        # ... and so did nothing it kept on the host: its folder (runtime copy, inbox) and cgroups.
+        dead = slot.pid
+        assert not list(Path(tempfile.gettempdir()).glob(f"autograder-sandbox-{dead}-*"))
+        assert not list(Path("/sys/fs/cgroup").glob(f"*/autograder/w{dead}-*"))
+        fresh = pool.get()
+        assert fresh is not slot and fresh.alive()
         assert fresh.grade(argv + ["--json", str(tmp_path / "r.json")], tmp_path / "stdout", tmp_path / "stderr",
                            timeout=300) == 0
         assert json.loads((tmp_path / "r.json").read_text())["score"] == reference_scores()[0]
     finally:
-        fresh.close()
-    assert not fresh.alive()
+        pool.close()
+    assert not fresh.alive() and not pool.parent.alive()
+
+
+@needs_strong_sandbox
+def test_slots_are_forked_from_one_warm_parent_that_never_holds_a_students_sandbox(tmp_path):
+    import signal
+    import threading
+
+    def parent_of(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    pool = slot_pool(tmp_path)
+    try:
+        pool.start()
+        slots = [pool.get()]
+        other = threading.Thread(target=lambda: slots.append(pool.get()))  # (one slot per grading thread)
+        other.start()
+        other.join()
+        warm = pool.parent.pid
+        assert len({s.pid for s in slots}) == 2
+        for s in slots:
+            info = s.info()
+            # A child of the warm parent, in a session of its own (the batch kills it as a group) ...
+            assert parent_of(s.pid) == info["parent"] == info["warm_parent"] == warm and info["pid"] == s.pid
+            assert os.getsid(s.pid) == s.pid
+            # ... forked single-threaded, after the parent had imported everything and graded the
+            # reference: the slot imported nothing itself, even to start its own sandbox.
+            assert info["threads_at_fork"] == 1
+            assert info["reference_graded"] is True and info["warm_modules"] is True
+            assert info["imported_since_fork"] == []
+        # The parent's warm-up sandbox is gone: it holds none while the slots grade students, and
+        # its only children are the slots.
+        assert not list(Path(tempfile.gettempdir()).glob(f"autograder-sandbox-{warm}-*"))
+        children = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if parent_of(int(stat.parent.name)) == warm:
+                    children.add(int(stat.parent.name))
+        assert children == {s.pid for s in slots}
+
+        # A killed slot is replaced by a new child of the same parent, which grades at once.
+        os.kill(slots[0].pid, signal.SIGKILL)
+        assert wait_for(lambda: not slots[0].alive(), timeout=10)
+        again = pool.get()
+        assert again is not slots[0] and parent_of(again.pid) == warm
+        out = tmp_path / "r.json"
+        assert again.grade(["grade", str(REPO / "solutions"), "--gpu", "off", "--json", str(out)],
+                           tmp_path / "stdout", tmp_path / "stderr", timeout=300) == 0
+        assert json.loads(out.read_text())["score"] == reference_scores()[0]
+        assert again.info()["imported_since_fork"] == []  # (the grading ran in a child of its own)
+    finally:
+        pool.close()
+    assert not pool.parent.alive() and not any(s.alive() for s in slots)
 
 
 def _read(path: Path) -> str:
@@ -556,15 +653,15 @@ def wait_for(condition, timeout: float, step: float = 0.1):
 # Killing a batch part-way and resuming it is tested on the red-team corpus (test_redteam.py).
 
 
-def test_j_auto_takes_one_slot_per_core_unless_memory_is_short(capsys):
+def test_j_auto_takes_two_slots_per_core_unless_memory_is_short(capsys):
     from autograder import cli
 
     gib = lambda n: f"MemTotal: 99999999 kB\nMemAvailable: {n * 1024 * 1024} kB\n"  # noqa: E731
-    assert batch.auto_jobs(8, gib(64)) == 8  # plenty of memory: the cores decide
-    assert batch.auto_jobs(8, gib(2)) == 2  # (2048 - 512) MB / 700 MB per slot
+    assert batch.auto_jobs(8, gib(64)) == 16  # plenty of memory: the cores decide
+    assert batch.auto_jobs(8, gib(2)) == 3  # (2048 - 512) MB / 450 MB per slot
     assert batch.auto_jobs(4, gib(0)) == 1  # never none
-    assert batch.auto_jobs(3, "MemTotal: 1 kB\n") == 3  # no MemAvailable line (old kernels): the cores
-    assert 1 <= batch.auto_jobs() <= (os.cpu_count() or 1)
+    assert batch.auto_jobs(3, "MemTotal: 1 kB\n") == 6  # no MemAvailable line (old kernels): the cores
+    assert 1 <= batch.auto_jobs() <= 2 * (os.cpu_count() or 1)
     parser = cli.parser()
     assert parser.parse_args(["batch", "subs", "--out", "o"]).jobs == "auto"
     assert parser.parse_args(["batch", "subs", "--out", "o", "-j", "3"]).jobs == 3
