@@ -172,21 +172,22 @@ def junit_outcomes(xml: Path) -> dict[str, str]:
 # -- 3. the grader on the reference, the mistake and the stubs -----------------------------------
 
 def fixtures(work: Path) -> dict[str, Path]:
-    """The three submissions: folders named as the batch's students."""
+    """The three submissions, written as the test suite writes its own (autograder.examples):
+    folders named as the batch's students."""
     sys.path.insert(0, str(REPO))
+    from autograder import course
+    from autograder.examples import materialize
     from autograder.tests.mistakes.performance import MISTAKES
+    from hwkit.grading import load_grading
 
     subs = work / "submissions"
     if subs.exists():
         shutil.rmtree(subs)
-    subs.mkdir(parents=True)
-    reference = subs / "reference"
-    shutil.copytree(REPO / "solutions", reference, ignore=shutil.ignore_patterns("__pycache__"))
-    stubs = subs / "stubs"
-    shutil.copytree(REPO / "assignment", stubs, ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
+    modules = load_grading(course.find(str(REPO)).grading).modules
     mistake = next(m for m in MISTAKES if m.id == NO_SYNC)
-    written = mistake.write(subs)
-    return {"reference": reference, "no_sync": written, "stubs": stubs}
+    return {"reference": materialize(subs / "reference", {}, name="reference"),
+            "no_sync": mistake.write(subs),
+            "stubs": materialize(subs / "stubs", {key: {"from": "assignment"} for key in modules}, name="stubs")}
 
 
 def grade_gpu(report: Report, subs: dict[str, Path], work: Path, log: Path, sandbox: list[str]) -> dict[str, Path]:

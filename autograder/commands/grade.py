@@ -64,7 +64,7 @@ def _grade_and_report(args: argparse.Namespace, sandbox) -> int:
             err.print("[red]cannot grade:[/] --gpu require needs a CUDA GPU, and torch sees none here")
             return 2
     result = grade(args.submission, grading_path=args.grading, gpu=args.gpu, allow_weak=args.allow_weak_sandbox,
-                   gpu_only=args.gpu in ("require", "simulate"), verbose=args.verbose, sandbox=sandbox,
+                   gpu_only=args.gpu == "require", verbose=args.verbose, sandbox=sandbox,
                    lang=args.lang, course=args.course)
     if args.record:
         record.save(result, Path(args.record))
