@@ -26,7 +26,7 @@ from hwkit.stash import GPU_TESTS, OUTCOMES
 
 from . import course as courses
 from .sandbox import isolation
-from .sandbox.client import RemoteHomework
+from .sandbox.client import RemoteHomework, keep_cuda_out_of_grader
 from .sandbox.zygote import Sandbox, gpu_options
 from .submission import open_submission
 
@@ -74,6 +74,7 @@ def grade(submission: str | Path, *, grading_path: str | Path | None = None, gpu
     it. Without it, one is started here and stopped at the end. `course`: default
     :func:`autograder.course.find` (``--course``, or the current folder).
     """
+    keep_cuda_out_of_grader()
     course = course or courses.find()
     grading_path = Path(grading_path or course.grading)
     grading = load_grading(grading_path)
@@ -117,7 +118,7 @@ def _grade(submission, course: courses.Course, grading: GradingConfig, grading_p
         outcomes = config.stash[OUTCOMES]
         _check_config(grading, outcomes, grading_path, gpu_only)
         homework = plug.homework
-        described = homework.protections.summary() if homework else {}
+        described = homework.protections.summary(gpu=bool(homework.sandbox.gpu_devices)) if homework else {}
         if homework and homework.inside_protections:
             described["inside_worker"] = homework.inside_protections
         if homework and homework.sandbox.measured:

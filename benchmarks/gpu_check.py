@@ -19,7 +19,12 @@ Steps, each one checked (the run exits 1 if any check fails):
 6. the reference's `measure_time` next to `torch.utils.benchmark.Timer` and, when Triton is there,
    `triton.testing.do_bench`, on the same operations;
 7. achieved memory bandwidth (add, mul, transpose, sum) and FP32 TFLOP/s (matmul) against the
-   card's datasheet peak. Above 100 % means the measurement is wrong.
+   card's datasheet peak. Above 100 % means the measurement is wrong;
+8. (on a real GPU) the card's own ceilings: a 1 GiB device-to-device copy and an 8192³ FP32
+   matmul, the yardsticks for step 7's percentages.
+
+Step 0 says what the sandbox can use on the machine. A step that raises fails its check and the
+run goes on; the report is rewritten after every step, so a run cut short still leaves one.
 
 The report goes to OUT_DIR/gpu.md and OUT_DIR/gpu.json (the device machine returns only files
 written there). Figures produced in simulation are the simulation's model, marked so throughout.
@@ -36,8 +41,10 @@ import platform
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+import traceback
 import xml.etree.ElementTree as ElementTree
 from datetime import datetime, timezone
 from pathlib import Path
@@ -87,6 +94,10 @@ class Report:
         checks += [f"| {'ok' if c['ok'] else '**FAIL**'} | {c['check']} |" for c in self.data["checks"]]
         return "\n".join(head + checks) + "\n\n" + "\n".join(self.sections)
 
+    def write(self, out: Path) -> None:
+        (out / "gpu.json").write_text(json.dumps(self.data, indent=2, default=str), encoding="utf-8")
+        (out / "gpu.md").write_text(self.markdown(), encoding="utf-8")
+
 
 def table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
@@ -94,13 +105,60 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def run(cmd: list[str], log: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """A command of the kit, its output appended to `log`."""
+def run(cmd: list[str], log: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    """A command of the kit, its output appended to `log` (the device's minutes are few: a command
+    that hangs fails its step after `timeout` seconds, and the run goes on)."""
     started = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        with log.open("a", encoding="utf-8") as f:
+            out = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
+            f.write(f"\n$ {' '.join(cmd)}   # TIMED OUT after {timeout:g} s\n{out}")
+        raise
     with log.open("a", encoding="utf-8") as f:
         f.write(f"\n$ {' '.join(cmd)}   # exit {proc.returncode}, {time.perf_counter() - started:.1f} s\n{proc.stdout}")
     return proc
+
+
+def step(report: Report, out: Path, log: Path, title: str, fn, *args):
+    """One step: an exception fails it (its traceback in the log and the report) and the run goes
+    on; the report is written after every step, so a run cut short still leaves one."""
+    print(title, flush=True)
+    started = time.perf_counter()
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - every step's failure is a finding; the next step still runs
+        trace = traceback.format_exc()
+        with log.open("a", encoding="utf-8") as f:
+            f.write(f"\n# {title}: raised\n{trace}")
+        report.check(False, f"{title}: {type(exc).__name__}: {str(exc)[:300]}")
+        report.section(f"{title}: raised", "```\n" + trace[-3000:] + "\n```")
+        return None
+    finally:
+        report.data.setdefault("step_seconds", {})[title] = round(time.perf_counter() - started, 1)
+        report.write(out)
+
+
+# -- 0. the machine, as the sandbox sees it ------------------------------------------------------
+
+def machine(report: Report, tier: str | None) -> None:
+    """What the sandbox can use here (kernel, Landlock, namespaces, cgroup) and the GPU's device
+    files: what explains a grading's sandbox tier and weaknesses below."""
+    sys.path.insert(0, str(REPO))
+    from autograder.sandbox import isolation
+
+    protections = isolation.detect(tier)  # (the tier the gradings below ask for)
+    summary = protections.summary(gpu=True)
+    devices = sorted(str(d) for d in Path("/dev").glob("nvidia*"))
+    info = {"kernel": platform.release(), "cpus": len(os.sched_getaffinity(0)), "gpu_device_files": devices,
+            "bubblewrap": shutil.which("bwrap"), "sandbox": summary}
+    report.data["machine"] = info
+    rows = [["kernel", info["kernel"]], ["CPUs", info["cpus"]], ["GPU device files", " ".join(devices) or "—"],
+            ["bubblewrap", info["bubblewrap"] or "not installed"]]
+    rows += [[f"sandbox: {k}", v] for k, v in summary.items() if k != "notes"]
+    report.section("The machine, as the sandbox sees it", table(["", ""], rows))
 
 
 # -- 1. the card ---------------------------------------------------------------------------------
@@ -192,7 +250,7 @@ def fixtures(work: Path) -> dict[str, Path]:
 
 def grade_gpu(report: Report, subs: dict[str, Path], work: Path, log: Path, sandbox: list[str]) -> dict[str, Path]:
     mode = "simulate" if report.simulate else "require"
-    records, rows = {}, []
+    records, rows, messages = {}, [], []
     gpu_dir = work / "gpu-results"
     gpu_dir.mkdir(exist_ok=True)
     for name, sub in subs.items():
@@ -212,6 +270,9 @@ def grade_gpu(report: Report, subs: dict[str, Path], work: Path, log: Path, sand
         failed = sorted(t["name"].split("::")[-1] for t in gpu_tests if t["status"] != "passed")
         rows.append([name, f"{got:g} / {total:g}", len(gpu_tests), ", ".join(failed) or "—", data.get("gpu"),
                      data.get("sandbox", {}).get("tier", "?"), f"{seconds:.1f} s"])
+        if name == "reference":
+            messages += [[name, t["name"].split("::")[-1], short(t.get("output", ""))]
+                         for t in gpu_tests if t["status"] != "passed"]
         report.data.setdefault("gradings", {})[name] = {"gpu_points": got, "gpu_max": total, "failed": failed,
                                                          "gpu": data.get("gpu"), "seconds": round(seconds, 1),
                                                          "weak": data.get("sandbox", {}).get("weak", [])}
@@ -229,8 +290,68 @@ def grade_gpu(report: Report, subs: dict[str, Path], work: Path, log: Path, sand
         else:
             report.check(got == 0 and total > 0, f"the stubs earn no GPU point ({got:g} of {total:g})")
     report.section(f"`autograder grade --gpu {mode}`",
-                   table(["submission", "GPU points", "GPU tests", "not passed", "record's gpu", "sandbox", "time"], rows))
+                   table(["submission", "GPU points", "GPU tests", "not passed", "record's gpu", "sandbox", "time"], rows)
+                   + ("\n\nThe reference's GPU tests that did not pass, with the grader's message:\n\n"
+                      + table(["submission", "test", "message"], messages) if messages else ""))
     return records
+
+
+def short(text: str, n: int = 400) -> str:
+    """One table cell of a test's message."""
+    text = " ".join(text.split())
+    return (text[:n] + "…" if len(text) > n else text).replace("|", "\\|")
+
+
+def sandbox_layers(report: Report) -> None:
+    """CUDA under each of the sandbox's layers in turn (benchmarks.gpu_sandbox_layers)."""
+    from benchmarks.gpu_sandbox_layers import probe
+
+    rows = probe()
+    report.data["sandbox_layers"] = rows
+    for row in rows:
+        if row["ok"] is not None and "address_space" not in row["layers"] and not row.get("variant"):
+            report.check(bool(row["ok"]), f"CUDA starts under: {row['label']}"
+                         + ("" if row["ok"] else f" ({short(row.get('error', ''), 200)})"))
+    report.section("CUDA under each of the sandbox's layers (benchmarks/gpu_sandbox_layers.py)",
+                   table(["layers", "CUDA", "seconds", "error"],
+                         [[r["label"], {True: "works", False: "**fails**", None: "—"}[r["ok"]], r.get("seconds", ""),
+                           short(r.get("error", ""), 300)] for r in rows]))
+
+
+PROBE_MODULE = '''"""gpu-check's probe: what CUDA does inside the sandbox, raised so that the grader shows it."""
+import os
+import resource
+
+lines = [f"uid={os.getuid()}"]
+for name in ("nvidiactl", "nvidia0", "nvidia-uvm", "nvidia-uvm-tools"):
+    path = "/dev/" + name
+    lines.append(f"{name}: exists={os.path.exists(path)} rw={os.access(path, os.R_OK | os.W_OK)}")
+lines.append(f"RLIMIT_AS={resource.getrlimit(resource.RLIMIT_AS)[0]} NPROC={resource.getrlimit(resource.RLIMIT_NPROC)[0]}")
+import torch
+
+try:
+    lines.append(f"is_available={torch.cuda.is_available()}")
+    lines.append(f"sum={float(torch.ones(1024, device='cuda').sum())}")
+except BaseException as exc:
+    lines.append(f"cuda: {type(exc).__name__}: {exc}"[:700])
+raise RuntimeError("; ".join(lines))
+'''
+
+
+def sandbox_probe(report: Report, work: Path, log: Path, sandbox: list[str]) -> None:
+    """The whole sandbox, as a grading builds it: a submission whose performance module reports
+    what CUDA does there (its import raises that report, which the grader's message carries)."""
+    from autograder.examples import materialize
+
+    sub = materialize(work / "probe" / "cuda_probe", {"performance": {"source": PROBE_MODULE}}, name="cuda_probe")
+    record = work / "probe.json"
+    run([sys.executable, "-m", "autograder.cli", "grade", str(sub), "--gpu", "require", "--record", str(record),
+         *sandbox], log)
+    data = json.loads(record.read_text(encoding="utf-8"))
+    seen = next((t.get("output", "") for t in data["tests"] if "uid=" in t.get("output", "")), "")
+    report.data["sandbox_probe"] = seen
+    report.check("sum=1024.0" in seen, "CUDA works inside the grader's sandbox (the probe module's report)")
+    report.section("CUDA inside the grader's sandbox (a probe submission's import)", "```\n" + seen[-2500:] + "\n```")
 
 
 # -- 4. a small batch, and merge-gpu -------------------------------------------------------------
@@ -241,7 +362,7 @@ def batch_and_merge(report: Report, subs: dict[str, Path], records: dict[str, Pa
     if out.exists():
         shutil.rmtree(out)
     proc = run([sys.executable, "-m", "autograder.cli", "batch", str(next(iter(subs.values())).parent), "--out", str(out),
-                "--gpu", "off", "-j", "1", *sandbox], log, timeout=900)
+                "--gpu", "off", "-j", "1", *sandbox], log, timeout=300)
     if not report.check(proc.returncode == 0, f"`batch --gpu off` of the three: exit {proc.returncode}"):
         return
     before = totals(out)
@@ -262,8 +383,18 @@ def batch_and_merge(report: Report, subs: dict[str, Path], records: dict[str, Pa
         got, most = after.get(ref, (0.0, -1.0))
         report.check(abs(got - most) < 1e-6 and got > before.get(ref, (0.0, 0.0))[0],
                      f"the reference has full marks in the batch after the merge ({got:g} of {most:g})")
+    lost = []
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        data = json.loads((out / "students" / subs["reference"].name / "record.json").read_text(encoding="utf-8"))
+        lost = [[t["name"].split("::")[-1], t["status"], f"{t['score']:g} / {t['max_score']:g}", short(t.get("output", ""))]
+                for t in data["tests"] if t["status"] not in ("passed", "pending_gpu")]
+    report.data["reference_not_passed"] = lost
+    if not report.simulate:
+        report.check(not lost, f"the reference passes every CPU test in the batch ({len(lost)} did not)")
     report.section("`autograder batch --gpu off`, then `merge-gpu`",
                    table(["submission", "total before", "total after"], rows)
+                   + ("\n\nThe reference's tests that did not pass in the batch:\n\n"
+                      + table(["test", "status", "points", "message"], lost) if lost else "")
                    + f"\n\nmerge-gpu: exit {proc.returncode}\n\n```\n{proc.stdout.strip()[-1500:]}\n```")
 
 
@@ -360,6 +491,52 @@ def timings(report: Report, perf, info: dict) -> None:
                    + table(["op", "shape", "measure_time", "Timer median", "do_bench", "achieved", "of peak"], rows))
 
 
+def ceilings(report: Report, info: dict) -> None:
+    """What this card reaches outside the homework, timed with CUDA events: a 1 GiB device-to-device
+    copy (the bandwidth any elementwise op can hope for) and an 8192³ FP32 matmul (cuBLAS's
+    best case): the yardsticks for the percentages above when they fall short of the targets."""
+    import torch
+
+    def best_ms(fn, repeat: int = 20) -> float:
+        for _ in range(3):
+            fn()
+        torch.cuda.synchronize()
+        times = []
+        for _ in range(repeat):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end))
+        return sorted(times)[len(times) // 2]
+
+    p = info.get("peak")
+    src = torch.empty(2**28, device="cuda")  # 1 GiB of float32
+    dst = torch.empty_like(src)
+    copy_ms = best_ms(lambda: dst.copy_(src))
+    copy_gb_s = 2 * src.numel() * 4 / (copy_ms / 1000) / 1e9
+    src = dst = None  # (freed before the matmul)
+    a = torch.randn(8192, 8192, device="cuda")
+    b = torch.randn(8192, 8192, device="cuda")
+    mm_ms = best_ms(lambda: a @ b, repeat=10)
+    mm_tflops = 2 * 8192**3 / (mm_ms / 1000) / 1e12
+    a = b = None
+    torch.cuda.empty_cache()
+    data = {"copy_1gib_gb_s": copy_gb_s, "matmul_8192_fp32_tflops": mm_tflops,
+            "tf32_allowed": torch.backends.cuda.matmul.allow_tf32}
+    if p:
+        data.update(copy_of_peak=copy_gb_s / (p["tb_s"] * 1000), matmul_of_peak=mm_tflops / p["tflops_fp32"])
+    report.data["ceilings"] = data
+    report.check(not data["tf32_allowed"], "FP32 matmuls run in FP32 (TF32 off, torch's default)")
+    rows = [["device-to-device copy, 1 GiB", f"{copy_ms:.3f} ms", f"{copy_gb_s:.0f} GB/s",
+             f"{data['copy_of_peak']:.0%}" if p else "—"],
+            ["matmul 8192×8192 @ 8192×8192, FP32", f"{mm_ms:.3f} ms", f"{mm_tflops:.1f} TFLOP/s",
+             f"{data['matmul_of_peak']:.0%}" if p else "—"]]
+    report.section("What the card reaches outside the homework (CUDA events, median)",
+                   table(["yardstick", "time", "achieved", "of datasheet peak"], rows))
+
+
 def work_of(name: str, shape: tuple, itemsize: int) -> tuple[float, float]:
     """(bytes moved, FLOPs) of one call of OPERATIONS[name] on a tensor of `shape`."""
     numel = 1
@@ -413,27 +590,35 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         work = Path(args.work) if args.work else Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-check-")))
         work.mkdir(parents=True, exist_ok=True)
+        step(report, out, log, "0. the machine", machine, report, args.sandbox)
         with simulated_gpu(args.simulate):
-            print("1. the card", flush=True)
-            info = card(report)
-        print("2. the public suite's gpu tests", flush=True)
-        public_gpu_tests(report, work, log)
-        print("3. grading on the GPU", flush=True)
-        subs = fixtures(work)
-        records = grade_gpu(report, subs, work, log, sandbox)
-        print("4. batch and merge-gpu", flush=True)
-        batch_and_merge(report, subs, records, work, log, sandbox)
+            info = step(report, out, log, "1. the card", card, report) or {}
+        step(report, out, log, "2. the public suite's gpu tests", public_gpu_tests, report, work, log)
+        subs = step(report, out, log, "3a. the fixtures", fixtures, work)
+        if subs:
+            if not args.simulate:
+                step(report, out, log, "3b. CUDA under each sandbox layer", sandbox_layers, report)
+                step(report, out, log, "3c. CUDA inside the grader's sandbox", sandbox_probe, report, work, log, sandbox)
+            records = step(report, out, log, "3. grading on the GPU", grade_gpu, report, subs, work, log, sandbox) or {}
+            step(report, out, log, "4. batch and merge-gpu", batch_and_merge, report, subs, records, work, log, sandbox)
         with simulated_gpu(args.simulate):
-            perf = reference_module()
-            print("5. the reference's benchmark() and transfer_overhead()", flush=True)
-            reference_runs(report, perf)
-            print("6–7. timings and achieved throughput", flush=True)
-            timings(report, perf, info)
+            perf = step(report, out, log, "5a. the reference module", reference_module)
+            if perf is not None:
+                step(report, out, log, "5. the reference's benchmark() and transfer_overhead()", reference_runs, report, perf)
+                step(report, out, log, "6–7. timings and achieved throughput", timings, report, perf, info)
+        if not args.simulate:
+            step(report, out, log, "8. the card's own ceilings", ceilings, report, info)
+        # The records and the batch's folder as they are, for what the report does not show.
+        with contextlib.suppress(OSError):
+            with tarfile.open(out / "artifacts.tar.gz", "w:gz") as tar:
+                for name in ("gpu-results", "batch", "probe.json", "public-gpu.xml"):
+                    if (work / name).exists():
+                        tar.add(work / name, arcname=name)
     report.data["seconds"] = round(time.perf_counter() - started, 1)
     report.section("Run", f"{report.data['seconds']} s in all; the kit's commands and their output are in "
-                          "gpu-check.log beside this report.")
-    (out / "gpu.json").write_text(json.dumps(report.data, indent=2, default=str), encoding="utf-8")
-    (out / "gpu.md").write_text(report.markdown(), encoding="utf-8")
+                          "gpu-check.log beside this report.\n\n"
+                   + table(["step", "seconds"], [[k, v] for k, v in report.data.get("step_seconds", {}).items()]))
+    report.write(out)
     print(f"gpu-check: {len(report.data['checks']) - len(report.failed)} of {len(report.data['checks'])} checks ok, "
           f"{report.data['seconds']} s; report in {out / 'gpu.md'}")
     for failed in report.failed:

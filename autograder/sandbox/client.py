@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import os
 import time
 from pathlib import Path
@@ -26,6 +27,26 @@ from hwkit.seam import Homework
 from . import isolation, wire
 from .transport import WorkerProcess
 from .zygote import CallTimeout, Sandbox, SandboxFault, WorkerDied, gpu_options
+
+
+@functools.cache
+def machine_has_gpu() -> bool:
+    """Whether this machine has a CUDA GPU: the grader's own finding, asked of NVML (no CUDA
+    context in the trusted process), once per process and before :func:`keep_cuda_out_of_grader`."""
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    return torch.cuda.is_available()
+
+
+def keep_cuda_out_of_grader() -> None:
+    """The grading process never uses the GPU itself (tensors from the sandbox are rebuilt on the
+    CPU), so it hides the GPU from its own CUDA runtime. Beyond the memory a context would take:
+    once autograd runs a backward pass in a process where CUDA counts a device, it starts a
+    thread per device and marks every later fork of that process unable to run autograd
+    ("Unable to handle autograd's threading in combination with fork-based multiprocessing"),
+    and the batch forks its slots from a parent that has graded the reference. Seen on an H200
+    (docs/gpu.md). Sandboxes get an environment of their own, so nothing changes inside them."""
+    machine_has_gpu()
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 __all__ = ["CallTimeout", "RemoteHomework", "RemoteObject", "SandboxFault", "StudentError", "WorkerDied"]
 
@@ -172,9 +193,7 @@ class RemoteHomework(Homework):
             if self.gpu_mode == "simulate":
                 self._machine_gpu = self.sandbox.simulated_gpu
             else:
-                os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
-                self._machine_gpu = self.gpu_mode != "off" and bool(self.sandbox.gpu_devices) \
-                    and torch.cuda.is_available()
+                self._machine_gpu = self.gpu_mode != "off" and bool(self.sandbox.gpu_devices) and machine_has_gpu()
         return self._machine_gpu
 
     def cuda_available(self) -> bool:

@@ -97,8 +97,9 @@ class Protections:
     def disk_budget(self) -> bool:
         return self.namespaces or (self.bubblewrap and self.bwrap_size)
 
-    def summary(self) -> dict:
-        """What the results say about the sandbox (never claims more than is enforced)."""
+    def summary(self, *, gpu: bool = False) -> dict:
+        """What the results say about the sandbox (never claims more than is enforced); `gpu`: it
+        had the machine's GPU device files."""
         isolated = "bubblewrap namespaces" if self.bubblewrap else "own namespaces (launcher)" \
             if self.namespaces else "none"
         return {
@@ -114,7 +115,9 @@ class Protections:
             + (" + cgroup" if self.cgroup else ""),
             "user": "a sandbox uid of its own (grader is root)" if self.root else "grader's uid"
             + (" mapped in a user namespace" if self.pid_namespace else ""),
-            "memory": "RLIMIT_AS" + (" + cgroup memory limit" if self.cgroup else ""),
+            "memory": ("cgroup memory limit (no RLIMIT_AS: CUDA reserves address space)" if self.cgroup
+                       else "NOT capped (no RLIMIT_AS: CUDA reserves address space; no cgroup)") if gpu
+            else "RLIMIT_AS" + (" + cgroup memory limit" if self.cgroup else ""),
             "signals": "own session" + (" + PID namespace" if self.pid_namespace else "")
             + (" + landlock signal scope" if self.landlock_abi >= 6 else ""),
             "disk": "size-limited tmpfs" if self.disk_budget else "per-file limit only",
@@ -265,6 +268,9 @@ def python_paths() -> list[str]:
 
 SYSTEM_READ = ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/etc/ld.so.cache", "/etc/ld.so.conf",
                "/etc/localtime", "/proc", "/sys/devices/system/cpu", "/dev/urandom", "/dev/random"]
+# Read as well where the sandbox has the machine's GPU: the CUDA driver and NVML look the card up
+# by its PCI address and NUMA node there (hardware descriptions, nothing of the grader's).
+GPU_READ = ["/sys/bus/pci", "/sys/devices", "/sys/module/nvidia"]
 
 
 class Cgroup:
@@ -338,10 +344,14 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def set_rlimits(limits: Limits, nproc: int | None) -> None:
-    """Called in the child before exec; the limits are inherited by bwrap and the worker."""
+def set_rlimits(limits: Limits, nproc: int | None, *, address_space: bool = True) -> None:
+    """Called in the child before exec; the limits are inherited by bwrap and the worker.
+    `address_space=False` for a sandbox with the machine's GPU: the CUDA driver reserves virtual
+    address space far beyond any memory limit when it starts (cuInit fails under RLIMIT_AS), so
+    there only the cgroup caps memory."""
     mb = 2**20
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb,) * 2)
+    if address_space:
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb,) * 2)
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_time_s, limits.cpu_time_s + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_size_mb * mb,) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -395,6 +405,8 @@ def bwrap_command(inner: list[str], *, runtime: Path, inbox: Path, workdir: Path
             "--chdir", str(workdir)]
     for dev in devices:
         cmd += ["--dev-bind", dev, dev]
+    for path in GPU_READ if devices else ():
+        cmd += ["--ro-bind-try", path, path]
     if devices and os.path.exists("/proc/driver/nvidia"):
         cmd += ["--ro-bind", "/proc/driver/nvidia", "/proc/driver/nvidia"]
     return cmd + ["--", *inner]

@@ -57,11 +57,14 @@ def abi_version() -> int:
     return max(int(version), 0)
 
 
-def restrict(read_paths: list[str], write_paths: list[str], device_paths: list[str] = ()) -> dict:
+def restrict(read_paths: list[str], write_paths: list[str], device_paths: list[str] = (),
+             writable_files: list[str] = ()) -> dict:
     """Restrict this process (and its future children). Returns what is now enforced.
 
     `read_paths`: read and execute; `write_paths`: everything but :data:`SPECIAL`;
-    `device_paths`: device files to read, write and ioctl (a GPU's)."""
+    `device_paths`: device files to read, write and ioctl (a GPU's); `writable_files`: existing
+    files to write and truncate, nothing created or removed (the CUDA driver opens a file of its
+    process's own /proc entry with O_TRUNC: found on an H200, docs/gpu.md)."""
     abi = abi_version()
     if abi < 1:
         return {"landlock": False}
@@ -77,7 +80,8 @@ def restrict(read_paths: list[str], write_paths: list[str], device_paths: list[s
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
         rules = ((read_paths, READ), (write_paths, fs_all & ~SPECIAL),
-                 (device_paths, _READ_FILE | _WRITE_FILE | (_IOCTL_DEV if abi >= 5 else 0)))
+                 (device_paths, _READ_FILE | _WRITE_FILE | (_IOCTL_DEV if abi >= 5 else 0)),
+                 (writable_files, _WRITE_FILE | (_TRUNCATE if abi >= 3 else 0)))
         for paths, access in rules:
             for path in paths:
                 try:

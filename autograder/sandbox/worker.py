@@ -36,10 +36,14 @@ def main() -> None:
     if config.get("landlock"):
         import landlock
 
-        def lock_in() -> dict:
-            return landlock.restrict(config["read_paths"], config["write_paths"], config.get("device_paths", []))
+        def lock_in(process: str) -> dict:
+            # With the GPU, CUDA writes a file of its own process's /proc entry: the zygote's
+            # domain allows /proc, each worker's nested one only /proc/<its pid> ("/proc/self"
+            # resolved when it locks itself in), so a worker reaches no other process's entry.
+            own = (["/proc"] if process == "zygote" else ["/proc/self"]) if config.get("device_paths") else []
+            return landlock.restrict(config["read_paths"], config["write_paths"], config.get("device_paths", []), own)
 
-        protections = lock_in()
+        protections = lock_in("zygote")
     os.chdir(config["workdir"])
     os.makedirs("tmp", exist_ok=True)
 
@@ -71,7 +75,7 @@ def main() -> None:
         if lock_in:
             # A Landlock domain nested in the zygote's: the worker (and all it starts) can
             # neither trace nor signal the zygote, which outlives the student.
-            lock_in()
+            lock_in("worker")
         if syscalls is not None:
             syscalls.load()
 

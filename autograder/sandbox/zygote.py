@@ -95,6 +95,9 @@ def _json_object(data: bytes, why: str) -> dict:
     return value
 
 
+WORKER_THREADS = 8  # a worker's OpenMP threads, at most (see Sandbox.launch)
+
+
 def gpu_options(mode: str) -> dict[str, bool]:
     """The Sandbox's GPU arguments for a grading's ``--gpu`` mode: the machine's GPU device files
     for auto and require, the simulated GPU (and no device file) for simulate, neither for off."""
@@ -208,7 +211,8 @@ class Sandbox:
             self.workdir.mkdir(mode=0o755)  # the mount point of its tmpfs
         self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         read_paths = isolation.python_paths() + isolation.SYSTEM_READ + isolation.DEVICES \
-            + [str(self._runtime), str(self.inbox)]
+            + [str(self._runtime), str(self.inbox)] \
+            + [path for path in isolation.GPU_READ if self.gpu_devices and os.path.exists(path)]
         config = {
             "runtime": str(self._runtime), "workdir": str(self.workdir), "inbox": str(self.inbox),
             "modules": self.modules, "control_fd": theirs.fileno(), "pid_namespace": p.pid_namespace,
@@ -228,13 +232,15 @@ class Sandbox:
 
         def in_child() -> None:
             isolation.die_with_parent(grader)
-            isolation.set_rlimits(self.limits, nproc)
+            isolation.set_rlimits(self.limits, nproc, address_space=not self.gpu_devices)
             if self.cgroup:
                 self.cgroup.enter()
 
         # The NVML check answers torch.cuda.is_available() without initialising CUDA, which
         # must not happen before the zygote forks.
-        threads = os.environ.get("OMP_NUM_THREADS") or str(len(os.sched_getaffinity(0)))
+        # At most WORKER_THREADS OpenMP threads: every thread counts against `limits.processes`
+        # (RLIMIT_NPROC), and on a many-core machine one worker's pool alone would exhaust it.
+        threads = os.environ.get("OMP_NUM_THREADS") or str(min(len(os.sched_getaffinity(0)), WORKER_THREADS))
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": threads,
                "HOME": str(self.workdir), "TMPDIR": str(self.workdir / "tmp"),
                "PYTORCH_NVML_BASED_CUDA_CHECK": "1", "AUTOGRADER_LIBSECCOMP": p.seccomp_library or ""}
@@ -271,7 +277,8 @@ class Sandbox:
             return isolation.launcher_command({
                 "mode": "namespaces", "newroot": str(self._base / "root"), "uid": uid, "gid": uid,
                 "read_only": [x for x in isolation.python_paths() + isolation.SYSTEM_READ
-                              + [str(self._runtime), str(self.inbox)] if not x.startswith(("/proc", "/dev"))],
+                              + [str(self._runtime), str(self.inbox)] if not x.startswith(("/proc", "/dev"))]
+                + [path for path in isolation.GPU_READ if self.gpu_devices and os.path.exists(path)],
                 "devices": isolation.DEVICES + self.gpu_devices, "hidden_proc": isolation.HIDDEN_PROC,
                 "work": {"path": str(self.workdir), "size": self.limits.disk_mb * 2**20, "inodes": 20000,
                          "uid": uid, "gid": uid},
@@ -302,6 +309,8 @@ class Sandbox:
         protections = self.info.get("protections")
         self.weaknesses = isolation.broken_promises(self.measured, protections if type(protections) is dict else {},
                                                     self.protections)
+        if self.gpu_devices and not self.cgroup:
+            self.weaknesses.append("the worker's memory is not capped (with the GPU, no RLIMIT_AS; no cgroup here)")
         if self.weaknesses and not self.allow_weak:
             self.stop()
             raise isolation.SandboxUnavailable(

@@ -354,3 +354,50 @@ def test_a_required_call_is_found_in_the_source_without_running_it(source, reach
     from hwkit.forbidden import calls_any
 
     assert calls_any(source, "f", ["torch.autograd.grad", ".backward"]) is reached
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_a_gpu_sandbox_has_no_address_space_limit_and_says_what_caps_memory(gpu):
+    """cuInit fails under RLIMIT_AS (the driver reserves address space far beyond any limit): a
+    sandbox with the machine's GPU leaves it off, and the results say what caps memory instead."""
+    import os
+    import resource
+
+    from autograder.sandbox import isolation
+    from hwkit.grading import Limits
+
+    limits = Limits()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # (the child sets its limits as the zygote's child does, and reports them)
+        try:
+            isolation.set_rlimits(limits, None, address_space=not gpu)
+            os.write(write_end, str(resource.getrlimit(resource.RLIMIT_AS)[0]).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    got = int(os.read(read_end, 64))
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert got == (resource.RLIM_INFINITY if gpu else limits.memory_mb * 2**20)
+    memory = isolation.detect().summary(gpu=gpu)["memory"]
+    assert ("RLIMIT_AS" in memory and "no RLIMIT_AS" not in memory) is (not gpu)
+
+
+def test_the_grader_hides_the_gpu_from_itself_but_keeps_its_finding(monkeypatch):
+    """Autograd in a process where CUDA counts a device marks its forks unable to run backward
+    (seen on an H200: the batch's slots are forked from a parent that graded the reference)."""
+    import os
+
+    from autograder.sandbox import client
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # (a GPU machine, as NVML says)
+    client.machine_has_gpu.cache_clear()
+    try:
+        client.keep_cuda_out_of_grader()
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == ""
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # (what CUDA would say now)
+        assert client.machine_has_gpu() is True  # the finding made before hiding
+    finally:
+        client.machine_has_gpu.cache_clear()
