@@ -43,7 +43,7 @@ from pathlib import Path
 
 from . import course as courses
 from .sandbox import isolation
-from .sandbox.zygote import Sandbox
+from .sandbox.zygote import BATCH_PRELOAD, Sandbox
 
 WARM_MODULES = ("torch", "numpy", "pytest", "pytest_timeout", "hwkit.plugin", "autograder.grade", "autograder.cli",
                 "autograder.report.console", "autograder.report.feedback", "autograder.report.gradescope")
@@ -210,7 +210,8 @@ def _sandbox(args: argparse.Namespace, gpu: bool) -> Sandbox:
     from hwkit.grading import load_grading
 
     grading = load_grading(Path(args.grading))
-    return Sandbox(grading.limits, modules=grading.module_names(), gpu=gpu, allow_weak=args.allow_weak_sandbox)
+    return Sandbox(grading.limits, modules=grading.module_names(), gpu=gpu, allow_weak=args.allow_weak_sandbox,
+                   preload=BATCH_PRELOAD)
 
 
 def _started_sandbox(args: argparse.Namespace) -> Sandbox | None:

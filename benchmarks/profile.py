@@ -268,11 +268,9 @@ def _quiet():
 
 def _slot_sandbox(options: argparse.Namespace, sample_workers: bool):
     """The slot's sandbox, started; with `sample_workers` its workers sample themselves."""
-    from autograder.sandbox.zygote import Sandbox
-    from hwkit.grading import load_grading
+    from autograder import slot
 
-    grading = load_grading(Path(options.grading))
-    sandbox = Sandbox(grading.limits, modules=grading.module_names(), gpu=False, allow_weak=False)
+    sandbox = slot._sandbox(options, gpu=False)  # (as a slot's: with the batch's preload)
     if sample_workers:
         runtime = sandbox._runtime
         (runtime / "worker.py").rename(runtime / "worker_impl.py")

@@ -95,6 +95,13 @@ def _json_object(data: bytes, why: str) -> dict:
     return value
 
 
+# What torch imports on first use in a worker, for every student again: torch.autograd.grad
+# with grad_outputs imports torch.fx.experimental.symbolic_shapes, and with it sympy and mpmath
+# (about 490 modules, 0.3 CPU-s per grading; docs/performance.md). A batch slot's zygote, which
+# serves student after student, imports it once instead; a single grading would only move the
+# cost to the sandbox's start.
+BATCH_PRELOAD = ("torch.fx.experimental.symbolic_shapes",)
+
 WORKER_THREADS = 8  # a worker's OpenMP threads, at most (see Sandbox.launch)
 
 
@@ -124,14 +131,17 @@ class Sandbox:
     """
 
     def __init__(self, limits: Limits, *, modules: dict[str, str], gpu: bool = False,
-                 allow_weak: bool = False, simulated_gpu: bool = False) -> None:
+                 allow_weak: bool = False, simulated_gpu: bool = False, preload: tuple[str, ...] = ()) -> None:
         """`modules`: module key -> file name without .py, e.g. {"tensors": "homework_tensors"}.
         `gpu`: the machine's GPU device files go in; `simulated_gpu`: instead, every worker sees
-        hwkit.simgpu's simulated GPU (`grade --gpu simulate`; see :func:`gpu_options`)."""
+        hwkit.simgpu's simulated GPU (`grade --gpu simulate`; see :func:`gpu_options`).
+        `preload`: modules the zygote imports after torch, so that its workers find them imported
+        (a batch slot's sandbox serves many students: see BATCH_PRELOAD)."""
         if gpu and simulated_gpu:
             raise ValueError("a sandbox gets the machine's GPU or the simulated one, not both")
         self.limits, self.modules, self.gpu, self.allow_weak = limits, dict(modules), gpu, allow_weak
         self.simulated_gpu = simulated_gpu
+        self.preload = tuple(preload)
         self.files: dict[str, Path] = {}  # the homework modules to grade next (see use())
         self.protections = isolation.detect()
         if not self.protections.filesystem_isolated and not allow_weak:
@@ -218,7 +228,7 @@ class Sandbox:
             "modules": self.modules, "control_fd": theirs.fileno(), "pid_namespace": p.pid_namespace,
             "landlock": p.landlock_abi >= 1, "read_paths": read_paths,
             "write_paths": [str(self.workdir), "/dev/null"], "device_paths": self.gpu_devices,
-            "simulated_gpu": self.simulated_gpu,
+            "simulated_gpu": self.simulated_gpu, "preload": list(self.preload),
         }
         inner = [sys.executable, "-I", "-X", "faulthandler", str(self._runtime / "worker.py"), json.dumps(config)]
         cmd = self._command_line(inner)

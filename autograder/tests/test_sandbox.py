@@ -228,3 +228,20 @@ def test_probe_state_and_views_cross_the_boundary():
         assert x.grad is None
     finally:
         hw.close()
+
+
+def test_a_batch_slots_sandbox_has_imported_what_torch_would_import_for_each_student(submission):
+    """zygote.BATCH_PRELOAD: imported once in the zygote, so no worker imports it again; a plain
+    sandbox (one grading) leaves it to the worker that needs it."""
+    from autograder.sandbox.zygote import BATCH_PRELOAD, Sandbox
+
+    code = "import sys\ndef create_tensors():\n    return [m in sys.modules for m in %r]\n" % (BATCH_PRELOAD,)
+    sub = locate(submission(append={"tensors": code}), MODULES)
+    for preload, expected in ((BATCH_PRELOAD, True), ((), False)):
+        sandbox = Sandbox(FAST, modules=MODULES, preload=preload)
+        hw = RemoteHomework(sub.files, FAST, problems=sub.problems, gpu="off", modules=MODULES, sandbox=sandbox)
+        try:
+            assert hw.tensors.create_tensors() == [expected] * len(BATCH_PRELOAD)
+        finally:
+            hw.close()
+            sandbox.close()
