@@ -112,12 +112,15 @@ def render_profile(p: dict) -> str:
          "Caching the reference's outputs per slot would save almost nothing (the reference computations' "
          "line); the trusted side's cost is per test case (pytest's machinery and the wire's round trips for "
          "~470 cases). On the sandbox side the wire's worker end (decoding each call's arguments, hashing "
-         "the storages it was given, encoding the reply) costs more than the student's own functions, and so "
-         "do the modules torch imports on first use: the autograd worker's first `torch.autograd.grad` with "
-         "`grad_outputs` (the `vjp` call) imports `torch.fx.experimental.symbolic_shapes`, sympy and mpmath "
-         "(about 490 modules), in every worker, since the zygote has not. To do: import that module in the "
-         "zygote before it forks (measured, the zygote pre-importing it: the sandbox side of a grading 0.88 → "
-         "0.55 CPU-s, 2026-11-30), the wire's calls batched, and pytest's per-test work on the trusted side.",
+         "the storages it was given, encoding the reply) costs more than the student's own functions. So "
+         "did the modules torch imports on first use: the autograd worker's first `torch.autograd.grad` "
+         "with `grad_outputs` (the `vjp` call) imports `torch.fx.experimental.symbolic_shapes`, sympy and "
+         "mpmath (about 490 modules), in every worker. A batch slot's zygote now imports them once "
+         "(`zygote.BATCH_PRELOAD`; this profile's sandbox is a slot's): measured before and after, the "
+         "sandbox side of a grading 0.71 → 0.45 CPU-s, and a batch of 20 at `-j 4` (two A/B pairs, "
+         "2026-11-30) 34.8 → 30.7 s of wall time and 44.2 → 37.1 CPU-s. Not done: the wire's calls "
+         "batched (each of ~900 calls costs about 0.2 ms of encoding and decoding on the two sides), and "
+         "pytest's per-test work on the trusted side.",
          ""]
     return "\n".join(L)
 
@@ -176,8 +179,8 @@ def render(info, gp, pub, mem, warm, bt, big, auto, nb, nb_students, tm, prof, a
          "The machine is shared: other processes may run at the same time, so a run can be slow by a few "
          "tenths of a second (compare the individual runs), and over an hour the whole machine can be slower "
          "by tens of percent (other virtual machines share its host; the CPU model below may change between "
-         "runs). The GPU part of issue 6 (CUDA timings, "
-         "`grade --gpu require`) is pending: this machine has no GPU.", "",
+         "runs). This machine has no GPU: the GPU figures (CUDA timings, `grade --gpu require` on an "
+         "H200) are in docs/gpu.md.", "",
          "## Machine", "", "| | |", "|---|---|", *[f"| {k_} | {v} |" for k_, v in info.items()], "",
          "## The targets, measured in this run", "",
          "| Target | Goal | Measured | Met? |", "|---|---|---|---|", *targets, "",
