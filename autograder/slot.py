@@ -65,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     # Before numpy is imported (by torch): OpenBLAS would start a pool thread per core, and this
     # process forks. Sandboxes get an environment of their own, so students are unaffected.
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    # Before anything could start CUDA here: the slots forked from this process run autograd
+    # (see client.keep_cuda_out_of_grader).
+    from .sandbox.client import keep_cuda_out_of_grader  # (imports torch: after OPENBLAS_NUM_THREADS)
+
+    keep_cuda_out_of_grader()
     control = socket.socket(fileno=args.control)
     course = courses.find(args.course)
     os.environ[courses.COURSE_ENV] = str(course.root)  # for every grading a slot forks

@@ -150,8 +150,8 @@ def machine(report: Report, tier: str | None) -> None:
     from autograder.sandbox import isolation
 
     protections = isolation.detect(tier)  # (the tier the gradings below ask for)
-    summary = protections.summary(gpu=True)
     devices = sorted(str(d) for d in Path("/dev").glob("nvidia*"))
+    summary = protections.summary(gpu=bool(devices))
     info = {"kernel": platform.release(), "cpus": len(os.sched_getaffinity(0)), "gpu_device_files": devices,
             "bubblewrap": shutil.which("bwrap"), "sandbox": summary}
     report.data["machine"] = info

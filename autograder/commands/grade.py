@@ -58,9 +58,9 @@ def _grade_and_report(args: argparse.Namespace, sandbox) -> int:
     from ..report import console, feedback, gradescope
 
     if args.gpu == "require":
-        import torch
+        from ..sandbox.client import machine_has_gpu
 
-        if not torch.cuda.is_available():
+        if not machine_has_gpu():  # (NVML: no CUDA context in the grader, see keep_cuda_out_of_grader)
             err.print("[red]cannot grade:[/] --gpu require needs a CUDA GPU, and torch sees none here")
             return 2
     result = grade(args.submission, grading_path=args.grading, gpu=args.gpu, allow_weak=args.allow_weak_sandbox,

@@ -115,7 +115,8 @@ class Protections:
             + (" + cgroup" if self.cgroup else ""),
             "user": "a sandbox uid of its own (grader is root)" if self.root else "grader's uid"
             + (" mapped in a user namespace" if self.pid_namespace else ""),
-            "memory": ("cgroup memory limit (no RLIMIT_AS: CUDA reserves address space)" if self.cgroup
+            "memory": ("cgroup memory limit on host RAM and swap (no RLIMIT_AS: CUDA reserves address space; "
+                       "GPU memory and the driver's pinned host memory are not capped)" if self.cgroup
                        else "NOT capped (no RLIMIT_AS: CUDA reserves address space; no cgroup)") if gpu
             else "RLIMIT_AS" + (" + cgroup memory limit" if self.cgroup else ""),
             "signals": "own session" + (" + PID namespace" if self.pid_namespace else "")
@@ -288,11 +289,18 @@ class Cgroup:
         if version == "v1":
             (self.dirs[0] / "pids.max").write_text(str(limits.processes))
             (self.dirs[1] / "memory.limit_in_bytes").write_text(memory)
+            swap = (self.dirs[1] / "memory.memsw.limit_in_bytes", memory)  # memory + swap together
         else:
             parent = self.dirs[0].parent
             (parent / "cgroup.subtree_control").write_text("+pids +memory")
             (self.dirs[0] / "pids.max").write_text(str(limits.processes))
             (self.dirs[0] / "memory.max").write_text(memory)
+            swap = (self.dirs[0] / "memory.swap.max", "0")
+        # No swap beyond the limit: where RLIMIT_AS is off (a GPU sandbox) the cgroup is the only
+        # cap. (The file exists only where the kernel accounts swap.)
+        if swap[0].exists():
+            with contextlib.suppress(OSError):
+                swap[0].write_text(swap[1])
 
     def enter(self) -> None:
         """Called in the child before exec: move this process into the cgroup."""

@@ -250,7 +250,9 @@ class Sandbox:
         # must not happen before the zygote forks.
         # At most WORKER_THREADS OpenMP threads: every thread counts against `limits.processes`
         # (RLIMIT_NPROC), and on a many-core machine one worker's pool alone would exhaust it.
-        threads = os.environ.get("OMP_NUM_THREADS") or str(min(len(os.sched_getaffinity(0)), WORKER_THREADS))
+        wanted = os.environ.get("OMP_NUM_THREADS", "")
+        threads = str(min(int(wanted) if wanted.isdigit() and int(wanted) > 0 else len(os.sched_getaffinity(0)),
+                          WORKER_THREADS))
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": threads,
                "HOME": str(self.workdir), "TMPDIR": str(self.workdir / "tmp"),
                "PYTORCH_NVML_BASED_CUDA_CHECK": "1", "AUTOGRADER_LIBSECCOMP": p.seccomp_library or ""}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,18 @@ def make_submission(dest: Path, replace: dict[str, str] | None = None, append: d
     for k, v in (append or {}).items():
         modules.setdefault(k, {})["append"] = v
     return materialize(dest, modules, extra_files)
+
+
+@pytest.fixture(autouse=True)
+def _grader_env_restored():
+    """A grading in this process hides the GPU from it (client.keep_cuda_out_of_grader): not from
+    the tests after it (on a GPU machine they would see none)."""
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    yield
+    if before is None:
+        os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+    else:
+        os.environ["CUDA_VISIBLE_DEVICES"] = before
 
 
 @pytest.fixture

@@ -391,7 +391,8 @@ def test_the_grader_hides_the_gpu_from_itself_but_keeps_its_finding(monkeypatch)
 
     from autograder.sandbox import client
 
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # (recorded, so that monkeypatch restores it)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # (a GPU machine, as NVML says)
     client.machine_has_gpu.cache_clear()
     try:
@@ -401,3 +402,48 @@ def test_the_grader_hides_the_gpu_from_itself_but_keeps_its_finding(monkeypatch)
         assert client.machine_has_gpu() is True  # the finding made before hiding
     finally:
         client.machine_has_gpu.cache_clear()
+
+
+def test_a_gpu_workers_landlock_lets_it_write_its_own_proc_entry_and_no_other():
+    """The rule the CUDA driver needs (docs/gpu.md): the zygote's domain allows writing files
+    under /proc, each worker's nested domain only under its own /proc/<pid>."""
+    import os
+
+    from autograder.sandbox import isolation, landlock
+
+    if isolation.detect().landlock_abi < 3:
+        pytest.skip("Landlock ABI < 3 here: no truncate right to grant")
+    read = isolation.python_paths() + isolation.SYSTEM_READ
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # (the zygote's domain, then a forked worker's nested one, as worker.py does)
+        seen = {}
+        try:
+            landlock.restrict(read, ["/dev/null"], [], ["/proc"])
+            parent = os.getpid()
+            child = os.fork()
+            if child == 0:
+                try:
+                    landlock.restrict(read, ["/dev/null"], [], ["/proc/self"])
+                except OSError as exc:
+                    seen["restrict"] = repr(exc)
+                for name, path in (("own", "/proc/self/comm"), ("parent", f"/proc/{parent}/comm"),
+                                   ("own_truncate", "/proc/self/comm")):
+                    try:
+                        with open(path, "w" if name == "own_truncate" else "r+") as f:
+                            f.write("probe")
+                        seen[name] = "written"
+                    except OSError as exc:
+                        seen[name] = type(exc).__name__
+                os.write(write_end, repr(seen).encode())
+                os._exit(0)
+            os.waitpid(child, 0)
+        except OSError as exc:
+            os.write(write_end, repr({"restrict": repr(exc)}).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    seen = eval(os.read(read_end, 4096).decode())  # noqa: S307 - our own child's repr of a dict of str
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    assert seen == {"own": "written", "parent": "PermissionError", "own_truncate": "written"}
