@@ -87,6 +87,8 @@ class RemoteHomework(Homework):
         # Modules that are missing or unusable, or whose import failed, with the reason.
         self._unavailable: dict[str, str] = dict(problems or {})
         self._imported: dict[str, int] = {}  # module key -> the worker start it was imported in
+        # (module key, attribute name) -> (worker start, the function or class found there): see getattr
+        self._looked_up: dict[tuple[str, str], tuple[int, RemoteObject]] = {}
         self._simcuda: simcuda.SimulatedCuda | None = None  # the device a test is simulating
         self._worker_info: dict = {}
         self._machine_gpu: bool | None = None
@@ -252,9 +254,21 @@ class RemoteHomework(Homework):
 
     def getattr(self, key: str, target: dict) -> Any:
         what = ".".join(target.get("path", [])) or self.modules[key]
+        # A module's function or class, looked up again by the next test, is the same object in
+        # the same worker (its handle lives as long as the worker): one round trip per name and
+        # worker instead of one per lookup, about 40 % of a grading's calls into the sandbox.
+        # Only module attributes that are objects in the worker; data is sent again every time.
+        path = target.get("path", [])
+        cache = (key, path[0]) if "module" in target and len(path) == 1 and type(path[0]) is str else None
+        worker = self.workers.get(key)
+        if cache in self._looked_up and worker is not None and worker.alive() \
+                and self._looked_up[cache][0] == worker.starts:
+            return self._looked_up[cache][1]
         value = self._request(key, {"op": "getattr", "target": target}, what=what)["value"]
         if isinstance(value, RemoteObject):
             value._label = what  # (its handle number changes with every lookup; its name does not)
+            if cache is not None:
+                self._looked_up[cache] = (self.workers[key].starts, value)
         return value
 
     def _request(self, key: str, header: dict, args: list | None = None, kwargs: dict | None = None,
