@@ -131,7 +131,7 @@ print(json.dumps(out))
 '''
 
 
-LANDLOCK_ROW = ROWS[4]
+LANDLOCK = ["uid", "rlimits", "landlock"]  # the Landlock row's layers, and every variant's
 
 
 def expand(variant: dict, devices: list[str]) -> dict:
@@ -151,7 +151,6 @@ def probe(timeout: float = 60) -> list[dict]:
     devices = sorted(str(d) for d in Path("/dev").glob("nvidia*"))
     uid = isolation.allocate_uid() if os.geteuid() == 0 else None
     unreachable = isolation.unreachable_python() if uid is not None else None
-    results = []
     with tempfile.TemporaryDirectory(prefix="gpu-layers-") as tmp:
         os.chmod(tmp, 0o755)
         for name in ("landlock.py", "syscall_filter.py"):
@@ -162,20 +161,15 @@ def probe(timeout: float = 60) -> list[dict]:
         os.chmod(home, 0o777)
         read = isolation.python_paths() + isolation.SYSTEM_READ + isolation.DEVICES + [tmp] \
             + [p for p in isolation.GPU_READ if os.path.exists(p)]
-        rows = list(ROWS)
-        for label, layers, *variant in rows:
-            if variant and (results[ROWS.index(LANDLOCK_ROW)]["ok"] is not False):
-                break  # (the variants only where Landlock's row failed: they say why)
+        def run(label: str, layers: list[str], variant: dict | None = None) -> dict:
             if "uid" in layers and (uid is None or unreachable):
-                results.append({"label": label, "layers": layers, "ok": None,
-                                "error": f"another uid cannot reach Python here ({unreachable})" if unreachable
-                                else "not root: no uid to switch to"})
-                continue
+                return {"label": label, "layers": layers, "ok": None,
+                        "error": f"another uid cannot reach Python here ({unreachable})" if unreachable
+                        else "not root: no uid to switch to"}
             cfg = {"landlock": "landlock" in layers, "seccomp": "seccomp" in layers, "fork": "fork" in layers,
-                   "read": read, "write": [str(home), "/dev/null"], "devices": devices,
-                   "variant": variant[0] if variant else None}
+                   "read": read, "write": [str(home), "/dev/null"], "devices": devices, "variant": variant}
 
-            def in_child(layers=layers) -> None:
+            def in_child() -> None:
                 if "rlimits" in layers:
                     isolation.set_rlimits(limits, limits.processes if "uid" in layers else None,
                                           address_space="address_space" in layers)
@@ -198,9 +192,11 @@ def probe(timeout: float = 60) -> list[dict]:
             except (subprocess.TimeoutExpired, ValueError, OSError) as exc:
                 result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:800]}
             result.setdefault("seconds", round(time.perf_counter() - started, 2))
-            results.append({"label": label, "layers": layers, "variant": variant[0] if variant else None, **result})
-            if len(results) == len(ROWS):
-                rows += [(name, ["uid", "rlimits", "landlock"], expand(v, devices)) for name, v in VARIANTS]
+            return {"label": label, "layers": layers, "variant": variant, **result}
+
+        results = [run(label, layers) for label, layers in ROWS]
+        if results[[layers for _, layers in ROWS].index(LANDLOCK)]["ok"] is False:  # (the variants say why)
+            results += [run(label, LANDLOCK, expand(v, devices)) for label, v in VARIANTS]
     return results
 
 

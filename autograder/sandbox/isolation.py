@@ -102,6 +102,13 @@ class Protections:
         had the machine's GPU device files."""
         isolated = "bubblewrap namespaces" if self.bubblewrap else "own namespaces (launcher)" \
             if self.namespaces else "none"
+        if not gpu:
+            memory = "RLIMIT_AS" + (" + cgroup memory limit" if self.cgroup else "")
+        elif self.cgroup:
+            memory = ("cgroup memory limit on host RAM and swap (no RLIMIT_AS: CUDA reserves address space; "
+                      "GPU memory and the driver's pinned host memory are not capped)")
+        else:
+            memory = "NOT capped (no RLIMIT_AS: CUDA reserves address space; no cgroup)"
         return {
             "tier": self.tier,
             "namespaces": isolated,
@@ -115,10 +122,7 @@ class Protections:
             + (" + cgroup" if self.cgroup else ""),
             "user": "a sandbox uid of its own (grader is root)" if self.root else "grader's uid"
             + (" mapped in a user namespace" if self.pid_namespace else ""),
-            "memory": ("cgroup memory limit on host RAM and swap (no RLIMIT_AS: CUDA reserves address space; "
-                       "GPU memory and the driver's pinned host memory are not capped)" if self.cgroup
-                       else "NOT capped (no RLIMIT_AS: CUDA reserves address space; no cgroup)") if gpu
-            else "RLIMIT_AS" + (" + cgroup memory limit" if self.cgroup else ""),
+            "memory": memory,
             "signals": "own session" + (" + PID namespace" if self.pid_namespace else "")
             + (" + landlock signal scope" if self.landlock_abi >= 6 else ""),
             "disk": "size-limited tmpfs" if self.disk_budget else "per-file limit only",

@@ -191,6 +191,7 @@ class Sandbox:
         (self._runtime / "hwkit" / "__init__.py").write_text("")
         # The GPU device files the grader saw on this machine (none unless grading may use a GPU).
         self.gpu_devices = sorted(str(d) for d in Path("/dev").glob("nvidia*")) if gpu else []
+        self.gpu_read = [p for p in isolation.GPU_READ if os.path.exists(p)] if self.gpu_devices else []
 
     @classmethod
     def started(cls, limits: Limits, *, modules: dict[str, str], gpu: bool, allow_weak: bool,
@@ -221,8 +222,7 @@ class Sandbox:
             self.workdir.mkdir(mode=0o755)  # the mount point of its tmpfs
         self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         read_paths = isolation.python_paths() + isolation.SYSTEM_READ + isolation.DEVICES \
-            + [str(self._runtime), str(self.inbox)] \
-            + [path for path in isolation.GPU_READ if self.gpu_devices and os.path.exists(path)]
+            + [str(self._runtime), str(self.inbox)] + self.gpu_read
         config = {
             "runtime": str(self._runtime), "workdir": str(self.workdir), "inbox": str(self.inbox),
             "modules": self.modules, "control_fd": theirs.fileno(), "pid_namespace": p.pid_namespace,
@@ -290,7 +290,7 @@ class Sandbox:
                 "mode": "namespaces", "newroot": str(self._base / "root"), "uid": uid, "gid": uid,
                 "read_only": [x for x in isolation.python_paths() + isolation.SYSTEM_READ
                               + [str(self._runtime), str(self.inbox)] if not x.startswith(("/proc", "/dev"))]
-                + [path for path in isolation.GPU_READ if self.gpu_devices and os.path.exists(path)],
+                + self.gpu_read,
                 "devices": isolation.DEVICES + self.gpu_devices, "hidden_proc": isolation.HIDDEN_PROC,
                 "work": {"path": str(self.workdir), "size": self.limits.disk_mb * 2**20, "inodes": 20000,
                          "uid": uid, "gid": uid},

@@ -391,8 +391,7 @@ def test_the_grader_hides_the_gpu_from_itself_but_keeps_its_finding(monkeypatch)
 
     from autograder.sandbox import client
 
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # (recorded, so that monkeypatch restores it)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # (restored by conftest's _grader_env_restored)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # (a GPU machine, as NVML says)
     client.machine_has_gpu.cache_clear()
     try:
