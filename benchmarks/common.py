@@ -57,10 +57,10 @@ def sample(cmd: list[str], interval: float = 0.05) -> dict:
 
     Returns the wall time, the largest per-sample RSS sums and the CPU time of the tree: the sum,
     over every process ever seen in it, of its last sampled user + system time (so a process loses
-    at most `interval`). Not getrusage(RUSAGE_CHILDREN): the sandbox is torn down with SIGKILL,
+    at most `interval`); and each process's parent, name and CPU (``processes``). Not getrusage(RUSAGE_CHILDREN): the sandbox is torn down with SIGKILL,
     and a dying PID namespace reaps its processes without passing their CPU time up.
     """
-    tree, cpu = set(), {}
+    tree, cpu, family = set(), {}, {}
     peak = dict.fromkeys(("rss_total", "rss_top", "rss_others", "max_processes"), 0)
     samples = 0
     with tempfile.TemporaryFile() as log:
@@ -72,6 +72,7 @@ def sample(cmd: list[str], interval: float = 0.05) -> dict:
             grown = True
             while grown:  # a process stays in the tree once seen, even when re-parented
                 new = {pid for pid, (ppid, _, _) in procs.items() if ppid in tree and pid not in tree}
+                family.update((pid, (procs[pid][0], _comm(pid))) for pid in new)
                 tree |= new
                 grown = bool(new)
             live = [pid for pid in tree if pid in procs]
@@ -91,7 +92,17 @@ def sample(cmd: list[str], interval: float = 0.05) -> dict:
             log.seek(0)
             tail = log.read()[-3000:].decode(errors="replace")
             raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{tail}")
-    return {"wall": seconds, "cpu": sum(cpu.values()), "samples": samples, **peak}
+    family[proc.pid] = (0, "(root)")
+    processes = {pid: {"ppid": family[pid][0], "comm": family[pid][1], "cpu": cpu[pid]} for pid in cpu}
+    return {"wall": seconds, "cpu": sum(cpu.values()), "samples": samples, "processes": processes, **peak}
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
 
 
 def runs(cmd: list[str], n: int, cwd: Path = REPO) -> list[float]:

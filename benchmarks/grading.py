@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
-from .common import BIN, median, runs, sample
+from .common import BIN, REPO, median, runs, sample
 
 GRADE = [str(BIN / "autograder"), "grade", "solutions", "--gpu", "off"]
 # In-process pytest over the same files; --noconftest -p loads the plugin once (tests/conftest.py
@@ -25,6 +26,15 @@ def grade_vs_pytest(n: int) -> dict:
         grade += runs(GRADE, 1)
         plain += runs(PYTEST_ALL, 1)
     return {"grade": grade, "pytest": plain, "ratio": median(grade) / median(plain)}
+
+
+def floor(n: int) -> dict:
+    """The same suites run by plain pytest in one warm process, no sandbox (benchmarks.floor)."""
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
+        path = Path(tmp) / "floor.json"
+        subprocess.run([str(BIN / "python"), "-m", "benchmarks.floor", "--runs", str(n), "--json", str(path)],
+                       cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+        return json.loads(path.read_text())
 
 
 def public_suite(n: int) -> dict:
@@ -52,9 +62,44 @@ def batches(n_students: int, jobs: list[int]) -> dict:
             reused = sum("zygote" in json.loads(p.read_text()).get("extra_data", {}).get("sandbox", {})
                          for p in dest.glob("students/*/results.json"))
             out[j] = {"wall": run["wall"], "cpu": run["cpu"], "rows": len(rows) - 1, "reused": reused,
-                      "median_student": median(per_student), "max_student": max(per_student)}
+                      "median_student": median(per_student), "max_student": max(per_student),
+                      "roles": roles(run["processes"])}
             shutil.rmtree(dest, ignore_errors=True)
     return out
+
+
+ROLES = {
+    "batch": "the batch process (discovery, the pool, the gradebook after each student, the progress)",
+    "parent": "the warm parent (imports, the reference graded once)",
+    "slots": "the slots (forks of the warm parent: waiting, forking, resetting the sandbox)",
+    "gradings": "the grading processes (the trusted side: pytest, the wire, the reports), one per student",
+    "workers": "the sandboxes' workers (the student's modules, the wire's worker end), three per student",
+    "zygotes": "bubblewrap and the zygotes (one sandbox per slot, and the warm parent's check)",
+}
+
+
+def roles(processes: dict[int, dict]) -> dict[str, float]:
+    """A batch tree's CPU by role (see ROLES), from :func:`benchmarks.common.sample`'s processes.
+
+    Inside a sandbox: a zygote is a process whose parent is bubblewrap; a worker is anything
+    below a zygote. Outside: by depth under the batch (1 the warm parent, 2 a slot, 3 a grading)."""
+    def chain(pid: int) -> list[int]:  # pid, its parent, ... up to the batch
+        out = [pid]
+        while processes.get(out[-1], {}).get("ppid") in processes:
+            out.append(processes[out[-1]]["ppid"])
+        return out
+
+    totals = dict.fromkeys(ROLES, 0.0)
+    for pid, p in processes.items():
+        up = chain(pid)
+        names = [processes[q]["comm"] for q in up]
+        if "bwrap" in names:
+            first_bwrap = names.index("bwrap")
+            role = "workers" if first_bwrap >= 2 else "zygotes"  # (a zygote's parent is bubblewrap)
+        else:
+            role = ("batch", "parent", "slots")[len(up) - 1] if len(up) <= 3 else "gradings"
+        totals[role] += p["cpu"]
+    return totals
 
 
 def slot_warm_up() -> dict:

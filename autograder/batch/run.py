@@ -27,11 +27,12 @@ from .slots import SlotUnavailable, WarmParent
 from .student import Batch
 
 DEFAULT_STUDENT_TIMEOUT_S = 30 * 60
-# A grading waits on its timing probes (which sleep on purpose) for about 40 % of its time, and a
-# slot forked from the warm parent costs only its own sandbox: two slots per core keep the cores
-# busy. Measured on 2 cores, 20 students (docs/performance.md): -j 2 69 s, -j 3 62 s, -j 4 54 s,
-# -j 6 63 s.
-SLOTS_PER_CORE = 2
+# A grading waits on its timing probes (which sleep on purpose) for about 60 % of its time, and a
+# slot forked from the warm parent costs only its own sandbox: three slots per core keep the cores
+# busy. Measured on 2 cores (2026-11-30, docs/performance.md): 20 students -j 2 69 s, -j 3 62 s,
+# -j 4 54 s, -j 6 63 s (30.1 and 30.9 s in a faster hour); 100 students -j 4 90.6 s, -j 6 77.9 s,
+# -j 8 77.5 s. (The pool never starts more slots than there are students.)
+SLOTS_PER_CORE = 3
 # One slot's memory at its peak (its sandbox and workers, its grading process; the warm parent's
 # pages are shared): a batch's whole tree measured at 923 / 1195 / 1640 MiB PSS with 2 / 3 / 4
 # slots, rounded up.
@@ -40,7 +41,7 @@ RESERVED_MEMORY_MB = 512  # for the batch, the warm parent and the rest of the m
 
 
 def auto_jobs(cpus: int | None = None, meminfo: str | None = None) -> int:
-    """`-j auto`: two slots per core, fewer when the memory available would not hold them."""
+    """`-j auto`: three slots per core, fewer when the memory available would not hold them."""
     if cpus is None:  # (the cores this process may use, as a container or taskset limits them)
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     slots = max(1, cpus) * SLOTS_PER_CORE

@@ -15,7 +15,7 @@ def add_arguments(b: argparse.ArgumentParser) -> None:
     b.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="one entry per student")
     b.add_argument("--out", metavar="OUT_DIR", required=True, help="results, gradebook.csv and report.md go here")
     b.add_argument("-j", "--jobs", type=_jobs, default="auto",
-                   help="students graded at once: a number, or auto (the default): two per core, fewer "
+                   help="students graded at once: a number, or auto (the default): three per core, fewer "
                         "when the memory available would not hold them (about 450 MB each)")
     b.add_argument("--deadline", metavar="ISO-8601", help="grade each git repository's last commit at or "
                                                          "before this time, e.g. 2026-11-30T23:59:00+01:00")

@@ -253,7 +253,9 @@ class Sandbox:
         wanted = os.environ.get("OMP_NUM_THREADS", "")
         threads = str(min(int(wanted) if wanted.isdigit() and int(wanted) > 0 else len(os.sched_getaffinity(0)),
                           WORKER_THREADS))
-        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": threads,
+        # Passive: a pool thread sleeps when its work is done instead of spinning on a core
+        # that another grading could use (measured: -0.02 to -0.05 CPU-s per grading).
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OMP_NUM_THREADS": threads, "OMP_WAIT_POLICY": "PASSIVE",
                "HOME": str(self.workdir), "TMPDIR": str(self.workdir / "tmp"),
                "PYTORCH_NVML_BASED_CUDA_CHECK": "1", "AUTOGRADER_LIBSECCOMP": p.seccomp_library or ""}
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

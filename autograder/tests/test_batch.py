@@ -653,15 +653,15 @@ def wait_for(condition, timeout: float, step: float = 0.1):
 # Killing a batch part-way and resuming it is tested on the red-team corpus (test_redteam.py).
 
 
-def test_j_auto_takes_two_slots_per_core_unless_memory_is_short(capsys):
+def test_j_auto_takes_three_slots_per_core_unless_memory_is_short(capsys):
     from autograder import cli
 
     gib = lambda n: f"MemTotal: 99999999 kB\nMemAvailable: {n * 1024 * 1024} kB\n"  # noqa: E731
-    assert batch.auto_jobs(8, gib(64)) == 16  # plenty of memory: the cores decide
+    assert batch.auto_jobs(8, gib(64)) == 24  # plenty of memory: the cores decide
     assert batch.auto_jobs(8, gib(2)) == 3  # (2048 - 512) MB / 450 MB per slot
     assert batch.auto_jobs(4, gib(0)) == 1  # never none
-    assert batch.auto_jobs(3, "MemTotal: 1 kB\n") == 6  # no MemAvailable line (old kernels): the cores
-    assert 1 <= batch.auto_jobs() <= 2 * (os.cpu_count() or 1)
+    assert batch.auto_jobs(3, "MemTotal: 1 kB\n") == 9  # no MemAvailable line (old kernels): the cores
+    assert 1 <= batch.auto_jobs() <= 3 * (os.cpu_count() or 1)
     parser = cli.parser()
     assert parser.parse_args(["batch", "subs", "--out", "o"]).jobs == "auto"
     assert parser.parse_args(["batch", "subs", "--out", "o", "-j", "3"]).jobs == 3
