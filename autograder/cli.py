@@ -60,27 +60,36 @@ def main(argv: list[str] | None = None, *, sandbox=None) -> int:
 def _run(args: argparse.Namespace, sandbox) -> int:
     try:
         return args.run(args, sandbox=sandbox) if args.command == "grade" else args.run(args)
-    except GradingConfigError as exc:
+    except Exception as exc:  # noqa: BLE001 - turn known grader failures into a message, not a traceback
+        code = failure(exc, args.command)
+        if code is None:
+            raise
+        return code
+
+
+def failure(exc: Exception, command: str) -> int | None:
+    """Say on stderr what a known failure of the grader means and return the exit code (2);
+    None for anything else (a bug: let its traceback show)."""
+    from .collect import CollectError
+    from .examples import ExampleError
+    from .grade import GraderError
+    from .merge_gpu import MergeError
+    from .sandbox.isolation import SandboxUnavailable
+    from .submission import SubmissionError
+
+    if isinstance(exc, GradingConfigError):
         err.print(f"[red]configuration error:[/] {exc}")
         return 2
-    except ImportError as exc:
+    if isinstance(exc, ImportError):
         if exc.name and exc.name.split(".")[0] in AUTHORING:
-            err.print(f"[red]`autograder {args.command}` needs the course's authoring tools[/] ({exc.name} is "
+            err.print(f"[red]`autograder {command}` needs the course's authoring tools[/] ({exc.name} is "
                       f"missing): pip install 'autograder\\[author]' (in the course repository: make setup)")
             return 2
-        raise
-    except Exception as exc:  # noqa: BLE001 - turn known grader failures into a message, not a traceback
-        from .collect import CollectError
-        from .examples import ExampleError
-        from .grade import GraderError
-        from .merge_gpu import MergeError
-        from .sandbox.isolation import SandboxUnavailable
-        from .submission import SubmissionError
-
-        if isinstance(exc, (GraderError, SandboxUnavailable, SubmissionError, ExampleError, MergeError, CollectError)):
-            err.print(f"[red]cannot grade:[/] {exc}")
-            return 2
-        raise
+        return None
+    if isinstance(exc, (GraderError, SandboxUnavailable, SubmissionError, ExampleError, MergeError, CollectError)):
+        err.print(f"[red]cannot grade:[/] {exc}")
+        return 2
+    return None
 
 
 if __name__ == "__main__":

@@ -97,54 +97,63 @@ def _grade(submission, course: courses.Course, grading: GradingConfig, grading_p
     with open_submission(submission, grading.module_names()) as sub, \
             tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
         plug = GraderPlugin(sub.files, sub.problems, grading.limits, gpu, sandbox)
-        args = _pytest_args(course, Path(tmp) / "pytest.ini", grading, grading_path)
-        args += (["-m", "gpu"] if gpu_only else []) + (["--lang", lang] if lang else [])
-        args += [str(course.root / folder) for folder in grading.suite_folders()]
+        args = pytest_args(course, Path(tmp), grading, grading_path, gpu_only, lang)
         output = io.StringIO()
-        with _trusted_environment(), contextlib.redirect_stdout(output):
+        with trusted_environment(), contextlib.redirect_stdout(output):
             code = pytest.main(args, plugins=[plug])
-        if plug.fatal:
-            raise GraderError(f"the sandbox could not be set up, so nothing was graded: {plug.fatal}")
-        if plug.homework is not None and plug.homework.fatal:
-            raise GraderError(f"the sandbox could not start, so nothing was graded: {plug.homework.fatal}")
-        errors = [f"{sub.problems[k]}" for k in sorted(sub.problems)]
-        config = plug.config
-        if config is None or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR,
-                                      pytest.ExitCode.INTERRUPTED, pytest.ExitCode.NO_TESTS_COLLECTED):
-            raise GraderError(f"the test suites could not run (pytest exit code {int(code)}):\n"
-                              + output.getvalue()[-4000:])
-        if verbose:
-            print(output.getvalue())
-        outcomes = config.stash[OUTCOMES]
-        _check_config(grading, outcomes, grading_path, gpu_only)
-        homework = plug.homework
-        described = homework.protections.summary(gpu=bool(homework.sandbox.gpu_devices)) if homework else {}
-        if homework and homework.inside_protections:
-            described["inside_worker"] = homework.inside_protections
-        if homework and homework.sandbox.measured:
-            described["measured"] = isolation.measured_summary(homework.sandbox.measured)
-            described["weak"] = list(homework.sandbox.weaknesses)
-        if homework and homework.sandbox.resets:
-            described["zygote"] = f"reused after {homework.sandbox.resets} verified reset(s) (earlier students)"
-        tasks = score(grading, outcomes, gpu_tests=config.stash.get(GPU_TESTS, set()))
-        if gpu_only:
-            for task in tasks:
-                task.tests = [t for t in task.tests if t.status != "not_run"]
-        return build(grading.assignment, str(submission), tasks,
-                     execution_time=time.perf_counter() - started, sandbox=described,
-                     worker_restarts=homework.restarts if homework else 0,
-                     gpu=SIMULATED_GPU if gpu == "simulate" else gpu, errors=errors, lang=i18n.language())
+        return finish(plug, code, output.getvalue(), submission, grading, grading_path, gpu, gpu_only, verbose,
+                      started)
 
 
-def _pytest_args(course: courses.Course, ini: Path, grading: GradingConfig, grading_path: Path) -> list[str]:
+def finish(plug: GraderPlugin, code: int, output: str, submission, grading: GradingConfig, grading_path: Path,
+           gpu: str, gpu_only: bool, verbose: bool, started: float) -> GradingResult:
+    """The result of a pytest run with `plug` (its exit code and output); GraderError when the
+    run itself failed. (Also how a batch slot's forked gradings end: autograder.slot.)"""
+    if plug.fatal:
+        raise GraderError(f"the sandbox could not be set up, so nothing was graded: {plug.fatal}")
+    if plug.homework is not None and plug.homework.fatal:
+        raise GraderError(f"the sandbox could not start, so nothing was graded: {plug.homework.fatal}")
+    errors = [f"{plug.problems[k]}" for k in sorted(plug.problems)]
+    config = plug.config
+    if config is None or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR,
+                                  pytest.ExitCode.INTERRUPTED, pytest.ExitCode.NO_TESTS_COLLECTED):
+        raise GraderError(f"the test suites could not run (pytest exit code {int(code)}):\n" + output[-4000:])
+    if verbose:
+        print(output)
+    outcomes = config.stash[OUTCOMES]
+    _check_config(grading, outcomes, grading_path, gpu_only)
+    homework = plug.homework
+    described = homework.protections.summary(gpu=bool(homework.sandbox.gpu_devices)) if homework else {}
+    if homework and homework.inside_protections:
+        described["inside_worker"] = homework.inside_protections
+    if homework and homework.sandbox.measured:
+        described["measured"] = isolation.measured_summary(homework.sandbox.measured)
+        described["weak"] = list(homework.sandbox.weaknesses)
+    if homework and homework.sandbox.resets:
+        described["zygote"] = f"reused after {homework.sandbox.resets} verified reset(s) (earlier students)"
+    tasks = score(grading, outcomes, gpu_tests=config.stash.get(GPU_TESTS, set()))
+    if gpu_only:
+        for task in tasks:
+            task.tests = [t for t in task.tests if t.status != "not_run"]
+    return build(grading.assignment, str(submission), tasks,
+                 execution_time=time.perf_counter() - started, sandbox=described,
+                 worker_restarts=homework.restarts if homework else 0,
+                 gpu=SIMULATED_GPU if gpu == "simulate" else gpu, errors=errors, lang=i18n.language())
+
+
+def pytest_args(course: courses.Course, tmp: Path, grading: GradingConfig, grading_path: Path, gpu_only: bool,
+                lang: str | None) -> list[str]:
+    """The grader's pytest command line (its ini written into the folder `tmp`)."""
     test_timeout = int(grading.limits.import_timeout_s * 3 + grading.limits.call_timeout_s * 10)
-    return [*course.pytest_args(ini), "-p", "hwkit.plugin", "-p", "pytest_timeout", f"--timeout={test_timeout}",
-            "--grading", str(grading_path), "-p", "no:stepwise", "-q", "-rN",
+    return [*course.pytest_args(tmp / "pytest.ini"), "-p", "hwkit.plugin", "-p", "pytest_timeout",
+            f"--timeout={test_timeout}", "--grading", str(grading_path), "-p", "no:stepwise", "-q", "-rN",
             # pytest's own traceback rendering would double the time of a failing grading
             "--tb=native", "--import-mode=prepend",
             # Student code never runs in this process: nothing of its output or logging to
             # capture, and these plugins' per-test work is a third of the grader's own time.
-            "-s", *(arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}"))]
+            "-s", *(arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}")),
+            *(["-m", "gpu"] if gpu_only else []), *(["--lang", lang] if lang else []),
+            *(str(course.root / folder) for folder in grading.suite_folders())]
 
 
 def _check_config(grading: GradingConfig, outcomes, grading_path: Path, gpu_only: bool) -> None:
@@ -159,7 +168,7 @@ def _check_config(grading: GradingConfig, outcomes, grading_path: Path, gpu_only
 
 
 @contextlib.contextmanager
-def _trusted_environment():
+def trusted_environment():
     """No plugin autoload and no PYTEST_* options from the environment (put back afterwards)."""
     with mock.patch.dict(os.environ, {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}):
         os.environ.pop("PYTEST_ADDOPTS", None)

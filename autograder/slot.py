@@ -8,10 +8,12 @@ talks to a sandbox that ran student code. Then, on request, it forks a *slot*: a
 its own session, which starts its own sandbox (a zygote that imports torch) and grades one
 student after another.
 
-For each student the slot forks a grading process, which runs ``autograder grade`` in the
-slot's sandbox and exits, so nothing of one student's grading stays in the trusted process for
-the next. Then the slot resets the sandbox (see :meth:`Sandbox.recycle`), which starts a new
-one whenever it cannot prove the old one clean.
+For each student the slot forks a grading process, which grades in the slot's sandbox and
+exits, so nothing of one student's grading stays in the trusted process for the next. The slot
+has configured pytest and collected the suites once, and forks each grading at pytest's test
+loop (:class:`StudentLoop`); a job with other options than the batch's runs ``autograder grade``
+from the start instead. Then the slot resets the sandbox (see :meth:`Sandbox.recycle`), which
+starts a new one whenever it cannot prove the old one clean.
 
 The parent and every slot are single-threaded when they fork (numpy's OpenBLAS pool is kept
 to one thread, torch's intra-op pool too, and the warm-up sandbox's reader threads end with
@@ -33,13 +35,18 @@ it was forked (how it was made; for tests).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import itertools
 import json
 import os
 import signal
 import socket
 import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Iterator
 
 from . import course as courses
 from .sandbox import isolation
@@ -61,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grading", required=True)
     parser.add_argument("--gpu", choices=("auto", "off"), default="auto")
     parser.add_argument("--allow-weak-sandbox", action="store_true")
+    parser.add_argument("--lang", choices=("en", "ru"), default=None)
     args = parser.parse_args(argv)
     # Before numpy is imported (by torch): OpenBLAS would start a pool thread per core, and this
     # process forks. Sandboxes get an environment of their own, so students are unaffected.
@@ -193,22 +201,204 @@ def _fork_slot(fds: list[int], control: socket.socket, args: argparse.Namespace,
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """A slot: its own sandbox, then one student per line of stdin."""
+    """A slot: its own sandbox, then one student per line of stdin: in one collected pytest
+    session as long as it can (:class:`StudentLoop`), then each in a grading process that runs
+    ``autograder grade`` from the start."""
     sandbox = _ready(_started_sandbox(args))
+    jobs: Iterator[dict] = (json.loads(line) for line in sys.stdin)
     try:
-        for line in sys.stdin:
-            job = json.loads(line)
+        if sandbox is not None:
+            sandbox, left = _serve_collected(args, sandbox, jobs)
+            jobs = itertools.chain(left, jobs)
+        for job in jobs:
             if job.get("info"):
-                print(json.dumps(dict(INFO, imported_since_fork=sorted(set(sys.modules) - _AT_FORK))), flush=True)
+                _info()
                 continue
             code = _grade_in_child(job, sandbox)
-            print(json.dumps({"code": code}), flush=True)
+            _say({"code": code})
             if sandbox is not None:
                 sandbox = _recycled(sandbox)
     finally:
         if sandbox is not None:
             sandbox.close()
     return 0
+
+
+def _say(answer: dict) -> None:
+    """One answer line on the slot's stdout (the descriptor: sys.stdout may be pytest's buffer)."""
+    os.write(1, (json.dumps(answer) + "\n").encode())
+
+
+def _info() -> None:
+    _say(dict(INFO, imported_since_fork=sorted(set(sys.modules) - _AT_FORK)))
+
+
+def _serve_collected(args: argparse.Namespace, sandbox: Sandbox, jobs: Iterator[dict]) -> tuple[Sandbox | None,
+                                                                                                   list[dict]]:
+    """Grade `jobs` in one pytest session, configured and collected once: (the slot's sandbox
+    now, the jobs left to grade the other way). See :class:`StudentLoop`."""
+    import io
+
+    import pytest
+
+    from hwkit.grading import load_grading
+
+    from . import grade
+
+    course = courses.find(args.course)
+    grading_path = Path(args.grading).resolve()
+    grading = load_grading(grading_path)
+    if getattr(sandbox, "simulated_gpu", False):
+        return sandbox, []  # (a batch never simulates: `grade` says what is wrong)
+    plug = grade.GraderPlugin({}, {}, grading.limits, args.gpu, sandbox)
+    loop = StudentLoop(args, course, grading_path, plug, jobs, grading.module_names())
+    output = io.StringIO()
+    with tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
+        pytest_args = grade.pytest_args(course, Path(tmp), grading, grading_path, False, args.lang)
+        with grade.trusted_environment(), contextlib.redirect_stdout(output):
+            code = pytest.main(pytest_args, plugins=[plug, loop])
+        if loop.student is not None:  # a grading process forked at the test loop: its tests have run
+            loop.student.finish(plug, code, output.getvalue(), grading, grading_path)  # (exits)
+    return plug.sandbox, loop.left
+
+
+class StudentLoop:
+    """A pytest plugin that grades one student after another in a session collected once.
+
+    The slot runs ``pytest.main`` once with it and the grader's :class:`GraderPlugin`, which has
+    no student yet. pytest configures itself and collects the suites (about 0.08 CPU-s that a
+    grading started from scratch pays each time); then, at ``pytest_runtestloop``, this hook
+    forks a grading process per job and waits for it. In that process the hook gives the
+    plugin the student's files and returns None, so pytest goes on to its own test loop, for
+    that one student, and ``pytest.main`` returns there as it would in ``autograder grade``:
+    :func:`_serve_collected` finishes the grading (:func:`autograder.grade.finish`, the files
+    asked for) and the process exits. In the slot the hook returns True once the jobs end, or
+    at the first one it cannot take (options other than those the session was collected with:
+    that one and the rest are graded the other way), or when no sandbox is left to grade in.
+    """
+
+    def __init__(self, args: argparse.Namespace, course: courses.Course, grading_path: Path, plug,
+                 jobs: Iterator[dict], modules: dict[str, str]) -> None:
+        self.args, self.course, self.grading_path, self.plug = args, course, grading_path, plug
+        self.jobs, self.modules = jobs, modules
+        self.left: list[dict] = []  # the first job this session could not take
+        self.student: _Student | None = None  # set in a grading process
+        self._parser = None
+
+    def pytest_runtestloop(self, session) -> bool | None:
+        if session.testsfailed and not session.config.option.continue_on_collection_errors:
+            return None  # pytest stops on the collection errors; each grading then reports them
+        for job in self.jobs:
+            if job.get("info"):
+                _info()
+                continue
+            options = self._options(job)
+            if options is None:
+                self.left.append(job)
+                break
+            code = self._fork(job, options)
+            if self.student is not None:
+                return None  # the grading process: pytest's own loop runs the tests next
+            _say({"code": code})
+            INFO["graded_in_session"] = INFO.get("graded_in_session", 0) + 1
+            self.plug.sandbox = _recycled(self.plug.sandbox)
+            if self.plug.sandbox is None:
+                break  # (the next gradings start their own sandbox and say why that fails)
+        return True
+
+    def _options(self, job: dict) -> argparse.Namespace | None:
+        """The job's `grade` options, if they are those this session was collected for."""
+        from . import cli
+
+        self._parser = self._parser or cli.parser()
+        try:
+            options = self._parser.parse_args(job["argv"])
+            course = courses.find(options.course)
+        except (SystemExit, courses.CourseNotFound):
+            return None
+        same = (options.command == "grade" and course.root == self.course.root
+                and Path(options.grading or course.grading).resolve() == self.grading_path
+                and options.gpu == self.args.gpu and options.lang == self.args.lang
+                and options.allow_weak_sandbox == self.args.allow_weak_sandbox and options.sandbox is None
+                and not options.verbose)
+        return options if same else None
+
+    def _fork(self, job: dict, options: argparse.Namespace) -> int:
+        """Fork the job's grading process; in the slot its exit code, in the process 0."""
+        parent = os.getpid()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            self.student = _Student(options, self.plug.sandbox.launches)
+            try:
+                _to_job_files(job, parent)
+                self.student.open(self.plug, self.modules)
+            except BaseException as exc:  # noqa: BLE001 - e.g. a submission that cannot be read
+                self.student.exit(exc)
+            return 0
+        _, status = os.waitpid(pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+
+class _Student:
+    """A grading process of :class:`StudentLoop`: its options, its submission, its exit."""
+
+    def __init__(self, options: argparse.Namespace, launches: int) -> None:
+        self.options, self.launches = options, launches
+        self.started = time.perf_counter()
+        self.stack = contextlib.ExitStack()
+        self.sandbox = None
+
+    def open(self, plug, modules: dict[str, str]) -> None:
+        from .submission import open_submission
+
+        sub = self.stack.enter_context(open_submission(self.options.submission, modules))
+        plug.files, plug.problems = dict(sub.files), dict(sub.problems)
+        self.sandbox = plug.sandbox
+
+    def finish(self, plug, code: int, output: str, grading, grading_path: Path) -> None:
+        from . import grade
+        from .commands import grade as grade_command
+
+        try:
+            result = grade.finish(plug, code, output, self.options.submission, grading, grading_path,
+                                  self.options.gpu, False, False, self.started)
+            grade_command.report(self.options, result)
+        except BaseException as exc:  # noqa: BLE001 - the same exit codes and messages as `grade`
+            self.exit(exc)
+        self.exit(None)
+
+    def exit(self, exc: BaseException | None) -> None:
+        """End the process: 0, or what `autograder grade` says and returns for `exc`."""
+        from . import cli
+
+        code = 0
+        try:
+            if exc is not None:
+                code = cli.failure(exc, "grade") if isinstance(exc, Exception) else None
+                if code is None:
+                    import traceback
+
+                    traceback.print_exception(exc)
+                    code = 70
+            self.stack.close()
+            if self.sandbox is not None and self.sandbox.launches != self.launches:
+                self.sandbox.stop()  # the grading had to start a sandbox of its own: it ends here
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+
+def _to_job_files(job: dict, parent: int) -> None:
+    """In a grading process: die with the slot; stdout and stderr to the job's files; no stdin."""
+    isolation.die_with_parent(parent)
+    for fd, path in ((1, job["stdout"]), (2, job["stderr"])):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(target, fd)
+        os.close(target)
+    os.close(0)
 
 
 def _sandbox(args: argparse.Namespace, gpu: bool) -> Sandbox:
@@ -265,13 +455,15 @@ def _grade_reference(course: courses.Course, grading: str, sandbox: Sandbox) -> 
     """Grade the reference solutions in `sandbox` (ready) as a batch grades a student
     (``autograder grade ... --record``, printed to stdout), so that a process forked afterwards
     finds torch's, pytest's and the reports' lazy set-up done; whether it was graded."""
-    import tempfile
-
     from . import cli
+
+    from hwkit import simcuda
 
     if not course.solutions.is_dir():
         return False  # (imports only)
-    with tempfile.TemporaryDirectory(prefix="autograder-warm-up-") as tmp:
+    # Its timing tests' waits (about 2 s of sleeping probes and simulated kernels) would only
+    # delay the first slot: what warms up is the code around them.
+    with tempfile.TemporaryDirectory(prefix="autograder-warm-up-") as tmp, simcuda.instant_waits():
         try:
             code = cli.main(["grade", str(course.solutions), "--record", str(Path(tmp) / "record.json"), "--gpu",
                              "off", "--grading", grading, "--course", str(course.root)], sandbox=sandbox)
@@ -289,12 +481,7 @@ def _grade_in_child(job: dict, sandbox: Sandbox | None) -> int:
     if pid == 0:
         code = 70
         try:
-            isolation.die_with_parent(parent)
-            for fd, path in ((1, job["stdout"]), (2, job["stderr"])):
-                target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                os.dup2(target, fd)
-                os.close(target)
-            os.close(0)
+            _to_job_files(job, parent)
             from . import cli
 
             launches = sandbox.launches if sandbox is not None else 0

@@ -123,7 +123,14 @@ def render_profile(p: dict) -> str:
          "into the sandbox were lookups of the same module functions, test after test: the grader now "
          "looks each up once per worker (`RemoteHomework.getattr`; its handle lives as long as the "
          "worker), 583 calls, measured with `--plain` the trusted side 1.01 → 0.77 and the sandbox side "
-         "0.50 → 0.35 CPU-s per grading. Not done: the remaining calls batched per test (each costs about "
+         "0.50 → 0.35 CPU-s per grading. A batch slot's gradings no longer configure pytest and collect the "
+         "suites each time: the slot does it once and forks each grading at pytest's test loop "
+         "(`autograder.slot.StudentLoop`); this profile grades from scratch, as `autograder grade` does, so "
+         "its trusted side still includes them (about 0.08 CPU-s: 0.01 before `pytest.main`, 0.03 configuring, "
+         "0.03 collecting). Measured when it changed (batch of 40 at `-j 6`, two pairs of alternating runs, "
+         "2026-11-30, before → after): the grading processes 28.1 → 24.1 and 26.8 → 24.1 CPU-s, the whole "
+         "tree 55.8 → 51.4 and 54.1 → 51.9 CPU-s, the wall time 39.2 → 38.0 and 38.4 → 38.3 s. "
+         "Not done: the remaining calls batched per test (each costs about "
          "0.2 ms of encoding and decoding on the two sides) and pytest's per-test work on the trusted side "
          "(about 350 tests).",
          ""]
@@ -290,6 +297,10 @@ def render(info, gp, pub, mem, warm, bt, big, auto, nb, nb_students, tm, prof, a
          f"| a further slot: its own sandbox started and measured | {warm['sandbox']:.2f} s |",
          f"| a slot's first grading / a later grading in the same slot / a second slot's first grading | "
          f"{warm['first_slot_first']:.2f} s / {warm['later']:.2f} s / {warm['second_slot_first']:.2f} s |", "",
+         "The warm parent grades the reference with every wait skipped (`hwkit.simcuda.instant_waits`: "
+         "its timing tests fail, and nobody reads them), since about 2 s of sleeping probes and simulated "
+         "kernels only delayed the first slot: measured when it changed (2026-11-30, one run each), the "
+         "second row 5.65 → 3.85 s, and a slot's first grading as fast as a later one (2.85 s).", "",
          "Before the warm parent (up to 2026-11-30), every slot was a `python -m autograder.slot` of its own "
          "that imported everything and graded the reference in its own sandbox: a slot's first grading "
          "answered 10.3–10.6 s after the slot started, a later one 4.0 s after, so about 6.4 s of warm-up "

@@ -115,6 +115,8 @@ class WarmParent:
                "--course", str(opts.course.root), "--grading", str(opts.grading), "--gpu", opts.gpu]
         if opts.allow_weak:
             cmd.append("--allow-weak-sandbox")
+        if opts.lang:  # (the slots' pytest sessions are configured for the batch's language)
+            cmd += ["--lang", opts.lang]
         # (cwd: `python -m` puts it first on sys.path, so a folder only this batch writes to)
         self.folder = Path(tempfile.mkdtemp(prefix=f"autograder-sandbox-{isolation.owner_tag()}-warm-"))
         self.log = self.folder / "warm.log"

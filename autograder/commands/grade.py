@@ -51,11 +51,8 @@ def run(args: argparse.Namespace, sandbox=None) -> int:
 
 
 def _grade_and_report(args: argparse.Namespace, sandbox) -> int:
-    from hwkit import record
-
     from ..cli import err
     from ..grade import grade
-    from ..report import console, feedback, gradescope
 
     if args.gpu == "require":
         from ..sandbox.client import machine_has_gpu
@@ -66,6 +63,16 @@ def _grade_and_report(args: argparse.Namespace, sandbox) -> int:
     result = grade(args.submission, grading_path=args.grading, gpu=args.gpu, allow_weak=args.allow_weak_sandbox,
                    gpu_only=args.gpu == "require", verbose=args.verbose, sandbox=sandbox,
                    lang=args.lang, course=args.course)
+    report(args, result)
+    return 0
+
+
+def report(args: argparse.Namespace, result) -> None:
+    """The files `args` asks for (--record, --json, --feedback), then the result on the console."""
+    from hwkit import record
+
+    from ..report import console, feedback, gradescope
+
     if args.record:
         record.save(result, Path(args.record))
     if args.json:
@@ -73,4 +80,3 @@ def _grade_and_report(args: argparse.Namespace, sandbox) -> int:
     if args.feedback:
         feedback.write(result, Path(args.feedback))
     console.print_result(result)
-    return 0

@@ -536,6 +536,86 @@ def test_slots_are_forked_from_one_warm_parent_that_never_holds_a_students_sandb
     assert not pool.parent.alive() and not any(s.alive() for s in slots)
 
 
+@needs_strong_sandbox
+def test_a_slot_grades_in_one_collected_session_what_a_grading_from_scratch_gives(tmp_path):
+    """The slot configures pytest and collects the suites once, then forks each grading at the
+    test loop: every test's outcome and message is the one `autograder grade` gives from the
+    start, for a correct, a partly wrong, a broken and a missing submission, one after another;
+    a job with other options than the batch's is graded from the start, and still right."""
+    import re
+
+    from autograder import examples
+    from hwkit import record
+
+    specs = examples.load()
+    subs = {"reference": REPO / "solutions", "missing": tmp_path / "no-such-folder"}
+    subs |= {name: examples.materialize(tmp_path / name, specs[name].get("modules"), name=name)
+             for name in ("partial", "broken")}
+
+    def outcomes(result) -> dict:
+        # Each failure's message (its numbers masked: a timing's milliseconds differ from run to
+        # run; the output's traceback names each sandbox's own folder).
+        return {t.name: (t.status, t.score, t.cases_passed, [re.sub(r"\d+(\.\d+)?", "#", p) for p in t.problems])
+                for t in result.tests}
+
+    pool = slot_pool(tmp_path)
+    try:
+        slot = pool.get()
+        for name, folder in subs.items():
+            argv = ["grade", str(folder), "--gpu", "off", "--grading", str(REPO / "grading.yml"),
+                    "--record", str(tmp_path / f"{name}.slot.json")]
+            code = slot.grade(argv, tmp_path / f"{name}.out", tmp_path / f"{name}.err", timeout=300)
+            assert code == (2 if name == "missing" else 0), _read(tmp_path / f"{name}.err")
+            if name == "missing":  # the same message as `autograder grade`, from the grading process
+                assert "cannot grade:" in _read(tmp_path / f"{name}.err") and "no such file" in \
+                    _read(tmp_path / f"{name}.err")
+                continue
+            assert main(argv[:-1] + [str(tmp_path / f"{name}.fresh.json")]) == 0
+            in_slot = record.load(tmp_path / f"{name}.slot.json")
+            fresh = record.load(tmp_path / f"{name}.fresh.json")
+            assert outcomes(in_slot) == outcomes(fresh) and in_slot.score == fresh.score, name
+            assert in_slot.errors == fresh.errors
+        assert slot.info()["graded_in_session"] == len(subs)
+        # Other options than the batch's (the language): from the start, and in that language.
+        argv = ["grade", str(subs["broken"]), "--gpu", "off", "--lang", "ru", "--record", str(tmp_path / "ru.json")]
+        assert slot.grade(argv, tmp_path / "ru.out", tmp_path / "ru.err", timeout=300) == 0
+        russian = record.load(tmp_path / "ru.json")
+        assert russian.lang == "ru" and russian.score == record.load(tmp_path / "broken.fresh.json").score
+        assert slot.info()["graded_in_session"] == len(subs)
+    finally:
+        pool.close()
+
+
+@needs_strong_sandbox
+def test_a_suite_that_does_not_collect_fails_each_grading_of_a_slot_with_the_reason(tmp_path):
+    """The slot's session cannot collect: it grades nothing itself, and each grading, started
+    from scratch, fails as `autograder grade` does, naming the broken file."""
+    import shutil
+    import threading
+
+    from autograder.course import Course
+
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy2(REPO / "grading.yml", course)
+    for part in ("tests", "autograder/hidden", "solutions"):
+        shutil.copytree(REPO / part, course / part, ignore=shutil.ignore_patterns("__pycache__"))
+    (course / "tests" / "test_zz_broken.py").write_text("def test_(:\n", encoding="utf-8")
+    opts = batch.Options(submissions=tmp_path, out=tmp_path / "out", gpu="off", grading=course / "grading.yml",
+                         course=Course(course))
+    pool = batch.SlotPool(opts, tmp_path, threading.Lock())
+    try:
+        slot = pool.get()
+        for _ in range(2):
+            argv = ["grade", str(REPO / "solutions"), "--gpu", "off", "--grading", str(course / "grading.yml"),
+                    "--course", str(course), "--record", str(tmp_path / "r.json")]
+            assert slot.grade(argv, tmp_path / "out.log", tmp_path / "err.log", timeout=300) == 2
+            assert "could not run" in _read(tmp_path / "err.log") and "test_zz_broken.py" in _read(tmp_path / "err.log")
+        assert "graded_in_session" not in slot.info()
+    finally:
+        pool.close()
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text()

@@ -277,6 +277,22 @@ def test_a_probe_in_the_grader_never_sleeps_past_the_calls_deadline(ms):
     assert time.perf_counter() - started < 0.5
 
 
+def test_instant_waits_skip_the_sleeping_only_inside_the_block():
+    """A batch's warm-up grades the reference without its probes' sleeps; nothing after it may skip one."""
+    import time
+
+    from hwkit import simcuda
+
+    started = time.perf_counter()
+    with simcuda.instant_waits():
+        simcuda.sleep_until(started + 5)
+        assert probes.Sleep(ms=5000)() == 1
+    assert time.perf_counter() - started < 0.5
+    started = time.perf_counter()
+    probes.Sleep(ms=50)()
+    assert time.perf_counter() - started >= 0.05
+
+
 def test_check_names_a_property_test_that_counts_without_a_right_answer(tmp_path):
     """Take one gate out of grading.yml: `autograder check` must name that test, and only it."""
     from autograder import gates
