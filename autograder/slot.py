@@ -206,6 +206,7 @@ def _serve(args: argparse.Namespace) -> int:
     ``autograder grade`` from the start."""
     sandbox = _ready(_started_sandbox(args))
     jobs: Iterator[dict] = (json.loads(line) for line in sys.stdin)
+    me = os.getpid()
     try:
         if sandbox is not None:
             sandbox, left = _serve_collected(args, sandbox, jobs)
@@ -219,7 +220,7 @@ def _serve(args: argparse.Namespace) -> int:
             if sandbox is not None:
                 sandbox = _recycled(sandbox)
     finally:
-        if sandbox is not None:
+        if sandbox is not None and os.getpid() == me:  # (never from a grading process)
             sandbox.close()
     return 0
 
@@ -253,12 +254,20 @@ def _serve_collected(args: argparse.Namespace, sandbox: Sandbox, jobs: Iterator[
     plug = grade.GraderPlugin({}, {}, grading.limits, args.gpu, sandbox)
     loop = StudentLoop(args, course, grading_path, plug, jobs, grading.module_names())
     output = io.StringIO()
-    with tempfile.TemporaryDirectory(prefix="autograder-pytest-") as tmp:
+    # (named like the slot's sandbox folders: removed with them if the batch kills the slot)
+    with tempfile.TemporaryDirectory(prefix=f"autograder-sandbox-{isolation.owner_tag()}-pytest-") as tmp:
         pytest_args = grade.pytest_args(course, Path(tmp), grading, grading_path, False, args.lang)
         with grade.trusted_environment(), contextlib.redirect_stdout(output):
-            code = pytest.main(pytest_args, plugins=[plug, loop])
+            try:
+                code = pytest.main(pytest_args, plugins=[plug, loop])
+            except BaseException as exc:  # (e.g. from a plugin's unconfigure): it ends the grading there
+                if loop.student is not None:
+                    loop.student.exit(exc)
+                raise
         if loop.student is not None:  # a grading process forked at the test loop: its tests have run
-            loop.student.finish(plug, code, output.getvalue(), grading, grading_path)  # (exits)
+            loop.student.finish(plug, code, output.getvalue(), grading)  # (exits)
+    if loop.error is not None:
+        raise loop.error  # the slot's own failure: it ends, and the batch reports its log
     return plug.sandbox, loop.left
 
 
@@ -283,11 +292,21 @@ class StudentLoop:
         self.jobs, self.modules = jobs, modules
         self.left: list[dict] = []  # the first job this session could not take
         self.student: _Student | None = None  # set in a grading process
+        self.error: BaseException | None = None  # the slot's own failure in the loop
         self._parser = None
 
     def pytest_runtestloop(self, session) -> bool | None:
         if session.testsfailed and not session.config.option.continue_on_collection_errors:
             return None  # pytest stops on the collection errors; each grading then reports them
+        try:
+            return self._loop()
+        except BaseException as exc:  # noqa: BLE001 - pytest would keep it as its own internal error
+            if self.student is not None:
+                raise
+            self.error = exc  # (raised again after pytest.main: see _serve_collected)
+            return True
+
+    def _loop(self) -> bool | None:
         for job in self.jobs:
             if job.get("info"):
                 _info()
@@ -316,8 +335,9 @@ class StudentLoop:
             course = courses.find(options.course)
         except (SystemExit, courses.CourseNotFound):
             return None
+        options.grading = options.grading or str(course.grading)
         same = (options.command == "grade" and course.root == self.course.root
-                and Path(options.grading or course.grading).resolve() == self.grading_path
+                and Path(options.grading).resolve() == self.grading_path
                 and options.gpu == self.args.gpu and options.lang == self.args.lang
                 and options.allow_weak_sandbox == self.args.allow_weak_sandbox and options.sandbox is None
                 and not options.verbose)
@@ -346,6 +366,7 @@ class _Student:
 
     def __init__(self, options: argparse.Namespace, launches: int) -> None:
         self.options, self.launches = options, launches
+        self.grading_path = Path(options.grading)  # (as the job gave it: _options fills in the default)
         self.started = time.perf_counter()
         self.stack = contextlib.ExitStack()
         self.sandbox = None
@@ -357,12 +378,12 @@ class _Student:
         plug.files, plug.problems = dict(sub.files), dict(sub.problems)
         self.sandbox = plug.sandbox
 
-    def finish(self, plug, code: int, output: str, grading, grading_path: Path) -> None:
+    def finish(self, plug, code: int, output: str, grading) -> None:
         from . import grade
         from .commands import grade as grade_command
 
         try:
-            result = grade.finish(plug, code, output, self.options.submission, grading, grading_path,
+            result = grade.finish(plug, code, output, self.options.submission, grading, self.grading_path,
                                   self.options.gpu, False, False, self.started)
             grade_command.report(self.options, result)
         except BaseException as exc:  # noqa: BLE001 - the same exit codes and messages as `grade`
@@ -375,7 +396,9 @@ class _Student:
 
         code = 0
         try:
-            if exc is not None:
+            if isinstance(exc, SystemExit):
+                code = exc.code if isinstance(exc.code, int) else 1
+            elif exc is not None:
                 code = cli.failure(exc, "grade") if isinstance(exc, Exception) else None
                 if code is None:
                     import traceback

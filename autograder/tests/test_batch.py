@@ -582,6 +582,13 @@ def test_a_slot_grades_in_one_collected_session_what_a_grading_from_scratch_give
         russian = record.load(tmp_path / "ru.json")
         assert russian.lang == "ru" and russian.score == record.load(tmp_path / "broken.fresh.json").score
         assert slot.info()["graded_in_session"] == len(subs)
+        # A failure of the slot itself in its session's loop (here a job without argv) ends the
+        # slot at once, its traceback in its log, instead of leaving the batch waiting for an answer.
+        slot.kill()  # (this one has left its session: a new slot)
+        slot = pool.get()
+        started = time.monotonic()
+        assert slot.ask({"stdout": str(tmp_path / "x.out"), "stderr": str(tmp_path / "x.err")}, 120) is None
+        assert time.monotonic() - started < 60 and not slot.timed_out and "KeyError" in slot.log_tail()
     finally:
         pool.close()
 
