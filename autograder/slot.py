@@ -249,8 +249,6 @@ def _serve_collected(args: argparse.Namespace, sandbox: Sandbox, jobs: Iterator[
     course = courses.find(args.course)
     grading_path = Path(args.grading).resolve()
     grading = load_grading(grading_path)
-    if getattr(sandbox, "simulated_gpu", False):
-        return sandbox, []  # (a batch never simulates: `grade` says what is wrong)
     plug = grade.GraderPlugin({}, {}, grading.limits, args.gpu, sandbox)
     loop = StudentLoop(args, course, grading_path, plug, jobs, grading.module_names())
     output = io.StringIO()
@@ -350,7 +348,7 @@ class StudentLoop:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            self.student = _Student(options, self.plug.sandbox.launches)
+            self.student = _Student(options, self.plug.sandbox)
             try:
                 _to_job_files(job, parent)
                 self.student.open(self.plug, self.modules)
@@ -364,19 +362,17 @@ class StudentLoop:
 class _Student:
     """A grading process of :class:`StudentLoop`: its options, its submission, its exit."""
 
-    def __init__(self, options: argparse.Namespace, launches: int) -> None:
-        self.options, self.launches = options, launches
+    def __init__(self, options: argparse.Namespace, sandbox: Sandbox) -> None:
+        self.options, self.sandbox, self.launches = options, sandbox, sandbox.launches
         self.grading_path = Path(options.grading)  # (as the job gave it: _options fills in the default)
         self.started = time.perf_counter()
         self.stack = contextlib.ExitStack()
-        self.sandbox = None
 
     def open(self, plug, modules: dict[str, str]) -> None:
         from .submission import open_submission
 
         sub = self.stack.enter_context(open_submission(self.options.submission, modules))
         plug.files, plug.problems = dict(sub.files), dict(sub.problems)
-        self.sandbox = plug.sandbox
 
     def finish(self, plug, code: int, output: str, grading) -> None:
         from . import grade
@@ -392,26 +388,12 @@ class _Student:
 
     def exit(self, exc: BaseException | None) -> None:
         """End the process: 0, or what `autograder grade` says and returns for `exc`."""
-        from . import cli
-
-        code = 0
+        code = 70
         try:
-            if isinstance(exc, SystemExit):
-                code = exc.code if isinstance(exc.code, int) else 1
-            elif exc is not None:
-                code = cli.failure(exc, "grade") if isinstance(exc, Exception) else None
-                if code is None:
-                    import traceback
-
-                    traceback.print_exception(exc)
-                    code = 70
+            code = 0 if exc is None else _exit_code(exc)
             self.stack.close()
-            if self.sandbox is not None and self.sandbox.launches != self.launches:
-                self.sandbox.stop()  # the grading had to start a sandbox of its own: it ends here
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+            _end_grading(code, self.sandbox, self.launches)
 
 
 def _to_job_files(job: dict, parent: int) -> None:
@@ -478,9 +460,9 @@ def _grade_reference(course: courses.Course, grading: str, sandbox: Sandbox) -> 
     """Grade the reference solutions in `sandbox` (ready) as a batch grades a student
     (``autograder grade ... --record``, printed to stdout), so that a process forked afterwards
     finds torch's, pytest's and the reports' lazy set-up done; whether it was graded."""
-    from . import cli
-
     from hwkit import simcuda
+
+    from . import cli
 
     if not course.solutions.is_dir():
         return False  # (imports only)
@@ -502,27 +484,45 @@ def _grade_in_child(job: dict, sandbox: Sandbox | None) -> int:
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        code = 70
+        code, launches = 70, sandbox.launches if sandbox is not None else 0
         try:
             _to_job_files(job, parent)
             from . import cli
 
-            launches = sandbox.launches if sandbox is not None else 0
             code = cli.main(job["argv"], sandbox=sandbox)
-            if sandbox is not None and sandbox.launches != launches:
-                sandbox.stop()  # the grading had to start a sandbox of its own: it ends here
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-        except BaseException:  # noqa: BLE001 - a crash of the grader: the traceback goes to its stderr
-            import traceback
-
-            traceback.print_exc()
+        except BaseException as exc:  # noqa: BLE001 - its exit code, a crash's traceback on its stderr
+            code = _exit_code(exc)
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+            _end_grading(code, sandbox, launches)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
+
+
+def _exit_code(exc: BaseException) -> int:
+    """A grading process's exit code for `exc`: as `autograder grade` returns it (saying why on
+    stderr), a SystemExit's own, or 70 with the traceback for a crash of the grader."""
+    from . import cli
+
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else 1
+    code = cli.failure(exc, "grade") if isinstance(exc, Exception) else None
+    if code is None:
+        import traceback
+
+        traceback.print_exception(exc)
+        return 70
+    return code
+
+
+def _end_grading(code: int, sandbox: Sandbox | None, launches: int) -> None:
+    """Exit a grading process with `code`; a sandbox it had to start for itself ends with it."""
+    try:
+        if sandbox is not None and sandbox.launches != launches:
+            sandbox.stop()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 if __name__ == "__main__":
