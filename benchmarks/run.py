@@ -173,7 +173,7 @@ def missed(per_student: float, where: str, b: dict, students: int, small: dict, 
             f"adds, which here is {steady - floor['median']:.2f} (the grading process and its workers together "
             f"cost {steady:.2f}): the wire's round trips (about 0.2 ms of encoding and decoding on each side, "
             "for each of some 580 calls into the sandbox), three workers started and importing the student's "
-            "modules, the record written. Throughput: on {cores} cores a batch cannot go "
+            f"modules, the record written. Throughput: on {cores} cores a batch cannot go "
             f"below {per_student / cores:.2f} s per student, and this one kept {used:.0%} of the cores busy "
             "(the warm-up before the first slot runs on about one core, and each grading waits about 1.9 s, "
             "by design, for its timing probes and the simulated GPU's kernels, which only more slots overlap). "
